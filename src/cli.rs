@@ -1,0 +1,323 @@
+//! The command-line surface: kubelogin-compatible flags, parsed with clap.
+//!
+//! Everything here is syntax. Meaning (defaults that depend on the environment, `~`
+//! expansion, what is supported) is decided in [`crate::config`].
+
+use std::ffi::OsString;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+
+const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
+
+Put `get-token` in the exec section of a kubeconfig user; kubectl runs it before every call.
+A valid cached ID token is printed at once; an expired one is refreshed silently with the
+refresh token; otherwise the browser opens for a login (authorization code flow with PKCE).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-oidc_login",
+    bin_name = "kubectl oidc-login",
+    version,
+    about = ABOUT,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Log verbosity on stderr (0: warnings only; 1: steps; 2+: HTTP requests). Tokens,
+    /// codes and secrets are never logged.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print an ExecCredential for kubectl (the command a kubeconfig's exec entry runs).
+    GetToken(Box<GetTokenArgs>),
+    /// Delete cached tokens from every store (disk and keyring).
+    Clean(CleanArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageArg {
+    /// Refresh token in the OS keyring when one answers, else on disk; ID token on disk.
+    Auto,
+    /// Everything in 0600 files under --token-cache-dir (kubelogin's default).
+    Disk,
+    /// Everything in the OS keyring.
+    Keyring,
+    /// Cache nothing: every call logs in (or uses --force-refresh semantics).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PkceArg {
+    Auto,
+    No,
+    #[value(name = "S256")]
+    S256,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrantArg {
+    Auto,
+    Authcode,
+    AuthcodeKeyboard,
+    Password,
+    DeviceCode,
+    ClientCredentials,
+}
+
+/// The flags of int128/kubelogin's `get-token`, with the same names, meanings and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct GetTokenArgs {
+    /// Issuer URL of the provider, e.g. https://keycloak.example.com/realms/REALM
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer_url: String,
+
+    /// Client ID registered at the provider
+    #[arg(long, value_name = "ID")]
+    pub oidc_client_id: String,
+
+    /// Client secret (confidential clients only; public clients with PKCE need none)
+    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// Redirect URL sent to the provider instead of http://localhost:PORT
+    #[arg(long, value_name = "URL")]
+    pub oidc_redirect_url: Option<String>,
+
+    /// Host name used in the default redirect URL (deprecated in kubelogin)
+    #[arg(long, value_name = "HOST", default_value = "localhost", hide = true)]
+    pub oidc_redirect_url_hostname: String,
+
+    /// Scopes to request besides `openid` (repeatable or comma-separated)
+    #[arg(long, value_name = "SCOPE", value_delimiter = ',')]
+    pub oidc_extra_scope: Vec<String>,
+
+    /// Print the access token instead of the ID token
+    #[arg(long)]
+    pub oidc_use_access_token: bool,
+
+    /// Extra HTTP header on requests to the provider, as KEY=VALUE (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub oidc_request_header: Vec<String>,
+
+    /// Extra parameter on the authorization request, as KEY=VALUE (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub oidc_auth_request_extra_params: Vec<String>,
+
+    /// PKCE method
+    #[arg(long, value_enum, default_value_t = PkceArg::Auto)]
+    pub oidc_pkce_method: PkceArg,
+
+    /// Ignore the cached ID token and refresh (or log in) now
+    #[arg(long)]
+    pub force_refresh: bool,
+
+    /// Directory of the token cache
+    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
+    pub token_cache_dir: String,
+
+    /// Where tokens are kept
+    #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
+    pub token_cache_storage: StorageArg,
+
+    /// PEM file of CA certificates to trust for the provider (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub certificate_authority: Vec<String>,
+
+    /// Base64 PEM of CA certificates to trust for the provider (repeatable)
+    #[arg(long, value_name = "BASE64")]
+    pub certificate_authority_data: Vec<String>,
+
+    /// Do not verify the provider's TLS certificate (insecure)
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// TLS renegotiation support (accepted for kubelogin compatibility; rustls never renegotiates)
+    #[arg(long, value_name = "MODE", hide = true)]
+    pub tls_renegotiation: Option<String>,
+
+    /// Authorization grant
+    #[arg(long, value_enum, default_value_t = GrantArg::Auto)]
+    pub grant_type: GrantArg,
+
+    /// Address of the loopback listener for the redirect; tried in order (repeatable)
+    #[arg(long, value_name = "ADDR", default_values_t = ["127.0.0.1:8000".to_string(), "127.0.0.1:18000".to_string()])]
+    pub listen_address: Vec<String>,
+
+    /// Port of the loopback listener (deprecated in kubelogin, use --listen-address)
+    #[arg(long, value_name = "PORT", hide = true)]
+    pub listen_port: Vec<u16>,
+
+    /// Do not open the browser; print the URL instead
+    #[arg(long)]
+    pub skip_open_browser: bool,
+
+    /// Command that opens the browser; it gets the URL as its only argument
+    #[arg(long, value_name = "CMD")]
+    pub browser_command: Option<String>,
+
+    /// How long to wait for the browser login, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+    pub authentication_timeout_sec: u64,
+
+    /// Certificate of an HTTPS loopback listener
+    #[arg(long, value_name = "FILE")]
+    pub local_server_cert: Option<String>,
+
+    /// Key of an HTTPS loopback listener
+    #[arg(long, value_name = "FILE")]
+    pub local_server_key: Option<String>,
+
+    /// Where to send the browser after a successful login, instead of our success page
+    #[arg(long, value_name = "URL")]
+    pub open_url_after_authentication: Option<String>,
+
+    /// Username for the password grant
+    #[arg(long, value_name = "NAME")]
+    pub username: Option<String>,
+
+    /// Password for the password grant (prompted when omitted)
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CleanArgs {
+    /// Directory of the token cache
+    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
+    pub token_cache_dir: String,
+
+    /// Only remove entries of this issuer
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer_url: Option<String>,
+}
+
+/// klog's global flags that kubelogin (a Go program) accepts on every command. Old kubeconfigs
+/// may carry them; they mean nothing here, so they are dropped before clap sees them.
+/// Each entry says whether the flag takes a value when written as `--flag value`.
+const KLOG_FLAGS: &[(&str, bool)] = &[
+    ("add-dir-header", false),
+    ("alsologtostderr", false),
+    ("logtostderr", false),
+    ("one-output", false),
+    ("skip-headers", false),
+    ("skip-log-headers", false),
+    ("log-backtrace-at", true),
+    ("log_backtrace_at", true),
+    ("log-dir", true),
+    ("log_dir", true),
+    ("log-file", true),
+    ("log_file", true),
+    ("log-file-max-size", true),
+    ("log_file_max_size", true),
+    ("stderrthreshold", true),
+    ("vmodule", true),
+];
+
+/// Removes klog-style global flags (see [`KLOG_FLAGS`]) from the argument list.
+pub fn strip_klog_flags(args: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    while let Some(arg) = iter.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        let Some(flag) = text.strip_prefix("--") else {
+            out.push(arg);
+            continue;
+        };
+        let (name, has_inline_value) = match flag.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (flag, false),
+        };
+        match KLOG_FLAGS.iter().find(|(known, _)| *known == name) {
+            Some((_, takes_value)) => {
+                if *takes_value && !has_inline_value {
+                    iter.next();
+                }
+            }
+            None => out.push(arg),
+        }
+    }
+    out
+}
+
+pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args)
+}
+
+pub fn dispatch(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::GetToken(args) => {
+            let config = crate::config::Config::from_args(&args)?;
+            crate::get_token::run(&config)
+        }
+        Command::Clean(args) => crate::store::clean::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn klog_flags_are_dropped_with_their_values() {
+        let args = os(&[
+            "kubectl-oidc_login",
+            "get-token",
+            "--logtostderr",
+            "--log-dir",
+            "/tmp",
+            "--vmodule=x=2",
+            "--oidc-issuer-url=https://a",
+        ]);
+        assert_eq!(
+            strip_klog_flags(args),
+            os(&[
+                "kubectl-oidc_login",
+                "get-token",
+                "--oidc-issuer-url=https://a"
+            ])
+        );
+    }
+
+    #[test]
+    fn extra_scopes_accept_repeats_and_commas() {
+        let cli = parse(os(&[
+            "k",
+            "get-token",
+            "--oidc-issuer-url=https://a",
+            "--oidc-client-id=c",
+            "--oidc-extra-scope=email,profile",
+            "--oidc-extra-scope",
+            "groups",
+            "-v",
+            "1",
+        ]))
+        .unwrap();
+        let Command::GetToken(args) = cli.command else {
+            panic!("expected get-token");
+        };
+        assert_eq!(args.oidc_extra_scope, ["email", "profile", "groups"]);
+        assert_eq!(cli.verbosity, 1);
+        assert_eq!(args.listen_address, ["127.0.0.1:8000", "127.0.0.1:18000"]);
+        assert_eq!(args.authentication_timeout_sec, 180);
+    }
+}

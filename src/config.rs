@@ -1,0 +1,216 @@
+//! Settings of one `get-token` run, resolved from the flags: `~` expanded, lists normalised,
+//! KEY=VALUE pairs split. Nothing here touches the network or the cache.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::cli::{GetTokenArgs, GrantArg, PkceArg, StorageArg};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{flag} expects KEY=VALUE, got {value:?}")]
+    NotKeyValue { flag: &'static str, value: String },
+    #[error("cannot find the home directory to expand `~` in {0:?}; give an absolute path")]
+    NoHome(String),
+    #[error("{0} is not supported yet by kubectl-oidc_login; {1}")]
+    NotSupported(String, &'static str),
+    #[error("--oidc-issuer-url {0:?} is not a valid URL: {1}")]
+    BadIssuer(String, String),
+    #[error("--local-server-cert and --local-server-key must be given together")]
+    HalfLocalServerTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pkce {
+    /// S256 unless the provider's metadata says it does not support it.
+    Auto,
+    Disabled,
+    S256,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_url: Option<String>,
+    pub redirect_hostname: String,
+    /// Scopes besides `openid`, deduplicated, in the order given.
+    pub extra_scopes: Vec<String>,
+    pub use_access_token: bool,
+    pub request_headers: Vec<(String, String)>,
+    pub auth_extra_params: Vec<(String, String)>,
+    pub pkce: Pkce,
+    pub force_refresh: bool,
+    pub cache_dir: PathBuf,
+    pub storage: StorageArg,
+    pub ca_files: Vec<PathBuf>,
+    pub ca_data: Vec<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub grant: GrantArg,
+    pub listen_addresses: Vec<String>,
+    pub skip_open_browser: bool,
+    pub browser_command: Option<String>,
+    pub auth_timeout: Duration,
+    pub local_server_tls: Option<(PathBuf, PathBuf)>,
+    pub open_url_after_authentication: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Config {
+    pub fn from_args(args: &GetTokenArgs) -> Result<Self, ConfigError> {
+        let mut extra_scopes: Vec<String> = Vec::new();
+        for scope in &args.oidc_extra_scope {
+            let scope = scope.trim();
+            if !scope.is_empty() && scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
+                extra_scopes.push(scope.to_string());
+            }
+        }
+        let listen_addresses = if args.listen_port.is_empty() {
+            args.listen_address.clone()
+        } else {
+            args.listen_port
+                .iter()
+                .map(|port| format!("127.0.0.1:{port}"))
+                .collect()
+        };
+        let local_server_tls = match (&args.local_server_cert, &args.local_server_key) {
+            (Some(cert), Some(key)) => Some((expand_home(cert)?, expand_home(key)?)),
+            (None, None) => None,
+            _ => return Err(ConfigError::HalfLocalServerTls),
+        };
+        url::Url::parse(&args.oidc_issuer_url)
+            .map_err(|e| ConfigError::BadIssuer(args.oidc_issuer_url.clone(), e.to_string()))?;
+        Ok(Config {
+            issuer_url: args.oidc_issuer_url.clone(),
+            client_id: args.oidc_client_id.clone(),
+            client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+            redirect_url: args.oidc_redirect_url.clone(),
+            redirect_hostname: args.oidc_redirect_url_hostname.clone(),
+            extra_scopes,
+            use_access_token: args.oidc_use_access_token,
+            request_headers: key_values("--oidc-request-header", &args.oidc_request_header)?,
+            auth_extra_params: key_values(
+                "--oidc-auth-request-extra-params",
+                &args.oidc_auth_request_extra_params,
+            )?,
+            pkce: match args.oidc_pkce_method {
+                PkceArg::Auto => Pkce::Auto,
+                PkceArg::No => Pkce::Disabled,
+                PkceArg::S256 => Pkce::S256,
+            },
+            force_refresh: args.force_refresh,
+            cache_dir: expand_home(&args.token_cache_dir)?,
+            storage: args.token_cache_storage,
+            ca_files: args
+                .certificate_authority
+                .iter()
+                .map(|p| expand_home(p))
+                .collect::<Result<_, _>>()?,
+            ca_data: args.certificate_authority_data.clone(),
+            insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+            grant: args.grant_type,
+            listen_addresses,
+            skip_open_browser: args.skip_open_browser,
+            browser_command: args.browser_command.clone().filter(|c| !c.is_empty()),
+            auth_timeout: Duration::from_secs(args.authentication_timeout_sec.max(1)),
+            local_server_tls,
+            open_url_after_authentication: args.open_url_after_authentication.clone(),
+            username: args.username.clone(),
+            password: args.password.clone(),
+        })
+    }
+
+    /// All scopes of the authorization request: `openid` first, then the extra ones.
+    pub fn scopes(&self) -> Vec<String> {
+        std::iter::once("openid".to_string())
+            .chain(self.extra_scopes.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the chosen grant would read from the terminal.
+    pub fn grant_needs_stdin(&self) -> bool {
+        match self.grant {
+            GrantArg::AuthcodeKeyboard => true,
+            GrantArg::Password => self.password.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Refuses, before any network work, the options this version cannot honour yet, rather
+    /// than silently ignoring them.
+    pub fn ensure_supported(&self) -> Result<(), ConfigError> {
+        let grant = match self.grant {
+            GrantArg::Auto | GrantArg::Authcode => None,
+            GrantArg::AuthcodeKeyboard => Some("authcode-keyboard"),
+            GrantArg::Password => Some("password"),
+            GrantArg::DeviceCode => Some("device-code"),
+            GrantArg::ClientCredentials => Some("client-credentials"),
+        };
+        if let Some(grant) = grant {
+            return Err(ConfigError::NotSupported(
+                format!("--grant-type={grant}"),
+                "use --grant-type=authcode (the default, a browser login)",
+            ));
+        }
+        if self.local_server_tls.is_some() {
+            return Err(ConfigError::NotSupported(
+                "--local-server-cert/--local-server-key".into(),
+                "drop them to use a plain-HTTP loopback listener, as RFC 8252 recommends",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn key_values(flag: &'static str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(ConfigError::NotKeyValue {
+                flag,
+                value: item.clone(),
+            }),
+        })
+        .collect()
+}
+
+/// Expands a leading `~` or `~/` to the home directory, as kubelogin does.
+pub fn expand_home(path: &str) -> Result<PathBuf, ConfigError> {
+    let rest = match path.strip_prefix('~') {
+        Some("") => "",
+        Some(rest) if rest.starts_with('/') => &rest[1..],
+        _ => return Ok(PathBuf::from(path)),
+    };
+    let home = dirs::home_dir().ok_or_else(|| ConfigError::NoHome(path.to_string()))?;
+    Ok(if rest.is_empty() {
+        home
+    } else {
+        Path::new(&home).join(rest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_only_a_leading_tilde() {
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(expand_home("~/x/y").unwrap(), home.join("x/y"));
+        assert_eq!(expand_home("~").unwrap(), home);
+        assert_eq!(expand_home("/a/~/b").unwrap(), PathBuf::from("/a/~/b"));
+        assert_eq!(expand_home("~user/x").unwrap(), PathBuf::from("~user/x"));
+    }
+
+    #[test]
+    fn key_values_split_on_the_first_equals_sign() {
+        let kv = key_values("--x", &["a=b=c".to_string()]).unwrap();
+        assert_eq!(kv, [("a".to_string(), "b=c".to_string())]);
+        assert!(key_values("--x", &["novalue".to_string()]).is_err());
+    }
+}

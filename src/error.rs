@@ -1,0 +1,25 @@
+//! The plugin's top-level error. Each module has its own typed error; this one only gathers
+//! them so `main` can print one line. Every message names the cause and, where there is one,
+//! the fix, and never contains a token, code or secret.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    ExecInfo(#[from] crate::exec_credential::ExecInfoError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Oidc(#[from] crate::oidc::OidcError),
+    #[error(transparent)]
+    Login(#[from] crate::loopback::LoopbackError),
+    #[error("cannot write the ExecCredential to stdout: {0}")]
+    Output(std::io::Error),
+    #[error("{0}")]
+    NotInteractive(String),
+}

@@ -1,0 +1,178 @@
+//! The contract with client-go: KUBERNETES_EXEC_INFO in, one ExecCredential JSON out.
+
+use std::io::{IsTerminal, Write};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub const V1: &str = "client.authentication.k8s.io/v1";
+pub const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
+const ENV: &str = "KUBERNETES_EXEC_INFO";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ExecInfoError {
+    #[error("KUBERNETES_EXEC_INFO is not valid ExecCredential JSON ({0}); it is set by kubectl, unset it when running by hand")]
+    Malformed(String),
+    #[error("KUBERNETES_EXEC_INFO asks for apiVersion {0:?}, but only {V1} and {V1BETA1} are supported; set users[].user.exec.apiVersion to one of them")]
+    UnknownVersion(String),
+}
+
+/// What kubectl told us about this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecInfo {
+    pub api_version: &'static str,
+    /// Whether the user can answer on stdin (kubectl's `spec.interactive`).
+    pub interactive: bool,
+}
+
+#[derive(Deserialize)]
+struct RawExecInfo {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    spec: RawSpec,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSpec {
+    #[serde(default)]
+    interactive: bool,
+}
+
+impl ExecInfo {
+    pub fn from_env() -> Result<Self, ExecInfoError> {
+        match std::env::var(ENV) {
+            Ok(raw) if !raw.trim().is_empty() => Self::parse(&raw),
+            // Run by hand: answer in v1, and the user is at the terminal if stdin is one.
+            _ => Ok(ExecInfo {
+                api_version: V1,
+                interactive: std::io::stdin().is_terminal(),
+            }),
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ExecInfoError> {
+        let info: RawExecInfo =
+            serde_json::from_str(raw).map_err(|e| ExecInfoError::Malformed(e.to_string()))?;
+        if let Some(kind) = &info.kind {
+            if kind != "ExecCredential" {
+                return Err(ExecInfoError::Malformed(format!(
+                    "kind is {kind:?}, expected \"ExecCredential\""
+                )));
+            }
+        }
+        let api_version = match info.api_version.as_deref() {
+            None | Some(V1) => V1,
+            Some(V1BETA1) => V1BETA1,
+            Some(other) => return Err(ExecInfoError::UnknownVersion(other.to_string())),
+        };
+        Ok(ExecInfo {
+            api_version,
+            interactive: info.spec.interactive,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ExecCredential<'a> {
+    kind: &'static str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    spec: Spec,
+    status: Status<'a>,
+}
+
+#[derive(Serialize)]
+struct Spec {
+    interactive: bool,
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    token: &'a str,
+    #[serde(rename = "expirationTimestamp")]
+    expiration_timestamp: String,
+}
+
+/// Renders the ExecCredential for `token`, which expires at `expiry` (Unix seconds).
+pub fn render(info: &ExecInfo, token: &str, expiry: i64) -> String {
+    let credential = ExecCredential {
+        kind: "ExecCredential",
+        api_version: info.api_version,
+        spec: Spec {
+            interactive: info.interactive,
+        },
+        status: Status {
+            token,
+            expiration_timestamp: rfc3339(expiry),
+        },
+    };
+    let mut json = serde_json::to_string(&credential).expect("ExecCredential serialises");
+    json.push('\n');
+    json
+}
+
+/// Writes the ExecCredential to stdout in one write, so a reader never sees half of it.
+pub fn write(info: &ExecInfo, token: &str, expiry: i64) -> std::io::Result<()> {
+    let json = render(info, token, expiry);
+    let mut out = std::io::stdout().lock();
+    out.write_all(json.as_bytes())?;
+    out.flush()
+}
+
+/// RFC 3339 in UTC with a `Z`, as client-go's metav1.Time expects.
+pub fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_version_kubectl_asks_for() {
+        let v1beta1 = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":true}}"#;
+        assert_eq!(
+            ExecInfo::parse(v1beta1).unwrap(),
+            ExecInfo {
+                api_version: V1BETA1,
+                interactive: true
+            }
+        );
+        let v1 = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://x"}}}"#;
+        assert_eq!(ExecInfo::parse(v1).unwrap().api_version, V1);
+    }
+
+    #[test]
+    fn refuses_unknown_versions_and_garbage() {
+        let alpha =
+            r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1","kind":"ExecCredential"}"#;
+        assert!(matches!(
+            ExecInfo::parse(alpha),
+            Err(ExecInfoError::UnknownVersion(_))
+        ));
+        assert!(matches!(
+            ExecInfo::parse("{not json"),
+            Err(ExecInfoError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn renders_token_and_utc_expiry() {
+        let info = ExecInfo {
+            api_version: V1,
+            interactive: false,
+        };
+        let json: serde_json::Value = serde_json::from_str(&render(&info, "tok", 0)).unwrap();
+        assert_eq!(json["kind"], "ExecCredential");
+        assert_eq!(json["apiVersion"], V1);
+        assert_eq!(json["status"]["token"], "tok");
+        assert_eq!(
+            json["status"]["expirationTimestamp"],
+            "1970-01-01T00:00:00Z"
+        );
+    }
+}

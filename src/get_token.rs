@@ -1,0 +1,149 @@
+//! The `get-token` use case: cached token → refresh → browser login → store → ExecCredential.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::exec_credential::{self, ExecInfo};
+use crate::jwt::now;
+use crate::lock::KeyLock;
+use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
+use crate::store::{self, CacheKey, TokenSet, TokenStore};
+
+/// A cached token is used only while it stays valid at least this long, so it does not expire
+/// on its way to the API server.
+pub const MIN_VALIDITY_SECS: i64 = 10;
+
+/// How long to wait beyond the authentication timeout for another process's login.
+const LOCK_GRACE: Duration = Duration::from_secs(30);
+
+pub fn run(config: &Config) -> Result<(), Error> {
+    let exec = ExecInfo::from_env()?;
+    let store = store::open(config);
+    let key = CacheKey::new(config);
+
+    // The hot path: one file read, no lock, no TLS, no keyring.
+    if !config.force_refresh {
+        if let Some((token, expiry)) = usable(load(&*store, &key).as_ref(), config) {
+            crate::debug!(1, "using the cached token");
+            return output(&exec, &token, expiry);
+        }
+    }
+    let tokens = obtain(config, &exec, &*store, &key)?;
+    let (token, expiry) = tokens
+        .credential(config.use_access_token)
+        .ok_or(OidcError::NoAccessTokenExpiry)?;
+    output(&exec, token, expiry)
+}
+
+/// Refreshes or logs in while holding the key's lock, and stores the result.
+fn obtain(
+    config: &Config,
+    exec: &ExecInfo,
+    store: &dyn TokenStore,
+    key: &CacheKey,
+) -> Result<TokenSet, Error> {
+    let _lock = match config.storage {
+        crate::cli::StorageArg::None => None,
+        _ => {
+            let (lock, waited) =
+                KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
+            // Whoever held the lock may have just stored fresh tokens: use them.
+            if waited || !config.force_refresh {
+                if let Some(tokens) = load(store, key) {
+                    if usable(Some(&tokens), config).is_some() && (waited || !config.force_refresh)
+                    {
+                        crate::debug!(1, "another process refreshed the token meanwhile");
+                        return Ok(tokens);
+                    }
+                }
+            }
+            Some(lock)
+        }
+    };
+
+    let http = HttpClient::new(config).map_err(OidcError::from)?;
+    let mut provider = Provider::load(config, &http)?;
+
+    let refresh_token = store.load_refresh_token(key).unwrap_or_else(|e| {
+        crate::warn!("{e}");
+        None
+    });
+    if let Some(refresh_token) = refresh_token {
+        match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
+            Ok(tokens) => return Ok(save(store, key, tokens)),
+            Err(e) if e.is_invalid_grant() => {
+                crate::warn!(
+                    "the provider no longer accepts the cached login ({e}); signing in again"
+                );
+                if let Err(e) = store.remove(key) {
+                    crate::warn!("{e}");
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    if config.grant_needs_stdin() && !exec.interactive {
+        return Err(Error::NotInteractive(
+            "this grant type reads from the terminal, but kubectl runs the plugin without one (KUBERNETES_EXEC_INFO interactive=false); run the same `kubectl oidc-login get-token ...` command in a terminal first".into(),
+        ));
+    }
+    config.ensure_supported()?;
+    if !exec.interactive && !crate::browser::can_open(config) {
+        return Err(Error::NotInteractive(
+            "a browser login is needed, but there is no terminal (KUBERNETES_EXEC_INFO interactive=false) and no browser can be opened here (no DISPLAY, or --skip-open-browser); run the same `kubectl oidc-login get-token ...` command in a terminal, or `kubectl oidc-login setup`".into(),
+        ));
+    }
+    let tokens = oidc::authcode::login(&mut provider, config, &http)?;
+    eprintln!("Signed in.");
+    Ok(save(store, key, tokens))
+}
+
+/// Refreshes; when the cached metadata may be stale and the failure is not a dead refresh
+/// token, discovers again and retries once.
+fn refresh_with_retry(
+    refresh_token: &str,
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+) -> Result<TokenSet, OidcError> {
+    match oidc::refresh::refresh(refresh_token, provider, config, http) {
+        Err(e)
+            if provider.from_cache && !e.is_invalid_grant() && !matches!(e, OidcError::Http(_)) =>
+        {
+            crate::debug!(
+                1,
+                "refresh failed with cached metadata ({e}); discovering again"
+            );
+            *provider = Provider::discover(config, http)?;
+            oidc::refresh::refresh(refresh_token, provider, config, http)
+        }
+        other => other,
+    }
+}
+
+fn load(store: &dyn TokenStore, key: &CacheKey) -> Option<TokenSet> {
+    store.load(key).unwrap_or_else(|e| {
+        crate::warn!("{e}");
+        None
+    })
+}
+
+/// The credential of `tokens` if it stays valid long enough.
+fn usable(tokens: Option<&TokenSet>, config: &Config) -> Option<(String, i64)> {
+    let (token, expiry) = tokens?.credential(config.use_access_token)?;
+    (!token.is_empty() && expiry - now() > MIN_VALIDITY_SECS).then(|| (token.to_string(), expiry))
+}
+
+fn save(store: &dyn TokenStore, key: &CacheKey, tokens: TokenSet) -> TokenSet {
+    // Not caching costs a login later, but the token in hand is good: warn and go on.
+    if let Err(e) = store.save(key, &tokens) {
+        crate::warn!("{e}");
+    }
+    tokens
+}
+
+fn output(exec: &ExecInfo, token: &str, expiry: i64) -> Result<(), Error> {
+    exec_credential::write(exec, token, expiry).map_err(Error::Output)
+}

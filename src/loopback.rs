@@ -1,0 +1,291 @@
+//! The loopback listener that receives the authorization response (RFC 8252 §7.3).
+//!
+//! It binds 127.0.0.1 (or the address given), accepts only a callback on the redirect path
+//! whose `state` matches, answers every other request without ending the login, and gives up
+//! at the deadline. Pages never echo the code or the state.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tiny_http::{Header, Request, Response, Server};
+
+#[derive(Debug, Error)]
+pub enum LoopbackError {
+    #[error("cannot listen on {addresses} for the login redirect ({detail}); free the port or choose another with --listen-address")]
+    Bind { addresses: String, detail: String },
+    #[error("no browser login completed within {0:?}; finish the login in the browser sooner, or raise --authentication-timeout-sec")]
+    Timeout(Duration),
+    #[error("the provider answered the login with {error}{description}; check the client's settings at the provider (Keycloak: Valid redirect URIs, Standard flow)")]
+    Provider { error: String, description: String },
+    #[error("the login response came from issuer {got:?}, not {expected:?} (RFC 9207 mix-up protection); check --oidc-issuer-url")]
+    IssuerMismatch { got: String, expected: String },
+    #[error("the login listener stopped: {0}")]
+    Io(String),
+}
+
+/// What a valid callback must carry.
+pub struct Callback<'a> {
+    pub state: &'a str,
+    pub issuer: &'a str,
+    /// The provider announced RFC 9207 support, so `iss` must be present.
+    pub issuer_required: bool,
+    pub path: String,
+    /// Where to send the browser after success instead of our page.
+    pub after_url: Option<&'a str>,
+}
+
+pub struct Listener {
+    server: Server,
+    addr: SocketAddr,
+}
+
+impl Listener {
+    /// Binds the first address of `addresses` that is free.
+    pub fn bind(addresses: &[String]) -> Result<Self, LoopbackError> {
+        let mut failures = Vec::new();
+        for address in addresses {
+            match Server::http(address.as_str()) {
+                Ok(server) => {
+                    let Some(addr) = server.server_addr().to_ip() else {
+                        failures.push(format!("{address}: not an IP address"));
+                        continue;
+                    };
+                    crate::debug!(1, "listening for the login redirect on {addr}");
+                    return Ok(Listener { server, addr });
+                }
+                Err(e) => failures.push(format!("{address}: {e}")),
+            }
+        }
+        Err(LoopbackError::Bind {
+            addresses: addresses.join(", "),
+            detail: failures.join("; "),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves requests until a valid callback arrives or `deadline` passes; returns the code.
+    pub fn wait_for_code(
+        self,
+        expected: &Callback,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<String, LoopbackError> {
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(LoopbackError::Timeout(timeout));
+            }
+            let request = match self.server.recv_timeout(remaining) {
+                Ok(Some(request)) => request,
+                Ok(None) => return Err(LoopbackError::Timeout(timeout)),
+                Err(e) => return Err(LoopbackError::Io(e.to_string())),
+            };
+            if let Some(outcome) = self.handle(request, expected) {
+                return outcome;
+            }
+        }
+    }
+
+    /// Answers one request; `Some` when it ends the login.
+    fn handle(
+        &self,
+        request: Request,
+        expected: &Callback,
+    ) -> Option<Result<String, LoopbackError>> {
+        if !self.host_allowed(&request) {
+            // A page on another origin resolving its name to 127.0.0.1 (DNS rebinding).
+            respond(
+                request,
+                421,
+                &page(
+                    "Wrong host",
+                    "This listener only answers on the loopback address.",
+                ),
+            );
+            return None;
+        }
+        let url = request.url().to_string();
+        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        if path != expected.path || query.is_empty() {
+            respond(
+                request,
+                404,
+                &page(
+                    "Not found",
+                    "This is the kubectl oidc-login listener; it only awaits the login redirect.",
+                ),
+            );
+            return None;
+        }
+        let params = Params::parse(query);
+        if params.get("state") != Some(expected.state) {
+            crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
+            respond(request, 400, &page("Sign-in not accepted", "This response does not belong to the login in progress. Start the login again from the terminal."));
+            return None;
+        }
+        match params.get("iss") {
+            Some(iss) if iss != expected.issuer => {
+                let err = LoopbackError::IssuerMismatch {
+                    got: iss.to_string(),
+                    expected: expected.issuer.to_string(),
+                };
+                respond(request, 400, &page("Sign-in failed", "The response came from an unexpected issuer. Return to the terminal for details."));
+                return Some(Err(err));
+            }
+            None if expected.issuer_required && params.get("code").is_some() => {
+                let err = LoopbackError::IssuerMismatch {
+                    got: String::new(),
+                    expected: expected.issuer.to_string(),
+                };
+                respond(request, 400, &page("Sign-in failed", "The response lacks the issuer the provider promised. Return to the terminal for details."));
+                return Some(Err(err));
+            }
+            _ => {}
+        }
+        if let Some(error) = params.get("error") {
+            let description = params.get("error_description").unwrap_or("");
+            let text = if description.is_empty() {
+                error.to_string()
+            } else {
+                format!("{error}: {description}")
+            };
+            respond(
+                request,
+                200,
+                &page(
+                    "Sign-in failed",
+                    &format!("The provider said: {text}. Return to the terminal for details."),
+                ),
+            );
+            return Some(Err(LoopbackError::Provider {
+                error: error.to_string(),
+                description: if description.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({description})")
+                },
+            }));
+        }
+        let Some(code) = params.get("code") else {
+            respond(request, 400, &page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal."));
+            return None;
+        };
+        let code = code.to_string();
+        match expected.after_url {
+            Some(after) => {
+                let location = Header::from_bytes("Location", after).ok();
+                let mut response = Response::empty(302);
+                if let Some(location) = location {
+                    response.add_header(location);
+                }
+                let _ = request.respond(response);
+            }
+            None => respond(request, 200, &page("Signed in", "You are signed in to kubectl. You can close this tab and return to the terminal.")),
+        }
+        Some(Ok(code))
+    }
+
+    fn host_allowed(&self, request: &Request) -> bool {
+        let Some(host) = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Host"))
+            .map(|h| h.value.as_str().to_ascii_lowercase())
+        else {
+            return false;
+        };
+        let (name, port) = split_host(&host);
+        let port_ok = match port {
+            Some(port) => port.parse::<u16>().ok() == Some(self.port()),
+            None => self.port() == 80,
+        };
+        port_ok
+            && (matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+                || name == self.addr.ip().to_string())
+    }
+}
+
+/// Splits a Host header into name and port, keeping IPv6 brackets on the name.
+fn split_host(host: &str) -> (&str, Option<&str>) {
+    if host.starts_with('[') {
+        match host.find(']') {
+            Some(end) => (&host[..=end], host[end + 1..].strip_prefix(':')),
+            None => (host, None),
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        }
+    }
+}
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: &str) -> Self {
+        Params(
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn respond(request: Request, status: u16, html: &str) {
+    let header = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
+        .expect("static header is valid");
+    let response = Response::from_string(html)
+        .with_status_code(status)
+        .with_header(header);
+    // The browser may have gone away; the login outcome does not depend on it.
+    let _ = request.respond(response);
+}
+
+fn page(title: &str, message: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} - kubectl oidc-login</title>\
+<meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}h1{{font-size:1.5em}}</style></head>\
+<body><h1>{title}</h1><p>{}</p></body></html>",
+        escape(message)
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_provider_text() {
+        let html = page("Sign-in failed", "<script>x</script>");
+        assert!(!html.contains("<script>x"));
+        assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn binds_the_next_address_when_the_first_is_taken() {
+        let first = Listener::bind(&["127.0.0.1:0".to_string()]).unwrap();
+        let taken = format!("127.0.0.1:{}", first.port());
+        let second = Listener::bind(&[taken.clone(), "127.0.0.1:0".to_string()]).unwrap();
+        assert_ne!(second.port(), first.port());
+        let err = Listener::bind(&[taken]).err().unwrap();
+        assert!(err.to_string().contains("--listen-address"), "{err}");
+    }
+}

@@ -1,0 +1,126 @@
+//! OpenID Connect flows on top of the openidconnect crate: discovery ([`provider`]), ID token
+//! verification ([`verify`]), the browser login ([`authcode`]) and the silent refresh
+//! ([`refresh`]).
+
+pub mod authcode;
+pub mod http;
+pub mod provider;
+pub mod refresh;
+pub mod verify;
+
+use openidconnect::core::{CoreClient, CoreErrorResponseType, CoreTokenResponse};
+use openidconnect::{
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, OAuth2TokenResponse,
+    RequestTokenError, StandardErrorResponse, TokenResponse,
+};
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::store::TokenSet;
+use http::HttpError;
+use provider::Provider;
+
+#[derive(Debug, Error)]
+pub enum OidcError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("discovery of {0} failed: {1}; check --oidc-issuer-url (Keycloak: https://HOST/realms/REALM, exactly as the ID token's iss, no trailing slash)")]
+    Discovery(String, String),
+    #[error("the provider refused the token request: {error}{description}{hint}")]
+    TokenEndpoint {
+        error: String,
+        description: String,
+        hint: &'static str,
+    },
+    #[error("the provider's token response is not valid: {0}")]
+    TokenResponse(String),
+    #[error("the provider returned no ID token; request the `openid` scope for client and check the provider returns id_token")]
+    NoIdToken,
+    #[error("the provider returned no access token expiry, which --oidc-use-access-token needs")]
+    NoAccessTokenExpiry,
+    #[error("the ID token failed verification: {0}")]
+    IdToken(String),
+    #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
+    NoTokenEndpoint,
+}
+
+impl OidcError {
+    /// Whether the refresh token is dead (expired session, revoked, rotated away) so a fresh
+    /// login is the way out.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, OidcError::TokenEndpoint { error, .. } if error == "invalid_grant")
+    }
+}
+
+pub type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+pub fn client(provider: &Provider, config: &Config) -> Client {
+    CoreClient::from_provider_metadata(
+        provider.metadata.clone(),
+        ClientId::new(config.client_id.clone()),
+        config.client_secret.clone().map(ClientSecret::new),
+    )
+}
+
+type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>;
+
+pub(crate) fn token_error(err: TokenError) -> OidcError {
+    match err {
+        RequestTokenError::ServerResponse(resp) => {
+            let error = resp.error().as_ref().to_string();
+            let hint = match error.as_str() {
+                "invalid_grant" => "; the login expired or was revoked, log in again",
+                "invalid_client" => "; check --oidc-client-id and --oidc-client-secret (Keycloak: Client authentication off for a public client)",
+                "unauthorized_client" => "; enable the grant for this client at the provider (Keycloak: Standard flow)",
+                "invalid_scope" => "; check --oidc-extra-scope against the client's scopes",
+                _ => "",
+            };
+            OidcError::TokenEndpoint {
+                error,
+                description: resp
+                    .error_description()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+                hint,
+            }
+        }
+        RequestTokenError::Request(e) => OidcError::Http(e),
+        RequestTokenError::Parse(e, _) => OidcError::TokenResponse(e.to_string()),
+        RequestTokenError::Other(msg) => OidcError::TokenResponse(msg),
+    }
+}
+
+/// Builds the token set from a verified token response.
+pub(crate) fn token_set(
+    response: &CoreTokenResponse,
+    id_token_expiry: i64,
+    previous_refresh_token: Option<&str>,
+) -> TokenSet {
+    let access_token = response.access_token().secret().clone();
+    let access_token_expiry = crate::jwt::peek_expiry(&access_token).or_else(|| {
+        response
+            .expires_in()
+            .map(|d| crate::jwt::now() + d.as_secs() as i64)
+    });
+    TokenSet {
+        id_token: response
+            .id_token()
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        id_token_expiry,
+        access_token: Some(access_token),
+        access_token_expiry,
+        // Providers that do not rotate omit refresh_token on refresh: keep the one we had.
+        refresh_token: response
+            .refresh_token()
+            .map(|t| t.secret().clone())
+            .or_else(|| previous_refresh_token.map(str::to_string)),
+    }
+}

@@ -1,0 +1,192 @@
+//! Provider metadata and signing keys, discovered once and cached beside the tokens, so a
+//! refresh is one request to the token endpoint rather than three (kubelogin repeats
+//! discovery and the JWKS fetch every time).
+
+use std::path::PathBuf;
+
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, DiscoveryError, IssuerUrl, JsonWebKeySet, ProviderMetadata,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::http::{HttpClient, HttpError};
+use super::OidcError;
+use crate::config::Config;
+use crate::jwt::now;
+use crate::store::file::{read_optional, write_private};
+
+/// Metadata older than this is discovered again, so a provider that moves its endpoints is
+/// followed within a week even if no request fails.
+const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+const FORMAT_VERSION: u32 = 1;
+
+/// Discovery fields outside OIDC Discovery 1.0 that this plugin reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 8414: which PKCE methods the provider accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 7009 token revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// OIDC RP-initiated logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
+    /// RFC 8628 device authorization grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// RFC 9207: the provider adds `iss` to authorization responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    issuer: String,
+    fetched_at: i64,
+    metadata: Metadata,
+    jwks: CoreJsonWebKeySet,
+}
+
+pub struct Provider {
+    pub metadata: Metadata,
+    pub jwks: CoreJsonWebKeySet,
+    cache_path: Option<PathBuf>,
+    /// Whether this came from the cache (and may be stale) rather than from the network.
+    pub from_cache: bool,
+}
+
+impl Provider {
+    /// The cached metadata when there is a fresh copy, else discovery (two requests).
+    pub fn load(config: &Config, http: &HttpClient) -> Result<Self, OidcError> {
+        let cache_path = cache_path(config);
+        if let Some(path) = &cache_path {
+            if let Some(provider) = read_cache(path, &config.issuer_url) {
+                crate::debug!(1, "using cached provider metadata");
+                return Ok(provider);
+            }
+        }
+        Self::discover(config, http)
+    }
+
+    /// Fetches the discovery document and the JWKS, and caches both.
+    pub fn discover(config: &Config, http: &HttpClient) -> Result<Self, OidcError> {
+        crate::debug!(1, "discovering {}", config.issuer_url);
+        let issuer = IssuerUrl::new(config.issuer_url.clone())
+            .map_err(|e| OidcError::Discovery(config.issuer_url.clone(), e.to_string()))?;
+        let metadata = Metadata::discover(&issuer, http)
+            .map_err(|e| discovery_error(&config.issuer_url, e))?;
+        let provider = Provider {
+            jwks: metadata.jwks().clone(),
+            metadata,
+            cache_path: cache_path(config),
+            from_cache: false,
+        };
+        provider.save();
+        Ok(provider)
+    }
+
+    /// Fetches the JWKS again (a key was rotated) and caches it.
+    pub fn refetch_jwks(&mut self, http: &HttpClient) -> Result<(), OidcError> {
+        crate::debug!(
+            1,
+            "the signing key is unknown; fetching the provider's keys again"
+        );
+        self.jwks = JsonWebKeySet::fetch(self.metadata.jwks_uri(), http)
+            .map_err(|e| discovery_error(self.metadata.issuer().as_str(), e))?;
+        self.save();
+        Ok(())
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.cache_path else {
+            return;
+        };
+        let file = CacheFile {
+            version: FORMAT_VERSION,
+            issuer: self.metadata.issuer().to_string(),
+            fetched_at: now(),
+            metadata: self.metadata.clone(),
+            jwks: self.jwks.clone(),
+        };
+        let json = serde_json::to_vec(&file).expect("provider cache serialises");
+        // Losing this cache only costs a discovery next time: warn, do not fail the login.
+        if let Err(e) = write_private(path, &json) {
+            crate::warn!("{e}");
+        }
+    }
+}
+
+fn cache_path(config: &Config) -> Option<PathBuf> {
+    if config.storage == crate::cli::StorageArg::None {
+        return None;
+    }
+    let digest = Sha256::digest(config.issuer_url.as_bytes());
+    Some(config.cache_dir.join(format!(
+        "provider-{}.json",
+        crate::store::hex(&digest[..16])
+    )))
+}
+
+fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
+    let bytes = read_optional(path).ok()??;
+    let file: CacheFile = match serde_json::from_slice(&bytes) {
+        Ok(file) => file,
+        Err(e) => {
+            crate::debug!(1, "ignoring the provider cache {}: {e}", path.display());
+            return None;
+        }
+    };
+    if file.version != FORMAT_VERSION
+        || file.issuer != issuer
+        || now() - file.fetched_at > MAX_AGE_SECS
+    {
+        return None;
+    }
+    Some(Provider {
+        metadata: file.metadata,
+        jwks: file.jwks,
+        cache_path: Some(path.to_path_buf()),
+        from_cache: true,
+    })
+}
+
+fn discovery_error(issuer: &str, err: DiscoveryError<HttpError>) -> OidcError {
+    let detail = match err {
+        DiscoveryError::Request(e) => return OidcError::Http(e),
+        DiscoveryError::Response(status, _, _) => format!(
+            "HTTP {} from {issuer}/.well-known/openid-configuration",
+            status.as_u16()
+        ),
+        DiscoveryError::Parse(e) => {
+            format!("the discovery document is not valid JSON metadata ({e})")
+        }
+        DiscoveryError::Validation(msg) => msg,
+        other => other.to_string(),
+    };
+    OidcError::Discovery(issuer.to_string(), detail)
+}

@@ -1,0 +1,28 @@
+//! The silent refresh: one request to the token endpoint with the cached metadata.
+
+use openidconnect::{RefreshToken, TokenResponse};
+
+use super::http::HttpClient;
+use super::provider::Provider;
+use super::{client, token_error, token_set, verify, OidcError};
+use crate::config::Config;
+use crate::store::TokenSet;
+
+pub fn refresh(
+    refresh_token: &str,
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+) -> Result<TokenSet, OidcError> {
+    crate::debug!(1, "refreshing the ID token");
+    let client = client(provider, config);
+    let secret = RefreshToken::new(refresh_token.to_string());
+    let response = client
+        .exchange_refresh_token(&secret)
+        .map_err(|_| OidcError::NoTokenEndpoint)?
+        .request(http)
+        .map_err(token_error)?;
+    let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+    let expiry = verify::verify(id_token, provider, config, http, None)?;
+    Ok(token_set(&response, expiry, Some(refresh_token)))
+}

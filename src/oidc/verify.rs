@@ -1,0 +1,104 @@
+//! ID token verification, by openidconnect: signature with the provider's key (by kid), iss,
+//! aud, azp, exp, and the nonce of a fresh login. Only the algorithms the provider announces
+//! are accepted, never `none`, and HMAC only for confidential clients.
+
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    ClaimsVerificationError, ClientId, ClientSecret, Nonce, SignatureVerificationError,
+};
+
+use super::http::HttpClient;
+use super::provider::Provider;
+use super::OidcError;
+use crate::config::Config;
+
+/// How far in the future `iat` may be before the token is refused (clock skew allowance).
+const MAX_IAT_SKEW_SECS: i64 = 300;
+
+/// Verifies `id_token` and returns its `exp`. `nonce` is the one sent in the authorization
+/// request; `None` for a refreshed token, which carries no fresh nonce.
+pub fn verify(
+    id_token: &CoreIdToken,
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+    nonce: Option<&Nonce>,
+) -> Result<i64, OidcError> {
+    match verify_once(id_token, provider, config, nonce) {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
+            // The provider rotated its keys since we cached them: fetch once and retry.
+            provider.refetch_jwks(http)?;
+            verify_once(id_token, provider, config, nonce).map_err(describe)
+        }
+        other => other.map_err(describe),
+    }
+}
+
+fn verify_once(
+    id_token: &CoreIdToken,
+    provider: &Provider,
+    config: &Config,
+    nonce: Option<&Nonce>,
+) -> Result<i64, ClaimsVerificationError> {
+    let client_id = ClientId::new(config.client_id.clone());
+    let issuer = provider.metadata.issuer().clone();
+    let jwks = provider.jwks.clone();
+    let verifier = match &config.client_secret {
+        Some(secret) => CoreIdTokenVerifier::new_confidential_client(
+            client_id,
+            ClientSecret::new(secret.clone()),
+            issuer,
+            jwks,
+        ),
+        None => CoreIdTokenVerifier::new_public_client(client_id, issuer, jwks),
+    };
+    let verifier = verifier
+        .set_allowed_algs(allowed_algs(provider, config.client_secret.is_some()))
+        .set_issue_time_verifier_fn(|iat| {
+            if iat.timestamp() > crate::jwt::now() + MAX_IAT_SKEW_SECS {
+                Err("the token is issued in the future; check this machine's clock".to_string())
+            } else {
+                Ok(())
+            }
+        });
+    let claims = match nonce {
+        Some(nonce) => id_token.claims(&verifier, nonce)?,
+        None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,
+    };
+    Ok(claims.expiration().timestamp())
+}
+
+fn allowed_algs(provider: &Provider, confidential: bool) -> Vec<CoreJwsSigningAlgorithm> {
+    provider
+        .metadata
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter(|alg| match alg {
+            CoreJwsSigningAlgorithm::None => false,
+            CoreJwsSigningAlgorithm::HmacSha256
+            | CoreJwsSigningAlgorithm::HmacSha384
+            | CoreJwsSigningAlgorithm::HmacSha512 => confidential,
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+fn describe(err: ClaimsVerificationError) -> OidcError {
+    use ClaimsVerificationError as E;
+    let text = match &err {
+        E::Expired(_) => format!("{err}; check this machine's clock"),
+        E::InvalidAudience(_) => format!("{err}; the token is not for --oidc-client-id"),
+        E::InvalidIssuer(_) => {
+            format!("{err}; --oidc-issuer-url must equal the provider's issuer exactly")
+        }
+        E::InvalidNonce(_) => format!("{err}; the token does not belong to this login"),
+        E::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            format!("{err}; the provider's keys do not include the token's key id")
+        }
+        _ => err.to_string(),
+    };
+    OidcError::IdToken(text)
+}

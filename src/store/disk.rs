@@ -1,0 +1,194 @@
+//! The disk store: `<key>.token.json` with the short-lived tokens (read by the hot path) and
+//! `<key>.refresh.json` with the refresh token, both 0600 in a 0700 directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::file::{read_optional, remove_optional, write_private};
+use super::{CacheKey, StoreError, TokenSet, TokenStore};
+
+/// Bumped when the file layout changes; files of another version are a cache miss.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct TokenFile {
+    version: u32,
+    issuer: String,
+    client_id: String,
+    #[serde(flatten)]
+    tokens: TokenSet,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefreshFile {
+    version: u32,
+    refresh_token: String,
+}
+
+pub struct DiskStore {
+    dir: PathBuf,
+}
+
+impl DiskStore {
+    pub fn new(dir: PathBuf) -> Self {
+        DiskStore { dir }
+    }
+
+    pub fn token_path(&self, key: &CacheKey) -> PathBuf {
+        token_path(&self.dir, key)
+    }
+
+    pub fn refresh_path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{}.refresh.json", key.id()))
+    }
+
+    /// Writes only the short-lived tokens (the refresh token lives elsewhere).
+    pub fn save_short_lived(&self, key: &CacheKey, tokens: &TokenSet) -> Result<(), StoreError> {
+        let file = TokenFile {
+            version: FORMAT_VERSION,
+            issuer: key.issuer.clone(),
+            client_id: key.client_id.clone(),
+            tokens: tokens.clone(),
+        };
+        let json = serde_json::to_vec(&file).expect("token file serialises");
+        write_private(&self.token_path(key), &json)
+    }
+
+    pub fn save_refresh_token(
+        &self,
+        key: &CacheKey,
+        refresh: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let path = self.refresh_path(key);
+        match refresh {
+            Some(token) => {
+                let json = serde_json::to_vec(&RefreshFile {
+                    version: FORMAT_VERSION,
+                    refresh_token: token.to_string(),
+                })
+                .expect("refresh file serialises");
+                write_private(&path, &json)
+            }
+            None => remove_optional(&path).map(|_| ()),
+        }
+    }
+}
+
+pub fn token_path(dir: &Path, key: &CacheKey) -> PathBuf {
+    dir.join(format!("{}.token.json", key.id()))
+}
+
+/// Reads a token file; the one function the hot path calls.
+pub fn load_token_file(path: &Path) -> Result<Option<TokenSet>, StoreError> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if file.version != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "format version {} where {FORMAT_VERSION} is expected",
+            file.version
+        )));
+    }
+    Ok(Some(file.tokens))
+}
+
+impl TokenStore for DiskStore {
+    fn load(&self, key: &CacheKey) -> Result<Option<TokenSet>, StoreError> {
+        load_token_file(&self.token_path(key))
+    }
+
+    fn load_refresh_token(&self, key: &CacheKey) -> Result<Option<String>, StoreError> {
+        let path = self.refresh_path(key);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let file: RefreshFile =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(file.refresh_token))
+    }
+
+    fn save(&self, key: &CacheKey, tokens: &TokenSet) -> Result<(), StoreError> {
+        // The refresh token first: a crash between the two writes then leaves an old ID token
+        // beside a new refresh token, which still refreshes; the other order would pair a new
+        // ID token with a rotated-away refresh token and force a browser login later.
+        self.save_refresh_token(key, tokens.refresh_token.as_deref())?;
+        self.save_short_lived(key, tokens)
+    }
+
+    fn remove(&self, key: &CacheKey) -> Result<(), StoreError> {
+        remove_optional(&self.refresh_path(key))?;
+        remove_optional(&self.token_path(key))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::StorageArg;
+
+    fn key() -> CacheKey {
+        let args = crate::cli::GetTokenArgs {
+            oidc_issuer_url: "https://issuer.example/realms/r".into(),
+            oidc_client_id: "kubernetes".into(),
+            ..crate::test_support::args()
+        };
+        let config = crate::config::Config::from_args(&args).unwrap();
+        assert_eq!(config.storage, StorageArg::Auto);
+        CacheKey::new(&config)
+    }
+
+    fn tokens() -> TokenSet {
+        TokenSet {
+            id_token: "id".into(),
+            id_token_expiry: 42,
+            access_token: Some("at".into()),
+            access_token_expiry: Some(43),
+            refresh_token: Some("rt".into()),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_keeps_the_refresh_token_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::new(dir.path().to_path_buf());
+        let key = key();
+        store.save(&key, &tokens()).unwrap();
+        let loaded = store.load(&key).unwrap().unwrap();
+        assert_eq!(loaded.refresh_token, None);
+        assert_eq!(loaded.id_token, "id");
+        assert_eq!(
+            store.load_refresh_token(&key).unwrap().as_deref(),
+            Some("rt")
+        );
+        let token_file = std::fs::read_to_string(store.token_path(&key)).unwrap();
+        assert!(!token_file.contains("\"rt\""), "{token_file}");
+        store.remove(&key).unwrap();
+        assert!(store.load(&key).unwrap().is_none());
+        assert!(store.load_refresh_token(&key).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_not_panicked_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::new(dir.path().to_path_buf());
+        let key = key();
+        std::fs::write(store.token_path(&key), b"{\"version\":1,\"id_tok").unwrap();
+        assert!(matches!(store.load(&key), Err(StoreError::Corrupt { .. })));
+        std::fs::write(
+            store.token_path(&key),
+            br#"{"version":9,"issuer":"","client_id":"","id_token":"","id_token_expiry":0}"#,
+        )
+        .unwrap();
+        assert!(matches!(store.load(&key), Err(StoreError::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,121 @@
+//! Private files: a 0700 directory, 0600 files, written atomically (temp file, fsync, rename)
+//! so a reader or a crash sees either the old content or the new, never half of one.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+use super::StoreError;
+
+/// Creates `dir` (0700) if needed; tightens the mode of an existing one that others can read.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    crate::warn!(
+                        "token cache directory {} had mode {mode:o}; setting it to 700",
+                        dir.display()
+                    );
+                    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+                }
+                Ok(())
+            }
+            Ok(_) => Err(err(std::io::Error::new(
+                ErrorKind::AlreadyExists,
+                "it exists and is not a directory",
+            ))),
+            Err(e) if e.kind() == ErrorKind::NotFound => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(err),
+            Err(e) => Err(err(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        fs::create_dir_all(dir).map_err(err)
+    }
+}
+
+/// Writes `contents` to `path` atomically with mode 0600.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_private_dir(dir)?;
+    let err = |source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    // tempfile creates the file 0600 on Unix, in the same directory so rename is atomic.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(contents).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Reads `path`; `Ok(None)` when it does not exist.
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Deletes `path`; `Ok(false)` when it was not there.
+pub fn remove_optional(path: &Path) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_private_files_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/f.json");
+        write_private(&path, b"one").unwrap();
+        write_private(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            let dmode = fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(dmode, 0o700);
+        }
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+}
