@@ -46,10 +46,11 @@ impl KeyLock {
             source: std::io::Error::other(e.to_string()),
         })?;
         let path = dir.join(format!("{}.lock", key.id()));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|source| LockError::Open {
                 path: path.clone(),

@@ -115,7 +115,11 @@ impl SyncHttpClient for HttpClient {
 
     fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (parts, body) = request.into_parts();
-        let host = parts.uri.host().unwrap_or("?").to_string();
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         crate::debug!(
             2,
             "HTTP {} {}://{}{}",

@@ -1,0 +1,413 @@
+//! Test harness: a real OpenID Provider (npm oidc-provider), an HTTPS API server stand-in, the
+//! real kubectl, and the scripted browser, each in its own temporary directory and ports.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-oidc_login");
+
+pub fn support_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
+}
+
+fn require_node_modules() {
+    assert!(
+        support_dir().join("node_modules/oidc-provider").exists(),
+        "tests/support/node_modules is missing: run ./test.sh (it runs `npm ci` there)"
+    );
+}
+
+/// A child process killed when the test ends, whatever the outcome.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `node SCRIPT ARGS` and returns it with the JSON line it prints when ready.
+fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) -> (Daemon, Value) {
+    require_node_modules();
+    let mut command = Command::new("node");
+    command
+        .arg(support_dir().join(script))
+        .args(args)
+        .current_dir(support_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(log).unwrap()));
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("node runs");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "{script} did not start ({e}): {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    });
+    (Daemon { child }, ready)
+}
+
+pub struct Provider {
+    _daemon: Daemon,
+    pub issuer: String,
+    pub port: u16,
+}
+
+impl Provider {
+    /// Starts a provider whose ID and access tokens live `ttl_secs`.
+    pub fn start(dir: &Path, ttl_secs: u64) -> Self {
+        Self::start_with(dir, &[("OP_ID_TOKEN_TTL", ttl_secs.to_string())])
+    }
+
+    pub fn start_with(dir: &Path, envs: &[(&str, String)]) -> Self {
+        let (daemon, ready) = start_node("provider.mjs", &[], envs, &dir.join("provider.log"));
+        Provider {
+            _daemon: daemon,
+            issuer: ready["issuer"].as_str().unwrap().to_string(),
+            port: ready["port"].as_u64().unwrap() as u16,
+        }
+    }
+
+    fn test_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/__test/{path}", self.port)
+    }
+
+    /// Requests per path since the last reset, e.g. "/realms/test/protocol/openid-connect/token".
+    pub fn counts(&self) -> Value {
+        let body = reqwest::blocking::get(self.test_url("counts"))
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// How many requests reached `endpoint` (a path below the realm).
+    pub fn count(&self, endpoint: &str) -> u64 {
+        self.counts()[format!("/realms/test{endpoint}")]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Total requests to the realm (test hooks excluded).
+    pub fn realm_requests(&self) -> u64 {
+        self.counts()
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("/realms/"))
+            .map(|(_, v)| v.as_u64().unwrap())
+            .sum()
+    }
+
+    pub fn reset_counts(&self) {
+        reqwest::blocking::Client::new()
+            .post(self.test_url("reset"))
+            .send()
+            .unwrap();
+    }
+
+    /// Revokes a refresh token at the provider (RFC 7009), as an admin or logout would.
+    pub fn revoke(&self, refresh_token: &str) {
+        let status = reqwest::blocking::Client::new()
+            .post(format!("{}/protocol/openid-connect/revoke", self.issuer))
+            .form(&[
+                ("token", refresh_token),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", "kubernetes"),
+            ])
+            .send()
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "revocation answered {status}");
+    }
+
+    /// Exchanges a refresh token directly, to check at the provider whether it is still alive.
+    pub fn refresh_status(&self, refresh_token: &str) -> u16 {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/protocol/openid-connect/token", self.issuer))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", "kubernetes"),
+            ])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+pub struct ApiServer {
+    _daemon: Daemon,
+    pub url: String,
+    pub ca_pem: String,
+}
+
+impl ApiServer {
+    /// Starts the HTTPS stand-in for kube-apiserver, trusting tokens of `issuer`.
+    pub fn start(dir: &Path, issuer: &str) -> Self {
+        let cert = dir.join("apiserver.crt");
+        let key = dir.join("apiserver.key");
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success());
+        let (daemon, ready) = start_node(
+            "apiserver.mjs",
+            &[
+                cert.to_str().unwrap(),
+                key.to_str().unwrap(),
+                issuer,
+                "kubernetes",
+            ],
+            &[],
+            &dir.join("apiserver.log"),
+        );
+        ApiServer {
+            _daemon: daemon,
+            url: format!("https://127.0.0.1:{}", ready["port"]),
+            ca_pem: std::fs::read_to_string(cert).unwrap(),
+        }
+    }
+}
+
+/// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub provider: Provider,
+    pub api: ApiServer,
+}
+
+impl World {
+    pub fn new(ttl_secs: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Provider::start(dir.path(), ttl_secs);
+        let api = ApiServer::start(dir.path(), &provider.issuer);
+        World { dir, provider, api }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path("cache")
+    }
+
+    pub fn login_log(&self) -> PathBuf {
+        self.path("login.log")
+    }
+
+    /// The runs of the scripted browser so far, one JSON object each.
+    pub fn logins(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.login_log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// get-token arguments for this world, before any extra ones.
+    pub fn get_token_args(&self) -> Vec<String> {
+        vec![
+            "get-token".into(),
+            format!("--oidc-issuer-url={}", self.provider.issuer),
+            "--oidc-client-id=kubernetes".into(),
+            format!("--token-cache-dir={}", self.cache_dir().display()),
+            "--listen-address=127.0.0.1:0".into(),
+            format!(
+                "--browser-command={}",
+                support_dir().join("login.mjs").display()
+            ),
+        ]
+    }
+
+    /// Writes a kubeconfig whose user runs `command args` (exec apiVersion `api_version`).
+    pub fn kubeconfig(&self, name: &str, api_version: &str, command: &str, args: &[String]) -> PathBuf {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.api.ca_pem);
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "test", "cluster": {"server": self.api.url, "certificate-authority-data": ca}}],
+            "users": [{"name": "oidc", "user": {"exec": {
+                "apiVersion": api_version,
+                "command": command,
+                "args": args,
+                "interactiveMode": "IfAvailable",
+                "provideClusterInfo": false,
+            }}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "oidc"}}],
+            "current-context": "test",
+        });
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        path
+    }
+
+    /// The usual kubeconfig: v1, the built plugin by absolute path, plus `extra` flags.
+    pub fn default_kubeconfig(&self, extra: &[&str]) -> PathBuf {
+        let mut args = self.get_token_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.kubeconfig("kubeconfig", "client.authentication.k8s.io/v1", PLUGIN, &args)
+    }
+
+    /// Environment for every process of this world: its own HOME and the browser's log.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HOME".into(), self.path("home").display().to_string()),
+            ("LOGIN_LOG".into(), self.login_log().display().to_string()),
+            ("KUBECACHEDIR".into(), self.path("kubecache").display().to_string()),
+        ]
+    }
+
+    /// Runs the real kubectl against this world.
+    pub fn kubectl(&self, kubeconfig: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(kubectl_path());
+        command
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(args);
+        self.run(command, extra_env)
+    }
+
+    /// Runs the plugin directly, as a user would by hand (no KUBERNETES_EXEC_INFO unless given).
+    pub fn plugin(&self, args: &[String], extra_env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(PLUGIN);
+        command.args(args);
+        self.run(command, extra_env)
+    }
+
+    fn run(&self, mut command: Command, extra_env: &[(&str, &str)]) -> Run {
+        command.env_remove("KUBERNETES_EXEC_INFO");
+        command.env_remove("DISPLAY");
+        command.env_remove("WAYLAND_DISPLAY");
+        command.env_remove("BROWSER");
+        for (k, v) in self.env() {
+            command.env(k, v);
+        }
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        run_with_timeout(command, Duration::from_secs(120))
+    }
+
+    /// The cached refresh token of the only login in the cache dir (disk storage).
+    pub fn cached_refresh_token(&self) -> String {
+        let entry = std::fs::read_dir(self.cache_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".refresh.json"))
+            .expect("a refresh token file");
+        let json: Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+        json["refresh_token"].as_str().unwrap().to_string()
+    }
+
+    /// The cached token file of the only login in the cache dir.
+    pub fn token_file(&self) -> PathBuf {
+        std::fs::read_dir(self.cache_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".token.json"))
+            .expect("a token file")
+    }
+
+    /// Waits until the cached ID token is within the plugin's refresh margin.
+    pub fn wait_for_cached_token_to_expire(&self) {
+        let json: Value = serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap();
+        let expiry = json["id_token_expiry"].as_i64().unwrap();
+        let margin = kubectl_oidc_login::get_token::MIN_VALIDITY_SECS;
+        let now = kubectl_oidc_login::jwt::now();
+        let wait = expiry - margin - now + 1;
+        if wait > 0 {
+            std::thread::sleep(Duration::from_secs(wait as u64));
+        }
+    }
+}
+
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.status.success()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.ok(), "failed ({}):\nstdout: {}\nstderr: {}", self.status, self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_failed(&self) -> &Self {
+        assert!(!self.ok(), "unexpectedly succeeded:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `command` with no stdin, killing it if it outlives `limit` (a hang is a failure).
+pub fn run_with_timeout(mut command: Command, limit: Duration) -> Run {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("command starts");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{command:?} hung for more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+pub fn kubectl_path() -> String {
+    std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into())
+}
+
+pub fn output_of(command: &mut Command) -> Output {
+    command.output().expect("command runs")
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// A scripted "browser" for --browser-command: it follows the authorization URL through the
+// provider's own login and consent pages with real HTTP requests and a cookie jar, then
+// delivers the redirect to the plugin's loopback listener, like a person clicking through.
+//
+// Settings from the environment (kubectl passes its environment to the plugin, which passes
+// it to us):
+//   LOGIN_USER      account to sign in as (default alice)
+//   LOGIN_LOG       file to append one JSON line per run to (what happened, for the test)
+//   LOGIN_TAMPER_STATE=1  first deliver the callback with a wrong state, then the real one
+//   LOGIN_CANCEL=1  press "cancel" at the consent page (the provider answers access_denied)
+import fs from 'node:fs';
+
+const start = process.argv[2];
+const user = process.env.LOGIN_USER || 'alice';
+const log = { url_host: new URL(start).host, steps: [] };
+const jar = new Map();
+
+function cookieHeader() {
+  return [...jar.entries()].map(([k, v]) => `${k}=${v}`).join('; ');
+}
+
+async function request(url, options = {}) {
+  const res = await fetch(url, { ...options, redirect: 'manual', headers: { ...(options.headers || {}), cookie: cookieHeader() } });
+  for (const c of res.headers.getSetCookie()) {
+    const [pair] = c.split(';');
+    const i = pair.indexOf('=');
+    jar.set(pair.slice(0, i), pair.slice(i + 1));
+  }
+  return res;
+}
+
+function formOf(html, base) {
+  const action = /<form[^>]*action="([^"]+)"/.exec(html);
+  if (!action) return null;
+  const fields = {};
+  for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields[m[1]] = m[2];
+  return { action: new URL(action[1].replace(/&amp;/g, '&'), base).toString(), fields };
+}
+
+async function main() {
+  const providerOrigin = new URL(start).origin;
+  let url = start;
+  for (let hop = 0; hop < 20; hop++) {
+    if (new URL(url).origin !== providerOrigin) {
+      // The redirect to the plugin's loopback listener.
+      if (process.env.LOGIN_TAMPER_STATE === '1') {
+        const forged = new URL(url);
+        forged.searchParams.set('state', 'forged-state');
+        const res = await fetch(forged, { redirect: 'manual' });
+        log.steps.push({ forged_state_status: res.status });
+      }
+      const res = await fetch(url, { redirect: 'manual' });
+      log.callback_status = res.status;
+      log.callback_page = await res.text();
+      return;
+    }
+    const res = await request(url);
+    if (res.status >= 300 && res.status < 400) {
+      url = new URL(res.headers.get('location'), url).toString();
+      continue;
+    }
+    const html = await res.text();
+    const form = formOf(html, url);
+    if (!form) throw new Error(`no form on ${new URL(url).pathname} (HTTP ${res.status})`);
+    if (form.fields.prompt === 'login') {
+      log.steps.push('login');
+      const body = new URLSearchParams({ ...form.fields, login: user, password: 'secret' });
+      const post = await request(form.action, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      url = new URL(post.headers.get('location'), form.action).toString();
+    } else if (form.fields.prompt === 'consent') {
+      log.steps.push('consent');
+      if (process.env.LOGIN_CANCEL === '1') {
+        const abort = /href="([^"]*abort[^"]*)"/.exec(html);
+        url = new URL(abort[1].replace(/&amp;/g, '&'), url).toString();
+        continue;
+      }
+      const post = await request(form.action, { method: 'POST', body: new URLSearchParams(form.fields), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      url = new URL(post.headers.get('location'), form.action).toString();
+    } else {
+      throw new Error(`unexpected form with prompt=${form.fields.prompt}`);
+    }
+  }
+  throw new Error('too many redirects');
+}
+
+main()
+  .catch((e) => { log.error = String(e); })
+  .finally(() => {
+    if (process.env.LOGIN_LOG) fs.appendFileSync(process.env.LOGIN_LOG, `${JSON.stringify(log)}\n`);
+  });

@@ -1,0 +1,83 @@
+// A real OpenID Provider for the integration tests: panva's oidc-provider (OpenID certified),
+// shaped like a Keycloak realm: issuer http://127.0.0.1:PORT/realms/test, endpoints under
+// /protocol/openid-connect/, a public client `kubernetes` with PKCE required, refresh tokens
+// without offline_access, and `groups` in the ID token.
+//
+// Usage: node provider.mjs   (settings from the environment, see below)
+// Prints one JSON line {"issuer": ..., "port": ...} on stdout once it listens.
+// Test hooks outside the realm: GET /__test/counts (requests per path), POST /__test/reset.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import express from 'express';
+import Provider from 'oidc-provider';
+
+const env = process.env;
+const idTokenTtl = Number(env.OP_ID_TOKEN_TTL || 300);
+const accessTokenTtl = Number(env.OP_ACCESS_TOKEN_TTL || idTokenTtl);
+const realm = env.OP_REALM || 'test';
+
+// Users of the realm, as an LDAP-backed Keycloak would present them.
+const users = {
+  alice: { email: 'alice@example.com', email_verified: true, groups: ['KubernetesAdministrators', 'developers'] },
+  bob: { email: 'bob@example.com', email_verified: true, groups: ['developers'] },
+};
+
+const counts = {};
+const app = express();
+app.use((req, _res, next) => {
+  counts[req.path] = (counts[req.path] || 0) + 1;
+  next();
+});
+app.get('/__test/counts', (_req, res) => res.json(counts));
+app.post('/__test/reset', (_req, res) => {
+  for (const k of Object.keys(counts)) delete counts[k];
+  res.json({});
+});
+
+const server = http.createServer(app);
+server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}/realms/${realm}`;
+  const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: 'kubernetes',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
+      redirect_uris: ['http://127.0.0.1:8000', 'http://localhost:8000'],
+    }],
+    jwks: { keys: [{ ...key, kid: env.OP_KID || 'test-key-1', alg: 'RS256', use: 'sig' }] },
+    cookies: { keys: ['test-cookie-key'] },
+    pkce: { required: () => true },
+    // Keycloak gives public clients a refresh token without offline_access.
+    issueRefreshToken: async () => true,
+    // Keycloak puts profile claims and groups in the ID token; so do we.
+    conformIdTokenClaims: false,
+    claims: { openid: ['sub', 'email', 'email_verified', 'groups', 'preferred_username'], email: ['email', 'email_verified'] },
+    findAccount: async (_ctx, id) => users[id] && {
+      accountId: id,
+      claims: async () => ({ sub: id, preferred_username: id, ...users[id] }),
+    },
+    ttl: { IdToken: idTokenTtl, AccessToken: accessTokenTtl, RefreshToken: 3600, Session: 3600, Grant: 3600, Interaction: 600 },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+      deviceFlow: { enabled: true },
+    },
+    routes: {
+      authorization: '/protocol/openid-connect/auth',
+      token: '/protocol/openid-connect/token',
+      jwks: '/protocol/openid-connect/certs',
+      userinfo: '/protocol/openid-connect/userinfo',
+      revocation: '/protocol/openid-connect/revoke',
+      end_session: '/protocol/openid-connect/logout',
+      device_authorization: '/protocol/openid-connect/auth/device',
+    },
+  });
+  // No body parser in front of the provider: it reads request bodies itself.
+  app.use(`/realms/${realm}`, provider.callback());
+  process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
+});
