@@ -97,6 +97,7 @@ fn obtain(
     }
     let tokens = oidc::authcode::login(&mut provider, config, &http)?;
     eprintln!("Signed in.");
+    record(config, key);
     Ok(save(store, key, tokens))
 }
 
@@ -142,6 +143,14 @@ fn save(store: &dyn TokenStore, key: &CacheKey, tokens: TokenSet) -> TokenSet {
         crate::warn!("{e}");
     }
     tokens
+}
+
+fn record(config: &Config, key: &CacheKey) {
+    if config.storage != crate::cli::StorageArg::None {
+        if let Err(e) = store::record_key(&config.cache_dir, key) {
+            crate::debug!(1, "{e}");
+        }
+    }
 }
 
 fn output(exec: &ExecInfo, token: &str, expiry: i64) -> Result<(), Error> {

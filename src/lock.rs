@@ -50,12 +50,10 @@ impl KeyLock {
         options.create(true).truncate(false).write(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(&path)
-            .map_err(|source| LockError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let file = options.open(&path).map_err(|source| LockError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let deadline = Instant::now() + timeout;
         let mut waited = false;
         loop {

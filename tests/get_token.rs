@@ -26,19 +26,41 @@ fn first_login_then_cache_hit_then_one_request_refresh() {
     let logins = world.logins();
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0]["callback_status"], 200);
-    assert!(logins[0]["callback_page"].as_str().unwrap().contains("You are signed in"));
+    assert!(logins[0]["callback_page"]
+        .as_str()
+        .unwrap()
+        .contains("You are signed in"));
 
     // Second call: the cached token is still valid, so nothing reaches the provider.
     world.provider.reset_counts();
-    world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]).assert_ok();
-    assert_eq!(world.provider.realm_requests(), 0, "{}", world.provider.counts());
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    assert_eq!(
+        world.provider.realm_requests(),
+        0,
+        "{}",
+        world.provider.counts()
+    );
 
     // After the ID token nears expiry: exactly one request (the token endpoint), no browser.
     world.wait_for_cached_token_to_expire();
     world.provider.reset_counts();
-    world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]).assert_ok();
-    assert_eq!(world.provider.count(TOKEN), 1, "{}", world.provider.counts());
-    assert_eq!(world.provider.realm_requests(), 1, "{}", world.provider.counts());
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    assert_eq!(
+        world.provider.count(TOKEN),
+        1,
+        "{}",
+        world.provider.counts()
+    );
+    assert_eq!(
+        world.provider.realm_requests(),
+        1,
+        "{}",
+        world.provider.counts()
+    );
     assert_eq!(world.logins().len(), 1);
 }
 
@@ -46,7 +68,9 @@ fn first_login_then_cache_hit_then_one_request_refresh() {
 fn a_revoked_refresh_token_leads_back_to_the_browser() {
     let world = World::new(15);
     let kubeconfig = world.default_kubeconfig(&[]);
-    world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]).assert_ok();
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
     let old_refresh = world.cached_refresh_token();
     world.provider.revoke(&old_refresh);
     world.wait_for_cached_token_to_expire();
@@ -67,16 +91,24 @@ fn kubectl_accepts_v1_and_v1beta1_credentials() {
     ] {
         let kubeconfig = world.kubeconfig(name, version, common::PLUGIN, &world.get_token_args());
         let me = whoami(&world, &kubeconfig);
-        assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com", "{name}");
+        assert_eq!(
+            me["status"]["userInfo"]["username"], "alice@example.com",
+            "{name}"
+        );
     }
     // The plugin answers in the version KUBERNETES_EXEC_INFO asks for.
     let info = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false}}"#;
     let run = world.plugin(&world.get_token_args(), &[("KUBERNETES_EXEC_INFO", info)]);
     run.assert_ok();
     let credential = run.json();
-    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1beta1");
+    assert_eq!(
+        credential["apiVersion"],
+        "client.authentication.k8s.io/v1beta1"
+    );
     assert_eq!(credential["kind"], "ExecCredential");
-    let expiry = credential["status"]["expirationTimestamp"].as_str().unwrap();
+    let expiry = credential["status"]["expirationTimestamp"]
+        .as_str()
+        .unwrap();
     assert!(expiry.ends_with('Z') && expiry.len() == 20, "{expiry}");
     // Only one browser login for all of it.
     assert_eq!(world.logins().len(), 1);
@@ -88,7 +120,11 @@ fn without_a_terminal_a_grant_that_reads_stdin_fails_at_once() {
     let kubeconfig = world.default_kubeconfig(&["--grant-type=password", "--username=alice"]);
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_failed();
-    assert!(run.stderr.contains("reads from the terminal"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("reads from the terminal"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("interactive=false"), "{}", run.stderr);
     assert!(world.logins().is_empty());
 }
@@ -102,29 +138,51 @@ fn without_a_terminal_or_a_browser_the_login_fails_at_once() {
         .filter(|a| !a.starts_with("--browser-command"))
         .collect();
     args.push("--skip-open-browser".into());
-    let kubeconfig = world.kubeconfig("k", "client.authentication.k8s.io/v1", common::PLUGIN, &args);
+    let kubeconfig = world.kubeconfig(
+        "k",
+        "client.authentication.k8s.io/v1",
+        common::PLUGIN,
+        &args,
+    );
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_failed();
-    assert!(run.stderr.contains("no browser can be opened"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no browser can be opened"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_callback_with_a_wrong_state_is_rejected_and_the_login_goes_on() {
     let world = World::new(300);
     let kubeconfig = world.default_kubeconfig(&[]);
-    let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[("LOGIN_TAMPER_STATE", "1")]);
+    let run = world.kubectl(
+        &kubeconfig,
+        &["get", "--raw", "/api"],
+        &[("LOGIN_TAMPER_STATE", "1")],
+    );
     run.assert_ok();
     let logins = world.logins();
-    assert_eq!(logins[0]["steps"][2]["forged_state_status"], 400, "{logins:?}");
+    assert_eq!(
+        logins[0]["steps"][2]["forged_state_status"], 400,
+        "{logins:?}"
+    );
     assert_eq!(logins[0]["callback_status"], 200);
-    assert!(run.stderr.contains("state does not match"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("state does not match"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_corrupt_cache_file_is_a_warning_and_a_fresh_login() {
     let world = World::new(300);
     let kubeconfig = world.default_kubeconfig(&[]);
-    world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]).assert_ok();
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
     std::fs::write(world.token_file(), b"{\"version\":1,\"id_token\":\"trunc").unwrap();
     std::fs::write(
         world.cache_dir().join(
@@ -144,7 +202,9 @@ fn a_corrupt_cache_file_is_a_warning_and_a_fresh_login() {
     assert_eq!(world.logins().len(), 2);
     // And the cache is whole again.
     world.provider.reset_counts();
-    world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]).assert_ok();
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
     assert_eq!(world.provider.realm_requests(), 0);
 }
 
@@ -152,17 +212,29 @@ fn a_corrupt_cache_file_is_a_warning_and_a_fresh_login() {
 fn a_denied_consent_is_shown_on_the_page_and_in_the_terminal() {
     let world = World::new(300);
     let kubeconfig = world.default_kubeconfig(&[]);
-    let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[("LOGIN_CANCEL", "1")]);
+    let run = world.kubectl(
+        &kubeconfig,
+        &["get", "--raw", "/api"],
+        &[("LOGIN_CANCEL", "1")],
+    );
     run.assert_failed();
     assert!(run.stderr.contains("access_denied"), "{}", run.stderr);
-    let page = world.logins()[0]["callback_page"].as_str().unwrap().to_string();
-    assert!(page.contains("Sign-in failed") && page.contains("access_denied"), "{page}");
+    let page = world.logins()[0]["callback_page"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        page.contains("Sign-in failed") && page.contains("access_denied"),
+        "{page}"
+    );
     // Nothing was cached for the failed login.
     let cached: Vec<_> = std::fs::read_dir(world.cache_dir())
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(
-        !cached.iter().any(|n| n.to_string_lossy().contains(".token.")),
+        !cached
+            .iter()
+            .any(|n| n.to_string_lossy().contains(".token.")),
         "{cached:?}"
     );
 }
@@ -174,7 +246,12 @@ fn an_unsupported_grant_says_so_rather_than_being_ignored() {
     args.push("--grant-type=device-code".into());
     let run = world.plugin(&args, &[]);
     run.assert_failed();
-    assert!(run.stderr.contains("--grant-type=device-code is not supported yet"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--grant-type=device-code is not supported yet"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
 }
 
@@ -188,10 +265,22 @@ fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
     args.extend(world.get_token_args());
     args.push("--logtostderr".into());
     args.push("--oidc-extra-scope=email".into());
-    let kubeconfig = world.kubeconfig("k", "client.authentication.k8s.io/v1beta1", "kubectl", &args);
-    let run = world.kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], &[("PATH", &path)]);
+    let kubeconfig = world.kubeconfig(
+        "k",
+        "client.authentication.k8s.io/v1beta1",
+        "kubectl",
+        &args,
+    );
+    let run = world.kubectl(
+        &kubeconfig,
+        &["auth", "whoami", "-o", "json"],
+        &[("PATH", &path)],
+    );
     run.assert_ok();
-    assert_eq!(run.json()["status"]["userInfo"]["username"], "alice@example.com");
+    assert_eq!(
+        run.json()["status"]["userInfo"]["username"],
+        "alice@example.com"
+    );
 
     let mut command = std::process::Command::new(common::kubectl_path());
     command.args(["plugin", "list"]).env("PATH", &path);

@@ -1,29 +1,75 @@
-//! `clean`: delete cached tokens from every store and say what went.
+//! `clean`: delete cached tokens from every store (disk files and keyring entries), for all
+//! logins or those of one issuer, and say what went.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::cli::CleanArgs;
 use crate::config::expand_home;
 use crate::error::Error;
 
+use super::file::remove_optional;
+use super::keyring::{remove_all, Keyring};
 use super::StoreError;
+
+/// File suffixes of one login's files; the part before is the key id.
+const SUFFIXES: &[&str] = &[".token.json", ".refresh.json", ".meta.json", ".lock"];
 
 pub fn run(args: &CleanArgs) -> Result<(), Error> {
     let dir = expand_home(&args.token_cache_dir)?;
-    let removed = clean_dir(&dir, args.oidc_issuer_url.as_deref())?;
-    if removed == 0 {
+    let report = clean(&dir, args.oidc_issuer_url.as_deref())?;
+    if report.logins == 0 {
         eprintln!("Nothing cached in {}.", dir.display());
     } else {
-        eprintln!("Removed {removed} cached file(s) from {}.", dir.display());
+        eprintln!(
+            "Removed {} login(s): {} file(s) from {} and {} keyring entr{}.",
+            report.logins,
+            report.files,
+            dir.display(),
+            report.keyring_entries,
+            if report.keyring_entries == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        );
     }
     Ok(())
 }
 
-/// Removes our token files (all, or those of one issuer). Files we did not write are left.
-fn clean_dir(dir: &Path, issuer: Option<&str>) -> Result<usize, StoreError> {
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub logins: usize,
+    pub files: usize,
+    pub keyring_entries: usize,
+}
+
+/// Removes every login (or those of `issuer`) found in `dir`, from disk and keyring.
+pub fn clean(dir: &Path, issuer: Option<&str>) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    for (id, issuer_of_id) in logins(dir)? {
+        if issuer.is_some() && issuer_of_id.as_deref() != issuer {
+            continue;
+        }
+        report.logins += 1;
+        match remove_all(&Keyring, &id) {
+            Ok(n) => report.keyring_entries += n,
+            Err(e) => crate::debug!(1, "{e}"),
+        }
+        for suffix in SUFFIXES {
+            if remove_optional(&dir.join(format!("{id}{suffix}")))? {
+                report.files += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Key ids with files in `dir`, and the issuer each belongs to when a file says so.
+fn logins(dir: &Path) -> Result<BTreeMap<String, Option<String>>, StoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(source) => {
             return Err(StoreError::Dir {
                 path: dir.to_path_buf(),
@@ -31,29 +77,27 @@ fn clean_dir(dir: &Path, issuer: Option<&str>) -> Result<usize, StoreError> {
             })
         }
     };
-    let mut removed = 0;
+    let mut found: BTreeMap<String, Option<String>> = BTreeMap::new();
     for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
             continue;
         };
-        let Some(id) = name.strip_suffix(".token.json") else {
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
-        };
-        if let Some(issuer) = issuer {
-            let belongs = std::fs::read(&path)
+        }
+        let issuer = if name.ends_with(".token.json") || name.ends_with(".meta.json") {
+            std::fs::read(entry.path())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .is_some_and(|v| v["issuer"] == issuer);
-            if !belongs {
-                continue;
-            }
-        }
-        for file in [path.clone(), dir.join(format!("{id}.refresh.json"))] {
-            if super::file::remove_optional(&file)? {
-                removed += 1;
-            }
+                .and_then(|v| v["issuer"].as_str().map(str::to_string))
+        } else {
+            None
+        };
+        let slot = found.entry(id.to_string()).or_default();
+        if slot.is_none() {
+            *slot = issuer;
         }
     }
-    Ok(removed)
+    Ok(found)
 }

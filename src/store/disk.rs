@@ -35,6 +35,10 @@ impl DiskStore {
         DiskStore { dir }
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn token_path(&self, key: &CacheKey) -> PathBuf {
         token_path(&self.dir, key)
     }

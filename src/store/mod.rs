@@ -4,9 +4,11 @@
 //! short-lived token ([`TokenStore::load`]); the refresh token is read on a miss
 //! ([`TokenStore::load_refresh_token`]), so a store may keep it somewhere slower and safer.
 
+pub mod auto;
 pub mod clean;
 pub mod disk;
 pub mod file;
+pub mod keyring;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("OS keyring: {0}; choose --token-cache-storage=disk where no keyring runs")]
+    Keyring(String),
     #[error(
         "the token cache file {path} is damaged ({reason}); it will be replaced at the next login"
     )]
@@ -139,6 +143,16 @@ impl TokenStore for NoStore {
     }
 }
 
+/// Records which issuer and client a key belongs to (no secret), so `clean` can find the
+/// keyring entries of a login even when no token file exists (keyring mode).
+pub fn record_key(dir: &Path, key: &CacheKey) -> Result<(), StoreError> {
+    let meta = serde_json::json!({"issuer": key.issuer, "client_id": key.client_id});
+    file::write_private(
+        &dir.join(format!("{}.meta.json", key.id())),
+        meta.to_string().as_bytes(),
+    )
+}
+
 /// Opens the store the flags ask for. Cheap: no keyring daemon is contacted here.
 pub fn open(config: &Config) -> Box<dyn TokenStore> {
     open_at(&config.cache_dir, config.storage)
@@ -147,8 +161,10 @@ pub fn open(config: &Config) -> Box<dyn TokenStore> {
 pub fn open_at(dir: &Path, storage: StorageArg) -> Box<dyn TokenStore> {
     match storage {
         StorageArg::None => Box::new(NoStore),
-        StorageArg::Disk | StorageArg::Auto | StorageArg::Keyring => {
-            Box::new(disk::DiskStore::new(dir.to_path_buf()))
-        }
+        StorageArg::Disk => Box::new(disk::DiskStore::new(dir.to_path_buf())),
+        StorageArg::Auto => Box::new(auto::AutoStore::new(disk::DiskStore::new(
+            dir.to_path_buf(),
+        ))),
+        StorageArg::Keyring => Box::new(keyring::KeyringStore::new()),
     }
 }

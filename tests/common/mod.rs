@@ -163,8 +163,15 @@ impl ApiServer {
         let cert = dir.join("apiserver.crt");
         let key = dir.join("apiserver.key");
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -244,7 +251,13 @@ impl World {
     }
 
     /// Writes a kubeconfig whose user runs `command args` (exec apiVersion `api_version`).
-    pub fn kubeconfig(&self, name: &str, api_version: &str, command: &str, args: &[String]) -> PathBuf {
+    pub fn kubeconfig(
+        &self,
+        name: &str,
+        api_version: &str,
+        command: &str,
+        args: &[String],
+    ) -> PathBuf {
         use base64::Engine;
         let ca = base64::engine::general_purpose::STANDARD.encode(&self.api.ca_pem);
         let config = serde_json::json!({
@@ -270,7 +283,12 @@ impl World {
     pub fn default_kubeconfig(&self, extra: &[&str]) -> PathBuf {
         let mut args = self.get_token_args();
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.kubeconfig("kubeconfig", "client.authentication.k8s.io/v1", PLUGIN, &args)
+        self.kubeconfig(
+            "kubeconfig",
+            "client.authentication.k8s.io/v1",
+            PLUGIN,
+            &args,
+        )
     }
 
     /// Environment for every process of this world: its own HOME and the browser's log.
@@ -278,7 +296,10 @@ impl World {
         vec![
             ("HOME".into(), self.path("home").display().to_string()),
             ("LOGIN_LOG".into(), self.login_log().display().to_string()),
-            ("KUBECACHEDIR".into(), self.path("kubecache").display().to_string()),
+            (
+                "KUBECACHEDIR".into(),
+                self.path("kubecache").display().to_string(),
+            ),
         ]
     }
 
@@ -303,6 +324,8 @@ impl World {
         command.env_remove("DISPLAY");
         command.env_remove("WAYLAND_DISPLAY");
         command.env_remove("BROWSER");
+        // No keyring unless a test starts one: the headless-server case.
+        command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
         for (k, v) in self.env() {
             command.env(k, v);
         }
@@ -334,7 +357,8 @@ impl World {
 
     /// Waits until the cached ID token is within the plugin's refresh margin.
     pub fn wait_for_cached_token_to_expire(&self) {
-        let json: Value = serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap();
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap();
         let expiry = json["id_token_expiry"].as_i64().unwrap();
         let margin = kubectl_oidc_login::get_token::MIN_VALIDITY_SECS;
         let now = kubectl_oidc_login::jwt::now();
@@ -358,19 +382,34 @@ impl Run {
 
     #[track_caller]
     pub fn assert_ok(&self) -> &Self {
-        assert!(self.ok(), "failed ({}):\nstdout: {}\nstderr: {}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.ok(),
+            "failed ({}):\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn assert_failed(&self) -> &Self {
-        assert!(!self.ok(), "unexpectedly succeeded:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            !self.ok(),
+            "unexpectedly succeeded:\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -410,4 +449,171 @@ pub fn kubectl_path() -> String {
 
 pub fn output_of(command: &mut Command) -> Output {
     command.output().expect("command runs")
+}
+
+/// A private D-Bus session with an unlocked gnome-keyring (a real Secret Service), its keyrings
+/// in a throwaway XDG_DATA_HOME (a keyring made with another password would stay locked).
+pub struct SecretService {
+    _bus: Daemon,
+    _keyring: Daemon,
+    pub address: String,
+    pub data_home: PathBuf,
+}
+
+impl SecretService {
+    pub fn start(dir: &Path) -> Self {
+        // A session bus without service activation: otherwise a client call that comes before
+        // our daemon has claimed org.freedesktop.secrets activates a second, locked
+        // gnome-keyring, and every write then fails for want of a GUI prompt.
+        let bus_config = dir.join("dbus-session.conf");
+        std::fs::write(
+            &bus_config,
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+        )
+        .unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", bus_config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon runs (./test.sh installs it)");
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_string();
+        let data_home = dir.join("xdg-data");
+        std::fs::create_dir_all(&data_home).unwrap();
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_DATA_HOME", &data_home)
+            .env("HOME", dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon runs (./test.sh installs it)");
+        {
+            use std::io::Write;
+            let mut stdin = keyring.stdin.take().unwrap();
+            stdin.write_all(b"test-keyring-password").unwrap();
+        }
+        let service = SecretService {
+            _bus: Daemon { child: bus },
+            _keyring: Daemon { child: keyring },
+            address,
+            data_home,
+        };
+        // Ready once a write succeeds: the login collection is created asynchronously after
+        // --unlock, and a write before that fails with "result not returned from SS API".
+        let start = Instant::now();
+        while !service.store_probe() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "gnome-keyring did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    fn store_probe(&self) -> bool {
+        use std::io::Write;
+        let Ok(mut child) = Command::new("secret-tool")
+            .args([
+                "store",
+                "--label=probe",
+                "service",
+                "test-probe",
+                "username",
+                "probe",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", &self.data_home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            return false;
+        };
+        let _ = child.stdin.take().unwrap().write_all(b"probe");
+        child.wait().is_ok_and(|s| s.success())
+    }
+
+    fn lookup_raw(&self, username: &str) -> Option<Output> {
+        let out = Command::new("secret-tool")
+            .args([
+                "lookup",
+                "service",
+                "kubectl-oidc-login",
+                "username",
+                username,
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", &self.data_home)
+            .output()
+            .ok()?;
+        // Exit 1 with nothing on stdout or stderr is "no such item"; errors print to stderr.
+        if !out.stderr.is_empty() {
+            eprintln!("secret-tool: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Some(out)
+    }
+
+    /// The secret stored under `username` for our service, read with secret-tool.
+    pub fn lookup(&self, username: &str) -> Option<String> {
+        let out = self.lookup_raw(username)?;
+        let secret = String::from_utf8(out.stdout).unwrap();
+        (!secret.is_empty()).then_some(secret)
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
+            ("XDG_DATA_HOME", self.data_home.display().to_string()),
+        ]
+    }
+}
+
+impl World {
+    /// The id of the only login in the cache dir.
+    pub fn key_id(&self) -> String {
+        std::fs::read_dir(self.cache_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find_map(|n| n.strip_suffix(".meta.json").map(str::to_string))
+            .expect("a login in the cache dir")
+    }
+
+    /// Every file under the cache dir, with its content.
+    pub fn cache_files(&self) -> Vec<(PathBuf, String)> {
+        std::fs::read_dir(self.cache_dir())
+            .map(|d| {
+                d.map(|e| {
+                    let p = e.unwrap().path();
+                    let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default())
+                        .into_owned();
+                    (p, text)
+                })
+                .collect()
+            })
+            .unwrap_or_default()
+    }
 }
