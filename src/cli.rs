@@ -89,7 +89,7 @@ pub struct GetTokenArgs {
     pub oidc_client_id: String,
 
     /// Client secret (confidential clients only; public clients with PKCE need none)
-    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    #[arg(long, value_name = "SECRET")]
     pub oidc_client_secret: Option<String>,
 
     /// Redirect URL sent to the provider instead of http://localhost:PORT
@@ -189,7 +189,7 @@ pub struct GetTokenArgs {
     pub username: Option<String>,
 
     /// Password for the password grant (prompted when omitted)
-    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
 }
 

@@ -28,17 +28,21 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             // clap renders help and version on stdout and usage errors on stderr; either way
             // it knows the right exit code.
             let _ = err.print();
+            let _ = std::io::Write::flush(&mut std::io::stdout());
             return err.exit_code();
         }
     };
     log::set_verbosity(cli.verbosity);
-    match cli::dispatch(cli) {
+    let code = match cli::dispatch(cli) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("error: {err}");
             1
         }
-    }
+    };
+    // The binary's C `main` returns straight to libc, which does not flush Rust's stdout.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
 }
 
 #[cfg(test)]
