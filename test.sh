@@ -12,6 +12,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v dbus-daemon >/dev/null || need+=(dbus dbus-daemon)
 command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
+# The browser tests drive Debian's Chromium; playwright-core never downloads a browser.
+command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq

@@ -27,12 +27,14 @@ pub fn open(url: &str, config: &Config) {
         return;
     }
     let result = match &config.browser_command {
-        // The browser must not inherit stdout: kubectl reads our stdout until every writer has
-        // closed it, and a browser outlives us.
+        // The browser gets none of our streams: kubectl reads our stdout until every writer has
+        // closed it, and `kubectl ... 2>&1 | less` would wait on stderr the same way, while a
+        // browser outlives us.
         Some(command) => Command::new(command)
             .arg(url)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(std::io::stderr()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .map(|_| ()),
         None => open::that_detached(url),

@@ -23,7 +23,7 @@ fn first_login_then_cache_hit_then_one_request_refresh() {
     assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
     let groups = me["status"]["userInfo"]["groups"].to_string();
     assert!(groups.contains("oidc:KubernetesAdministrators"), "{groups}");
-    let logins = world.logins();
+    let logins = world.wait_for_logins(1);
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0]["callback_status"], 200);
     assert!(logins[0]["callback_page"]
@@ -78,7 +78,7 @@ fn a_revoked_refresh_token_leads_back_to_the_browser() {
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_ok();
     assert!(run.stderr.contains("signing in again"), "{}", run.stderr);
-    assert_eq!(world.logins().len(), 2);
+    assert_eq!(world.wait_for_logins(2).len(), 2);
     assert_ne!(world.cached_refresh_token(), old_refresh);
 }
 
@@ -111,7 +111,7 @@ fn kubectl_accepts_v1_and_v1beta1_credentials() {
         .unwrap();
     assert!(expiry.ends_with('Z') && expiry.len() == 20, "{expiry}");
     // Only one browser login for all of it.
-    assert_eq!(world.logins().len(), 1);
+    assert_eq!(world.wait_for_logins(1).len(), 1);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn a_callback_with_a_wrong_state_is_rejected_and_the_login_goes_on() {
         &[("LOGIN_TAMPER_STATE", "1")],
     );
     run.assert_ok();
-    let logins = world.logins();
+    let logins = world.wait_for_logins(1);
     assert_eq!(
         logins[0]["steps"][2]["forged_state_status"], 400,
         "{logins:?}"
@@ -199,7 +199,7 @@ fn a_corrupt_cache_file_is_a_warning_and_a_fresh_login() {
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_ok();
     assert!(run.stderr.contains("is damaged"), "{}", run.stderr);
-    assert_eq!(world.logins().len(), 2);
+    assert_eq!(world.wait_for_logins(2).len(), 2);
     // And the cache is whole again.
     world.provider.reset_counts();
     world
@@ -219,7 +219,7 @@ fn a_denied_consent_is_shown_on_the_page_and_in_the_terminal() {
     );
     run.assert_failed();
     assert!(run.stderr.contains("access_denied"), "{}", run.stderr);
-    let page = world.logins()[0]["callback_page"]
+    let page = world.wait_for_logins(1)[0]["callback_page"]
         .as_str()
         .unwrap()
         .to_string();

@@ -201,7 +201,7 @@ fn clean_removes_the_login_from_disk_and_keyring() {
     world
         .kubectl(&kubeconfig, &["get", "--raw", "/api"], &as_refs(&env))
         .assert_ok();
-    assert_eq!(world.logins().len(), 2);
+    assert_eq!(world.wait_for_logins(2).len(), 2);
 }
 
 /// Starts `n` kubectl processes at once and waits for all of them.
@@ -258,6 +258,9 @@ fn five_concurrent_calls_with_nothing_cached_open_one_browser_login() {
     for run in kubectl_burst(&world, &kubeconfig, 5, &as_refs(&env)) {
         run.assert_ok();
     }
+    world.wait_for_logins(1);
+    // Give a second browser, were there one, time to report too.
+    std::thread::sleep(Duration::from_secs(1));
     assert_eq!(world.logins().len(), 1, "{:?}", world.logins());
     assert_eq!(
         world.provider.count(TOKEN),

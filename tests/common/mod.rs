@@ -235,6 +235,19 @@ impl World {
             .collect()
     }
 
+    /// Waits (up to 30 s) until the browser has finished `n` runs: it reports after the plugin
+    /// may already have exited, since it takes its screenshot and closes after the redirect.
+    pub fn wait_for_logins(&self, n: usize) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let logins = self.logins();
+            if logins.len() >= n || start.elapsed() > Duration::from_secs(30) {
+                return logins;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// get-token arguments for this world, before any extra ones.
     pub fn get_token_args(&self) -> Vec<String> {
         vec![

@@ -40,7 +40,7 @@ async function main() {
     log.steps = [new URL(page.url()).pathname];
     if (process.env.LOGIN_STALL === '1') {
       log.stalled = true;
-      await new Promise((resolve) => { setTimeout(resolve, 60_000); });
+      await new Promise((resolve) => { setTimeout(resolve, Number(process.env.LOGIN_STALL_SECS || 15) * 1000); });
       return;
     }
     await page.fill('input[name=login]', process.env.LOGIN_USER || 'alice');
@@ -57,8 +57,7 @@ async function main() {
     }
     await leavesProvider;
     log.final_url_host = new URL(page.url()).host;
-    log.final_query_keys = [...new URL(page.url()).searchParams.keys()];
-    log.final_query_values = [...new URL(page.url()).searchParams.values()];
+    log.final_query = Object.fromEntries(new URL(page.url()).searchParams.entries());
     log.title = await page.title();
     log.text = await page.innerText('body');
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
