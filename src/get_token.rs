@@ -29,19 +29,29 @@ pub fn run(config: &Config) -> Result<(), Error> {
             return output(&exec, &token, expiry);
         }
     }
-    let tokens = obtain(config, &exec, &*store, &key)?;
+    let tokens = obtain(config, &exec, &*store, &key, Mode::Normal)?;
     let (token, expiry) = tokens
         .credential(config.use_access_token)
         .ok_or(OidcError::NoAccessTokenExpiry)?;
     output(&exec, token, expiry)
 }
 
+/// How [`obtain`] may get tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A token another process just stored, else a refresh, else a browser login.
+    Normal,
+    /// Always a browser login (`setup`, `login`): the user wants to see the provider.
+    FreshLogin,
+}
+
 /// Refreshes or logs in while holding the key's lock, and stores the result.
-fn obtain(
+pub fn obtain(
     config: &Config,
     exec: &ExecInfo,
     store: &dyn TokenStore,
     key: &CacheKey,
+    mode: Mode,
 ) -> Result<TokenSet, Error> {
     let _lock = match config.storage {
         crate::cli::StorageArg::None => None,
@@ -49,10 +59,9 @@ fn obtain(
             let (lock, waited) =
                 KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
             // Whoever held the lock may have just stored fresh tokens: use them.
-            if waited || !config.force_refresh {
+            if mode == Mode::Normal && (waited || !config.force_refresh) {
                 if let Some(tokens) = load(store, key) {
-                    if usable(Some(&tokens), config).is_some() && (waited || !config.force_refresh)
-                    {
+                    if usable(Some(&tokens), config).is_some() {
                         crate::debug!(1, "another process refreshed the token meanwhile");
                         return Ok(tokens);
                     }
@@ -65,10 +74,13 @@ fn obtain(
     let http = HttpClient::new(config).map_err(OidcError::from)?;
     let mut provider = Provider::load(config, &http)?;
 
-    let refresh_token = store.load_refresh_token(key).unwrap_or_else(|e| {
-        crate::warn!("{e}");
-        None
-    });
+    let refresh_token = match mode {
+        Mode::Normal => store.load_refresh_token(key).unwrap_or_else(|e| {
+            crate::warn!("{e}");
+            None
+        }),
+        Mode::FreshLogin => None,
+    };
     if let Some(refresh_token) = refresh_token {
         match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
             Ok(tokens) => return Ok(save(store, key, tokens)),
