@@ -43,8 +43,90 @@ pub struct Cli {
 pub enum Command {
     /// Print an ExecCredential for kubectl (the command a kubeconfig's exec entry runs).
     GetToken(Box<GetTokenArgs>),
+    /// Log in once and print what the cluster and kubeconfig need (apiserver flags, RBAC,
+    /// the exec entry), with diagnostics of the provider's settings.
+    Setup(Box<SetupArgs>),
+    /// Revoke the refresh token at the provider and delete the cached login.
+    Logout(Box<LogoutArgs>),
+    /// Show the cached identity (claims and expiry) without refreshing.
+    Whoami(Box<WhoamiArgs>),
     /// Delete cached tokens from every store (disk and keyring).
     Clean(CleanArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub token: GetTokenArgs,
+
+    /// Group to bind in the printed ClusterRoleBinding (default: one of your groups, preferring
+    /// one whose name mentions admin)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// ClusterRole to bind the group to
+    #[arg(long, value_name = "ROLE", default_value = "cluster-admin")]
+    pub cluster_role: String,
+
+    /// Claim the API server should use as the username (default: email when verified, else sub)
+    #[arg(long, value_name = "CLAIM")]
+    pub username_claim: Option<String>,
+
+    /// Prefix the API server adds to group names (--oidc-groups-prefix)
+    #[arg(long, value_name = "PREFIX", default_value = "oidc:")]
+    pub groups_prefix: String,
+
+    /// Write the user (and with --context, a context) into the kubeconfig with `kubectl config`
+    #[arg(long)]
+    pub write_kubeconfig: bool,
+
+    /// Name of the kubeconfig user to write
+    #[arg(long, value_name = "NAME", default_value = "oidc")]
+    pub user: String,
+
+    /// Name of a kubeconfig context to write, pairing the user with --cluster
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Cluster of the context to write (default: the current context's cluster)
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub token: GetTokenArgs,
+
+    /// Also end the browser session at the provider (RP-initiated logout), so the next login
+    /// asks for a password
+    #[arg(long)]
+    pub end_session: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub token: GetTokenArgs,
+
+    /// Also show what the API server sees, through `kubectl auth whoami`
+    #[arg(long)]
+    pub cluster: bool,
+
+    /// kubeconfig context for --cluster
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -202,6 +284,10 @@ pub struct CleanArgs {
     /// Only remove entries of this issuer
     #[arg(long, value_name = "URL")]
     pub oidc_issuer_url: Option<String>,
+
+    /// Only remove entries of this client
+    #[arg(long, value_name = "ID")]
+    pub oidc_client_id: Option<String>,
 }
 
 /// klog's global flags that kubelogin (a Go program) accepts on every command. Old kubeconfigs
@@ -265,7 +351,122 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
             let config = crate::config::Config::from_args(&args)?;
             crate::get_token::run(&config)
         }
+        Command::Setup(args) => crate::setup::run(&args),
+        Command::Logout(args) => crate::logout::run(&args),
+        Command::Whoami(args) => crate::whoami::run(&args),
         Command::Clean(args) => crate::store::clean::run(&args),
+        Command::Completion(args) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "kubectl-oidc_login",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(Error::Output)
+        }
+    }
+}
+
+impl GetTokenArgs {
+    /// The get-token arguments that reproduce these settings in a kubeconfig exec entry:
+    /// every flag that differs from its default.
+    pub fn to_exec_args(&self) -> Vec<String> {
+        let defaults = crate::cli::parse(
+            [
+                "k",
+                "get-token",
+                "--oidc-issuer-url=x",
+                "--oidc-client-id=x",
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect(),
+        )
+        .ok()
+        .and_then(|cli| match cli.command {
+            Command::GetToken(args) => Some(*args),
+            _ => None,
+        })
+        .expect("defaults parse");
+        let mut out = vec![
+            "get-token".to_string(),
+            format!("--oidc-issuer-url={}", self.oidc_issuer_url),
+            format!("--oidc-client-id={}", self.oidc_client_id),
+        ];
+        let mut opt = |name: &str, value: &Option<String>| {
+            if let Some(v) = value {
+                out.push(format!("--{name}={v}"));
+            }
+        };
+        opt("oidc-client-secret", &self.oidc_client_secret);
+        opt("oidc-redirect-url", &self.oidc_redirect_url);
+        opt("browser-command", &self.browser_command);
+        opt(
+            "open-url-after-authentication",
+            &self.open_url_after_authentication,
+        );
+        opt("username", &self.username);
+        let lists: [(&str, &Vec<String>); 5] = [
+            ("oidc-extra-scope", &self.oidc_extra_scope),
+            ("oidc-request-header", &self.oidc_request_header),
+            (
+                "oidc-auth-request-extra-params",
+                &self.oidc_auth_request_extra_params,
+            ),
+            ("certificate-authority", &self.certificate_authority),
+            (
+                "certificate-authority-data",
+                &self.certificate_authority_data,
+            ),
+        ];
+        for (name, values) in lists {
+            out.extend(values.iter().map(|v| format!("--{name}={v}")));
+        }
+        if self.listen_address != defaults.listen_address {
+            out.extend(
+                self.listen_address
+                    .iter()
+                    .map(|v| format!("--listen-address={v}")),
+            );
+        }
+        if self.token_cache_dir != defaults.token_cache_dir {
+            out.push(format!("--token-cache-dir={}", self.token_cache_dir));
+        }
+        if self.token_cache_storage != defaults.token_cache_storage {
+            let value = self.token_cache_storage.to_possible_value().expect("named");
+            out.push(format!("--token-cache-storage={}", value.get_name()));
+        }
+        if self.grant_type != defaults.grant_type {
+            let value = self.grant_type.to_possible_value().expect("named");
+            out.push(format!("--grant-type={}", value.get_name()));
+        }
+        if self.oidc_pkce_method != defaults.oidc_pkce_method {
+            let value = self.oidc_pkce_method.to_possible_value().expect("named");
+            out.push(format!("--oidc-pkce-method={}", value.get_name()));
+        }
+        if self.authentication_timeout_sec != defaults.authentication_timeout_sec {
+            out.push(format!(
+                "--authentication-timeout-sec={}",
+                self.authentication_timeout_sec
+            ));
+        }
+        for (flag, on) in [
+            ("--oidc-use-access-token", self.oidc_use_access_token),
+            ("--insecure-skip-tls-verify", self.insecure_skip_tls_verify),
+            ("--skip-open-browser", self.skip_open_browser),
+        ] {
+            if on {
+                out.push(flag.to_string());
+            }
+        }
+        out
     }
 }
 

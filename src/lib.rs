@@ -5,17 +5,22 @@
 //! `cli`, `config`, the token file and `exec_credential`: no TLS, no keyring, no lock.
 
 pub mod browser;
+pub mod claims;
 pub mod cli;
 pub mod config;
+pub mod diagnose;
 pub mod error;
 pub mod exec_credential;
 pub mod get_token;
 pub mod jwt;
 pub mod lock;
 pub mod log;
+pub mod logout;
 pub mod loopback;
 pub mod oidc;
+pub mod setup;
 pub mod store;
+pub mod whoami;
 
 use std::ffi::OsString;
 

@@ -17,7 +17,11 @@ const SUFFIXES: &[&str] = &[".token.json", ".refresh.json", ".meta.json", ".lock
 
 pub fn run(args: &CleanArgs) -> Result<(), Error> {
     let dir = expand_home(&args.token_cache_dir)?;
-    let report = clean(&dir, args.oidc_issuer_url.as_deref())?;
+    let report = clean(
+        &dir,
+        args.oidc_issuer_url.as_deref(),
+        args.oidc_client_id.as_deref(),
+    )?;
     if report.logins == 0 {
         eprintln!("Nothing cached in {}.", dir.display());
     } else {
@@ -45,28 +49,53 @@ pub struct Report {
 }
 
 /// Removes every login (or those of `issuer`) found in `dir`, from disk and keyring.
-pub fn clean(dir: &Path, issuer: Option<&str>) -> Result<Report, StoreError> {
+pub fn clean(
+    dir: &Path,
+    issuer: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    for (id, issuer_of_id) in logins(dir)? {
-        if issuer.is_some() && issuer_of_id.as_deref() != issuer {
+    for (id, owner) in logins(dir)? {
+        if issuer.is_some() && owner.issuer.as_deref() != issuer
+            || client_id.is_some() && owner.client_id.as_deref() != client_id
+        {
             continue;
         }
+        let one = remove_login(dir, &id)?;
         report.logins += 1;
-        match remove_all(&Keyring, &id) {
-            Ok(n) => report.keyring_entries += n,
-            Err(e) => crate::debug!(1, "{e}"),
-        }
-        for suffix in SUFFIXES {
-            if remove_optional(&dir.join(format!("{id}{suffix}")))? {
-                report.files += 1;
-            }
+        report.files += one.files;
+        report.keyring_entries += one.keyring_entries;
+    }
+    Ok(report)
+}
+
+/// Removes one login (by key id) from the keyring and from `dir`.
+pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
+    let mut report = Report {
+        logins: 1,
+        ..Report::default()
+    };
+    match remove_all(&Keyring, id) {
+        Ok(n) => report.keyring_entries += n,
+        Err(e) => crate::debug!(1, "{e}"),
+    }
+    for suffix in SUFFIXES {
+        if remove_optional(&dir.join(format!("{id}{suffix}")))? {
+            report.files += 1;
         }
     }
     Ok(report)
 }
 
-/// Key ids with files in `dir`, and the issuer each belongs to when a file says so.
-fn logins(dir: &Path) -> Result<BTreeMap<String, Option<String>>, StoreError> {
+/// Which provider and client a login belongs to, when a file says so.
+#[derive(Debug, Default, Clone)]
+pub struct Owner {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// Key ids with files in `dir`, and whom each belongs to.
+pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -77,7 +106,7 @@ fn logins(dir: &Path) -> Result<BTreeMap<String, Option<String>>, StoreError> {
             })
         }
     };
-    let mut found: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut found: BTreeMap<String, Owner> = BTreeMap::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(id) = SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
@@ -86,17 +115,16 @@ fn logins(dir: &Path) -> Result<BTreeMap<String, Option<String>>, StoreError> {
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
         }
-        let issuer = if name.ends_with(".token.json") || name.ends_with(".meta.json") {
-            std::fs::read(entry.path())
+        let slot = found.entry(id.to_string()).or_default();
+        if slot.issuer.is_none() && (name.ends_with(".token.json") || name.ends_with(".meta.json"))
+        {
+            if let Some(v) = std::fs::read(entry.path())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["issuer"].as_str().map(str::to_string))
-        } else {
-            None
-        };
-        let slot = found.entry(id.to_string()).or_default();
-        if slot.is_none() {
-            *slot = issuer;
+            {
+                slot.issuer = v["issuer"].as_str().map(str::to_string);
+                slot.client_id = v["client_id"].as_str().map(str::to_string);
+            }
         }
     }
     Ok(found)

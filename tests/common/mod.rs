@@ -83,12 +83,24 @@ impl Provider {
     }
 
     fn test_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/__test/{path}", self.port)
+        let scheme = self.issuer.split("://").next().unwrap();
+        format!("{scheme}://127.0.0.1:{}/__test/{path}", self.port)
+    }
+
+    /// An HTTP client for the test hooks; the provider's certificate is the test's own.
+    fn http(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap()
     }
 
     /// Requests per path since the last reset, e.g. "/realms/test/protocol/openid-connect/token".
     pub fn counts(&self) -> Value {
-        let body = reqwest::blocking::get(self.test_url("counts"))
+        let body = self
+            .http()
+            .get(self.test_url("counts"))
+            .send()
             .unwrap()
             .text()
             .unwrap();
@@ -114,15 +126,13 @@ impl Provider {
     }
 
     pub fn reset_counts(&self) {
-        reqwest::blocking::Client::new()
-            .post(self.test_url("reset"))
-            .send()
-            .unwrap();
+        self.http().post(self.test_url("reset")).send().unwrap();
     }
 
     /// Revokes a refresh token at the provider (RFC 7009), as an admin or logout would.
     pub fn revoke(&self, refresh_token: &str) {
-        let status = reqwest::blocking::Client::new()
+        let status = self
+            .http()
             .post(format!("{}/protocol/openid-connect/revoke", self.issuer))
             .form(&[
                 ("token", refresh_token),
@@ -137,7 +147,7 @@ impl Provider {
 
     /// Exchanges a refresh token directly, to check at the provider whether it is still alive.
     pub fn refresh_status(&self, refresh_token: &str) -> u16 {
-        reqwest::blocking::Client::new()
+        self.http()
             .post(format!("{}/protocol/openid-connect/token", self.issuer))
             .form(&[
                 ("grant_type", "refresh_token"),
@@ -157,29 +167,85 @@ pub struct ApiServer {
     pub ca_pem: String,
 }
 
-impl ApiServer {
-    /// Starts the HTTPS stand-in for kube-apiserver, trusting tokens of `issuer`.
-    pub fn start(dir: &Path, issuer: &str) -> Self {
-        let cert = dir.join("apiserver.crt");
-        let key = dir.join("apiserver.key");
+/// A certificate for 127.0.0.1 signed by a CA made for the test: returns (CA certificate,
+/// server certificate, server key), all PEM files in `dir` named after `name`.
+pub fn test_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = dir.join(format!("{name}-ca.key"));
+    let ca = dir.join(format!("{name}-ca.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let cert = dir.join(format!("{name}.crt"));
+    let ext = dir.join(format!("{name}.ext"));
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    let openssl = |args: Vec<String>| {
         let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args([
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
+            .args(&args)
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("openssl runs");
-        assert!(status.success());
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let p = |p: &PathBuf| p.display().to_string();
+    openssl(vec![
+        "req".into(),
+        "-x509".into(),
+        "-newkey".into(),
+        "rsa:2048".into(),
+        "-nodes".into(),
+        "-days".into(),
+        "1".into(),
+        "-subj".into(),
+        format!("/CN={name} test CA"),
+        "-keyout".into(),
+        p(&ca_key),
+        "-out".into(),
+        p(&ca),
+    ]);
+    openssl(vec![
+        "req".into(),
+        "-newkey".into(),
+        "rsa:2048".into(),
+        "-nodes".into(),
+        "-subj".into(),
+        "/CN=127.0.0.1".into(),
+        "-keyout".into(),
+        p(&key),
+        "-out".into(),
+        p(&csr),
+    ]);
+    openssl(vec![
+        "x509".into(),
+        "-req".into(),
+        "-in".into(),
+        p(&csr),
+        "-CA".into(),
+        p(&ca),
+        "-CAkey".into(),
+        p(&ca_key),
+        "-CAcreateserial".into(),
+        "-days".into(),
+        "1".into(),
+        "-extfile".into(),
+        p(&ext),
+        "-out".into(),
+        p(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+impl ApiServer {
+    /// Starts the HTTPS stand-in for kube-apiserver, trusting tokens of `issuer` (whose TLS
+    /// certificate, if any, is `issuer_ca`).
+    pub fn start(dir: &Path, issuer: &str, issuer_ca: Option<&Path>) -> Self {
+        let (ca, cert, key) = test_certificate(dir, "apiserver");
+        let envs: Vec<(&str, String)> = issuer_ca
+            .map(|ca| vec![("NODE_EXTRA_CA_CERTS", ca.display().to_string())])
+            .unwrap_or_default();
         let (daemon, ready) = start_node(
             "apiserver.mjs",
             &[
@@ -188,13 +254,13 @@ impl ApiServer {
                 issuer,
                 "kubernetes",
             ],
-            &[],
+            &envs,
             &dir.join("apiserver.log"),
         );
         ApiServer {
             _daemon: daemon,
             url: format!("https://127.0.0.1:{}", ready["port"]),
-            ca_pem: std::fs::read_to_string(cert).unwrap(),
+            ca_pem: std::fs::read_to_string(ca).unwrap(),
         }
     }
 }
@@ -204,14 +270,48 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub provider: Provider,
     pub api: ApiServer,
+    /// The provider's CA certificate when it serves HTTPS.
+    pub provider_ca: Option<PathBuf>,
 }
 
 impl World {
     pub fn new(ttl_secs: u64) -> Self {
+        Self::with_provider(&[("OP_ID_TOKEN_TTL", ttl_secs.to_string())])
+    }
+
+    /// A world whose provider is configured by `envs` (see tests/support/provider.mjs).
+    pub fn with_provider(envs: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let provider = Provider::start(dir.path(), ttl_secs);
-        let api = ApiServer::start(dir.path(), &provider.issuer);
-        World { dir, provider, api }
+        let provider = Provider::start_with(dir.path(), envs);
+        let api = ApiServer::start(dir.path(), &provider.issuer, None);
+        World {
+            dir,
+            provider,
+            api,
+            provider_ca: None,
+        }
+    }
+
+    /// A world whose provider serves HTTPS with a certificate of a CA made for the test, like
+    /// a company Keycloak behind a private CA. get_token_args() does not pass the CA.
+    pub fn with_https_provider(ttl_secs: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = test_certificate(dir.path(), "provider");
+        let provider = Provider::start_with(
+            dir.path(),
+            &[
+                ("OP_ID_TOKEN_TTL", ttl_secs.to_string()),
+                ("OP_TLS_CERT", cert.display().to_string()),
+                ("OP_TLS_KEY", key.display().to_string()),
+            ],
+        );
+        let api = ApiServer::start(dir.path(), &provider.issuer, Some(&ca));
+        World {
+            dir,
+            provider,
+            api,
+            provider_ca: Some(ca),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -323,6 +423,16 @@ impl World {
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(args);
         self.run(command, extra_env)
+    }
+
+    /// PATH with the built plugin first, so `kubectl oidc-login` finds it.
+    pub fn path_with_plugin(&self) -> String {
+        let bin_dir = Path::new(PLUGIN).parent().unwrap();
+        format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
     }
 
     /// Runs the plugin directly, as a user would by hand (no KUBERNETES_EXEC_INFO unless given).
@@ -629,4 +739,30 @@ impl World {
             })
             .unwrap_or_default()
     }
+}
+
+/// Parses YAML documents with the npm `yaml` package; returns them as JSON values.
+pub fn parse_yaml(text: &str) -> Vec<Value> {
+    use std::io::Write;
+    let mut child = Command::new("node")
+        .arg(support_dir().join("yaml-to-json.mjs"))
+        .current_dir(support_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "not YAML: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
 }

@@ -7,7 +7,9 @@
 // Prints one JSON line {"issuer": ..., "port": ...} on stdout once it listens.
 // Test hooks outside the realm: GET /__test/counts (requests per path), POST /__test/reset.
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import express from 'express';
 import Provider from 'oidc-provider';
 
@@ -15,6 +17,13 @@ const env = process.env;
 const idTokenTtl = Number(env.OP_ID_TOKEN_TTL || 300);
 const accessTokenTtl = Number(env.OP_ACCESS_TOKEN_TTL || idTokenTtl);
 const realm = env.OP_REALM || 'test';
+// The client as examples/keycloak-realm.json registers it (a test keeps the two in step).
+const client = JSON.parse(fs.readFileSync(new URL('./client.json', import.meta.url)));
+// Misconfigurations on purpose, for setup's diagnostics.
+if (env.OP_REDIRECT_URIS) client.redirect_uris = JSON.parse(env.OP_REDIRECT_URIS);
+const pkceRequired = env.OP_PKCE_REQUIRED !== '0';
+const noGroups = env.OP_NO_GROUPS === '1';
+const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
 
 // Users of the realm, as an LDAP-backed Keycloak would present them.
 const users = {
@@ -34,24 +43,19 @@ app.post('/__test/reset', (_req, res) => {
   res.json({});
 });
 
-const server = http.createServer(app);
+// OP_TLS_CERT and OP_TLS_KEY: serve HTTPS, as every real Keycloak does.
+const tls = env.OP_TLS_CERT && { cert: fs.readFileSync(env.OP_TLS_CERT), key: fs.readFileSync(env.OP_TLS_KEY) };
+const server = tls ? https.createServer(tls, app) : http.createServer(app);
 server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}/realms/${realm}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/realms/${realm}`;
   const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: 'kubernetes',
-      application_type: 'native',
-      token_endpoint_auth_method: 'none',
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
-      redirect_uris: ['http://127.0.0.1:8000', 'http://localhost:8000'],
-    }],
+    // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
+    clients: [client],
     jwks: { keys: [{ ...key, kid: env.OP_KID || 'test-key-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: ['test-cookie-key'] },
-    pkce: { required: () => true },
+    pkce: { required: () => pkceRequired },
     // Keycloak gives public clients a refresh token without offline_access.
     issueRefreshToken: async () => true,
     // Keycloak puts profile claims and groups in the ID token; so do we.
@@ -59,7 +63,10 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     claims: { openid: ['sub', 'email', 'email_verified', 'groups', 'preferred_username'], email: ['email', 'email_verified'] },
     findAccount: async (_ctx, id) => users[id] && {
       accountId: id,
-      claims: async () => ({ sub: id, preferred_username: id, ...users[id] }),
+      claims: async () => {
+        const { groups, ...rest } = users[id];
+        return { sub: id, preferred_username: id, ...rest, email_verified: emailVerified, ...(noGroups ? {} : { groups }) };
+      },
     },
     ttl: { IdToken: idTokenTtl, AccessToken: accessTokenTtl, RefreshToken: 3600, Session: 3600, Grant: 3600, Interaction: 600 },
     features: {

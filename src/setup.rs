@@ -1,0 +1,366 @@
+//! `setup`: one guided run from a provider's settings to a working kubeconfig. It checks the
+//! provider, logs in (always in the browser: the point is to see the provider work), and
+//! prints the claims, the kube-apiserver flags or AuthenticationConfiguration, a
+//! ClusterRoleBinding, and the kubeconfig exec entry; with --write-kubeconfig it writes the
+//! user (and a context) through `kubectl config`, leaving merging and locking to kubectl.
+
+use std::io::IsTerminal;
+use std::process::Command;
+
+use crate::claims::{human, relative, Identity};
+use crate::cli::SetupArgs;
+use crate::config::Config;
+use crate::diagnose::{self, Finding, Level};
+use crate::error::Error;
+use crate::exec_credential::{ExecInfo, V1};
+use crate::get_token::{obtain, Mode};
+use crate::jwt::now;
+use crate::oidc::http::HttpClient;
+use crate::oidc::provider::Provider;
+use crate::oidc::OidcError;
+use crate::store::{self, CacheKey};
+
+pub fn run(args: &SetupArgs) -> Result<(), Error> {
+    let config = Config::from_args(&args.token)?;
+    let mut findings = diagnose::issuer_shape(&config.issuer_url);
+    let http = HttpClient::new(&config).map_err(OidcError::from)?;
+    let provider = match Provider::discover(&config, &http) {
+        Ok(provider) => provider,
+        Err(e) => {
+            findings.push(diagnose::discovery_failure(&config.issuer_url, &e));
+            return fail(&findings);
+        }
+    };
+    findings.extend(diagnose::provider_metadata(&provider));
+    findings.extend(diagnose::authorization_preflight(&provider, &config, &http));
+    if findings.iter().any(|f| f.level == Level::Error) {
+        return fail(&findings);
+    }
+
+    eprintln!("Signing in to check the whole chain (a fresh browser login)...");
+    let exec = ExecInfo {
+        api_version: V1,
+        interactive: std::io::stdin().is_terminal(),
+    };
+    let store = store::open(&config);
+    let key = CacheKey::new(&config);
+    let tokens = obtain(&config, &exec, &*store, &key, Mode::FreshLogin)?;
+    let id = Identity::from_id_token(&tokens.id_token)
+        .ok_or_else(|| Error::Setup("the ID token's claims cannot be read".into()))?;
+    let username_claim = args
+        .username_claim
+        .clone()
+        .unwrap_or_else(|| id.suggested_username_claim().to_string());
+    findings.extend(diagnose::identity(&id, &username_claim));
+
+    let exec_args = args.token.to_exec_args();
+    let report = Report {
+        issuer: provider.metadata.issuer().as_str(),
+        client_id: &config.client_id,
+        id: &id,
+        username_claim: &username_claim,
+        groups_prefix: &args.groups_prefix,
+        group: chosen_group(args.group.as_deref(), &id),
+        cluster_role: &args.cluster_role,
+        user: &args.user,
+        exec_args: &exec_args,
+        findings: &findings,
+    };
+    print!("{}", report.render());
+    if args.write_kubeconfig {
+        write_kubeconfig(args, &exec_args)?;
+    }
+    Ok(())
+}
+
+fn fail(findings: &[Finding]) -> Result<(), Error> {
+    eprint!("{}", render_findings(findings));
+    let first = findings
+        .iter()
+        .find(|f| f.level == Level::Error)
+        .expect("a failing finding");
+    Err(Error::Setup(format!(
+        "{}; fix: {}",
+        first.what,
+        first.fix.as_deref().unwrap_or("see above")
+    )))
+}
+
+/// The group to bind: the one asked for, else one that sounds like administrators, else the
+/// first.
+fn chosen_group(asked: Option<&str>, id: &Identity) -> Option<String> {
+    if let Some(group) = asked {
+        return Some(group.to_string());
+    }
+    let groups = id.groups.as_ref()?;
+    groups
+        .iter()
+        .find(|g| g.to_lowercase().contains("admin"))
+        .or_else(|| groups.first())
+        .cloned()
+}
+
+struct Report<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    id: &'a Identity,
+    username_claim: &'a str,
+    groups_prefix: &'a str,
+    group: Option<String>,
+    cluster_role: &'a str,
+    user: &'a str,
+    exec_args: &'a [String],
+    findings: &'a [Finding],
+}
+
+/// A YAML scalar: JSON strings are valid YAML and quote everything that needs it.
+fn y(value: &str) -> String {
+    serde_json::to_string(value).expect("strings serialise")
+}
+
+/// A word for a POSIX shell, quoted only when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_=./:@,+%".contains(&b));
+    if plain && !word.is_empty() {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+impl Report<'_> {
+    fn render(&self) -> String {
+        let id = self.id;
+        let mut out = String::new();
+        let now = now();
+        out += "## 1. Your ID token\n\n";
+        out += &format!(
+            "  iss:      {}\n  sub:      {}\n  aud:      {}\n",
+            id.iss,
+            id.sub,
+            id.aud.join(", ")
+        );
+        if let Some(email) = &id.email {
+            let verified = match id.email_verified {
+                Some(true) => "verified",
+                _ => "NOT verified",
+            };
+            out += &format!("  email:    {email} ({verified})\n");
+        }
+        if let Some(name) = &id.preferred_username {
+            out += &format!("  preferred_username: {name}\n");
+        }
+        match &id.groups {
+            Some(groups) => out += &format!("  groups:   {}\n", groups.join(", ")),
+            None => out += "  groups:   (no groups claim)\n",
+        }
+        out += &format!(
+            "  exp:      {} ({})",
+            crate::exec_credential::rfc3339(id.exp),
+            relative(id.exp, now)
+        );
+        if let Some(lifetime) = id.lifetime() {
+            out += &format!(", lifetime {}", human(lifetime.max(0) as u64));
+        }
+        out += "\n\n";
+        let groups_claim = if id.groups.is_some() {
+            "groups"
+        } else {
+            "groups (add it, see diagnostics)"
+        };
+        out += &format!(
+            "Use `{}` as the username claim and `{groups_claim}` as the groups claim.\n\n",
+            self.username_claim
+        );
+
+        out += "## 2. kube-apiserver\n\n";
+        out += &format!(
+            "  --oidc-issuer-url={}\n  --oidc-client-id={}\n  --oidc-username-claim={}\n",
+            self.issuer, self.client_id, self.username_claim
+        );
+        let username_prefix = if self.username_claim == "email" {
+            ""
+        } else {
+            "oidc:"
+        };
+        if !username_prefix.is_empty() {
+            out += &format!("  --oidc-username-prefix={username_prefix}\n");
+        }
+        out += &format!(
+            "  --oidc-groups-claim=groups\n  --oidc-groups-prefix={}\n\n",
+            self.groups_prefix
+        );
+        out += "or, with --authentication-config=FILE (Kubernetes 1.30+), this FILE:\n\n";
+        out += &format!(
+            "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences:\n    - {}\n  claimMappings:\n    username:\n      claim: {}\n      prefix: {}\n    groups:\n      claim: groups\n      prefix: {}\n\n",
+            y(self.issuer),
+            y(self.client_id),
+            y(self.username_claim),
+            y(username_prefix),
+            y(self.groups_prefix)
+        );
+
+        out += "## 3. RBAC\n\n";
+        match &self.group {
+            Some(group) => {
+                let subject = format!("{}{group}", self.groups_prefix);
+                let name: String = format!("oidc-{}-{}", group, self.cluster_role)
+                    .to_lowercase()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                out += &format!(
+                    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: {}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {}\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: Group\n  name: {}\n\n",
+                    y(&name),
+                    y(self.cluster_role),
+                    y(&subject)
+                );
+            }
+            None => {
+                let user = match self.username_claim {
+                    "email" => id.email.clone().unwrap_or_default(),
+                    _ => format!("oidc:{}", id.sub),
+                };
+                out += &format!(
+                    "No group to bind; bind the user instead:\n\n  kubectl create clusterrolebinding oidc-user --clusterrole={} --user={}\n\n",
+                    shell_word(self.cluster_role),
+                    shell_word(&user)
+                );
+            }
+        }
+
+        out += "## 4. kubeconfig\n\n";
+        let words: Vec<String> = credentials_command(self.user, self.exec_args)
+            .iter()
+            .map(|w| shell_word(w))
+            .collect();
+        // `kubectl config set-credentials USER` on the first line, one flag a line after it.
+        out += &format!(
+            "  {} \\\n    {}\n\n",
+            words[..4].join(" "),
+            words[4..].join(" \\\n    ")
+        );
+
+        out += "## 5. Diagnostics\n\n";
+        out += &render_findings(self.findings);
+        out
+    }
+}
+
+fn render_findings(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let tag = match f.level {
+            Level::Ok => "ok     ",
+            Level::Warning => "warning",
+            Level::Error => "error  ",
+        };
+        out += &format!("  {tag} {}\n", f.what);
+        if let Some(fix) = &f.fix {
+            out += &format!("          fix: {fix}\n");
+        }
+    }
+    out
+}
+
+/// `kubectl config set-credentials` with the exec entry for `exec_args`.
+fn credentials_command(user: &str, exec_args: &[String]) -> Vec<String> {
+    let mut cmd = vec![
+        "kubectl".to_string(),
+        "config".into(),
+        "set-credentials".into(),
+        user.to_string(),
+        format!("--exec-api-version={V1}"),
+        "--exec-command=kubectl".into(),
+        "--exec-arg=oidc-login".into(),
+    ];
+    cmd.extend(exec_args.iter().map(|a| format!("--exec-arg={a}")));
+    cmd.push("--exec-interactive-mode=IfAvailable".into());
+    cmd
+}
+
+fn kubectl(args: &[String]) -> Result<String, Error> {
+    let out = Command::new("kubectl").args(args).output().map_err(|e| {
+        Error::Setup(format!(
+            "cannot run kubectl ({e}); install it or drop --write-kubeconfig"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Setup(format!(
+            "`kubectl {}` failed: {}",
+            args.first().map(String::as_str).unwrap_or(""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn write_kubeconfig(args: &SetupArgs, exec_args: &[String]) -> Result<(), Error> {
+    let cmd = credentials_command(&args.user, exec_args);
+    kubectl(&cmd[1..])?;
+    eprintln!("Wrote user {:?} to the kubeconfig.", args.user);
+    if let Some(context) = &args.context {
+        let cluster = match &args.cluster {
+            Some(cluster) => cluster.clone(),
+            None => kubectl(&[
+                "config".into(),
+                "view".into(),
+                "--minify".into(),
+                "-o".into(),
+                "jsonpath={.contexts[0].context.cluster}".into(),
+            ])
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                Error::Setup(
+                    "no current context to take the cluster from; pass --cluster NAME".into(),
+                )
+            })?,
+        };
+        kubectl(&[
+            "config".into(),
+            "set-context".into(),
+            context.clone(),
+            format!("--cluster={cluster}"),
+            format!("--user={}", args.user),
+        ])?;
+        eprintln!("Wrote context {context:?} (cluster {cluster:?}, user {:?}); try: kubectl --context {context} auth whoami", args.user);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_word("--exec-arg=--oidc-issuer-url=https://k/realms/r"),
+            "--exec-arg=--oidc-issuer-url=https://k/realms/r"
+        );
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn prefers_an_admin_group() {
+        let id = Identity {
+            groups: Some(vec!["developers".into(), "KubernetesAdministrators".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            chosen_group(None, &id).as_deref(),
+            Some("KubernetesAdministrators")
+        );
+        assert_eq!(chosen_group(Some("ops"), &id).as_deref(), Some("ops"));
+    }
+}

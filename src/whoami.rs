@@ -1,0 +1,90 @@
+//! `whoami`: the cached identity, without refreshing or logging in; with --cluster, also what
+//! the API server makes of it (`kubectl auth whoami`).
+
+use std::process::Command;
+
+use crate::claims::{relative, Identity};
+use crate::cli::WhoamiArgs;
+use crate::config::Config;
+use crate::error::Error;
+use crate::jwt::now;
+use crate::store::{self, CacheKey};
+
+pub fn run(args: &WhoamiArgs) -> Result<(), Error> {
+    let config = Config::from_args(&args.token)?;
+    let store = store::open(&config);
+    let key = CacheKey::new(&config);
+    let tokens = store.load(&key)?;
+    let Some(tokens) = tokens else {
+        return Err(Error::Setup(format!(
+            "no login is cached for {} and client {}; run `kubectl oidc-login setup --oidc-issuer-url={} --oidc-client-id={}` or any kubectl command",
+            config.issuer_url, config.client_id, config.issuer_url, config.client_id
+        )));
+    };
+    let id = Identity::from_id_token(&tokens.id_token).ok_or_else(|| {
+        Error::Setup(
+            "the cached ID token's claims cannot be read; run `kubectl oidc-login clean`".into(),
+        )
+    })?;
+    let now = now();
+    let storage = match config.storage {
+        crate::cli::StorageArg::Auto => "auto (refresh token in the OS keyring when one answers)",
+        crate::cli::StorageArg::Disk => "disk",
+        crate::cli::StorageArg::Keyring => "keyring",
+        crate::cli::StorageArg::None => "none",
+    };
+    println!("issuer:        {}", id.iss);
+    println!("client:        {}", config.client_id);
+    println!("subject:       {}", id.sub);
+    if let Some(email) = &id.email {
+        let verified = if id.email_verified == Some(true) {
+            "verified"
+        } else {
+            "not verified"
+        };
+        println!("email:         {email} ({verified})");
+    }
+    match &id.groups {
+        Some(groups) => println!("groups:        {}", groups.join(", ")),
+        None => println!("groups:        (none in the ID token)"),
+    }
+    println!(
+        "ID token:      expires {} ({})",
+        crate::exec_credential::rfc3339(tokens.id_token_expiry),
+        relative(tokens.id_token_expiry, now)
+    );
+    let refresh = store.load_refresh_token(&key).unwrap_or_else(|e| {
+        crate::warn!("{e}");
+        None
+    });
+    match refresh {
+        Some(token) => match crate::jwt::peek_expiry(&token) {
+            Some(exp) => println!(
+                "refresh token: expires {} ({})",
+                crate::exec_credential::rfc3339(exp),
+                relative(exp, now)
+            ),
+            None => println!("refresh token: cached (opaque: the provider decides its expiry)"),
+        },
+        None => println!("refresh token: none (the next expiry needs a browser login)"),
+    }
+    println!("storage:       {storage}, {}", config.cache_dir.display());
+
+    if args.cluster {
+        println!("\nWhat the API server sees (kubectl auth whoami):");
+        let mut cmd = Command::new("kubectl");
+        cmd.args(["auth", "whoami"]);
+        if let Some(context) = &args.context {
+            cmd.arg(format!("--context={context}"));
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| Error::Setup(format!("cannot run kubectl ({e})")))?;
+        if !status.success() {
+            return Err(Error::Setup(
+                "`kubectl auth whoami` failed (see above)".into(),
+            ));
+        }
+    }
+    Ok(())
+}

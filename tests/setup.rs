@@ -1,0 +1,448 @@
+//! `setup`, `logout`, `whoami`, `clean`, completions and the man page, against the real
+//! provider and the real kubectl. Every diagnostic is triggered by a provider configured wrongly
+//! on purpose (tests/support/provider.mjs reads OP_* settings).
+
+mod common;
+
+use common::World;
+
+fn setup_args(world: &World, extra: &[&str]) -> Vec<String> {
+    let mut args = world.get_token_args();
+    args[0] = "setup".into();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The text between `start` and `end` markers of setup's report.
+fn section<'a>(report: &'a str, start: &str, end: &str) -> &'a str {
+    let from = report
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {report}"))
+        + start.len();
+    let to = from + report[from..].find(end).unwrap();
+    &report[from..to]
+}
+
+#[test]
+fn setup_prints_claims_apiserver_settings_rbac_and_the_exec_entry() {
+    let world = World::new(300);
+    let run = world.plugin(&setup_args(&world, &[]), &[]);
+    run.assert_ok();
+    let report = &run.stdout;
+    assert!(
+        report.contains("email:    alice@example.com (verified)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("groups:   KubernetesAdministrators, developers"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Use `email` as the username claim and `groups` as the groups claim"),
+        "{report}"
+    );
+    for flag in [
+        format!("--oidc-issuer-url={}", world.provider.issuer),
+        "--oidc-client-id=kubernetes".into(),
+        "--oidc-username-claim=email".into(),
+        "--oidc-groups-claim=groups".into(),
+        "--oidc-groups-prefix=oidc:".into(),
+    ] {
+        assert!(report.contains(&flag), "{flag} missing: {report}");
+    }
+
+    let authn = &common::parse_yaml(section(report, "this FILE:\n", "## 3."))[0];
+    assert_eq!(authn["kind"], "AuthenticationConfiguration");
+    assert_eq!(
+        authn["jwt"][0]["issuer"]["url"],
+        world.provider.issuer.as_str()
+    );
+    assert_eq!(authn["jwt"][0]["issuer"]["audiences"][0], "kubernetes");
+    assert_eq!(
+        authn["jwt"][0]["claimMappings"]["username"]["claim"],
+        "email"
+    );
+    assert_eq!(
+        authn["jwt"][0]["claimMappings"]["groups"]["prefix"],
+        "oidc:"
+    );
+
+    let binding = &common::parse_yaml(section(report, "## 3. RBAC\n", "## 4."))[0];
+    assert_eq!(binding["kind"], "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], "cluster-admin");
+    assert_eq!(binding["subjects"][0]["kind"], "Group");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        "oidc:KubernetesAdministrators"
+    );
+
+    let exec = section(report, "## 4. kubeconfig\n", "## 5.");
+    assert!(
+        exec.contains("kubectl config set-credentials oidc"),
+        "{exec}"
+    );
+    assert!(
+        exec.contains(&format!(
+            "--exec-arg=--oidc-issuer-url={}",
+            world.provider.issuer
+        )),
+        "{exec}"
+    );
+    let diagnostics = &report[report.find("## 5. Diagnostics").unwrap()..];
+    for ok in [
+        "enforces PKCE",
+        "supports PKCE with S256",
+        "accepts client kubernetes",
+        "carries groups",
+    ] {
+        assert!(diagnostics.contains(ok), "{ok}: {diagnostics}");
+    }
+    assert!(!diagnostics.contains("warning"), "{diagnostics}");
+    assert_eq!(world.wait_for_logins(1).len(), 1);
+}
+
+#[test]
+fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
+    let world = World::new(300);
+    // A kubeconfig with only the cluster, as an admin would hand it out.
+    let kubeconfig = world.default_kubeconfig(&[]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&kubeconfig).unwrap()).unwrap();
+    config["users"] = serde_json::json!([]);
+    config["contexts"] = serde_json::json!([]);
+    config["current-context"] = serde_json::json!("");
+    std::fs::write(&kubeconfig, serde_json::to_vec(&config).unwrap()).unwrap();
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let path = world.path_with_plugin();
+    let env = [
+        ("KUBECONFIG", kubeconfig_env.as_str()),
+        ("PATH", path.as_str()),
+    ];
+
+    let run = world.plugin(
+        &setup_args(
+            &world,
+            &[
+                "--write-kubeconfig",
+                "--user=alice",
+                "--context=oidc-test",
+                "--cluster=test",
+            ],
+        ),
+        &env,
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("Wrote context \"oidc-test\""),
+        "{}",
+        run.stderr
+    );
+
+    let mut command = std::process::Command::new(common::kubectl_path());
+    command
+        .args(["--context=oidc-test", "auth", "whoami", "-o", "json"])
+        .envs(world.env())
+        .env("KUBECONFIG", &kubeconfig_env)
+        .env("PATH", &path)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let whoami = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    whoami.assert_ok();
+    let me = whoami.json();
+    assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
+    // setup's login is the one kubectl uses: no second browser login.
+    assert_eq!(world.wait_for_logins(1).len(), 1);
+}
+
+/// Runs setup against a provider started with `envs`, returning the run.
+fn setup_with_provider(
+    envs: &[(&str, String)],
+    issuer_suffix: Option<&str>,
+) -> (World, common::Run) {
+    let world = World::with_provider(envs);
+    let mut args = setup_args(&world, &[]);
+    if let Some(suffix) = issuer_suffix {
+        args[1] = format!(
+            "--oidc-issuer-url={}",
+            suffix.replace("ISSUER", &world.provider.issuer)
+        );
+    }
+    let run = world.plugin(&args, &[]);
+    (world, run)
+}
+
+#[test]
+fn diagnostics_name_a_wrong_realm() {
+    let (_world, run) = setup_with_provider(&[], Some("ISSUER-typo"));
+    run.assert_failed();
+    assert!(run.stderr.contains("HTTP 404"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("check the realm name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn diagnostics_name_an_issuer_with_a_trailing_slash() {
+    let (_world, run) = setup_with_provider(&[], Some("ISSUER/"));
+    run.assert_failed();
+    assert!(run.stderr.contains("ends with a slash"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("use exactly the `issuer`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn diagnostics_name_https_against_an_http_provider() {
+    let (_world, run) = setup_with_provider(&[], Some("ISSUER"));
+    run.assert_ok();
+    let world = World::new(300);
+    let https = world.provider.issuer.replace("http://", "https://");
+    let mut args = setup_args(&world, &[]);
+    args[1] = format!("--oidc-issuer-url={https}");
+    let run = world.plugin(&args, &[]);
+    run.assert_failed();
+    assert!(run.stderr.contains("http vs https"), "{}", run.stderr);
+}
+
+#[test]
+fn diagnostics_name_a_redirect_uri_the_client_does_not_allow() {
+    let (world, run) = setup_with_provider(
+        &[(
+            "OP_REDIRECT_URIS",
+            r#"["http://127.0.0.1:9999/callback"]"#.to_string(),
+        )],
+        None,
+    );
+    run.assert_failed();
+    assert!(
+        run.stderr
+            .contains("the redirect URI http://localhost:8000 is not allowed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Valid redirect URIs"), "{}", run.stderr);
+    assert!(
+        world.logins().is_empty(),
+        "no browser for a login that cannot work"
+    );
+}
+
+#[test]
+fn diagnostics_name_pkce_that_is_not_enforced() {
+    let (_world, run) = setup_with_provider(&[("OP_PKCE_REQUIRED", "0".into())], None);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("PKCE is not enforced"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Proof Key for Code Exchange Code Challenge Method: S256"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diagnostics_name_a_missing_groups_claim() {
+    let (_world, run) = setup_with_provider(&[("OP_NO_GROUPS", "1".into())], None);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("the ID token has no groups claim"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Group Membership"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("No group to bind; bind the user instead"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diagnostics_name_an_unverified_email() {
+    let (_world, run) = setup_with_provider(&[("OP_EMAIL_UNVERIFIED", "1".into())], None);
+    run.assert_ok();
+    // email is not suggested as the username claim, and asking for it is flagged.
+    assert!(
+        run.stdout.contains("Use `sub` as the username claim"),
+        "{}",
+        run.stdout
+    );
+    let world = World::with_provider(&[("OP_EMAIL_UNVERIFIED", "1".into())]);
+    let run = world.plugin(&setup_args(&world, &["--username-claim=email"]), &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("is not verified, and kube-apiserver refuses"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diagnostics_name_token_lifetimes_that_are_too_short_or_too_long() {
+    let (_world, run) = setup_with_provider(&[("OP_ID_TOKEN_TTL", "60".into())], None);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("ID tokens live only 1m 0s"),
+        "{}",
+        run.stdout
+    );
+    let (_world, run) = setup_with_provider(&[("OP_ID_TOKEN_TTL", "36000".into())], None);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("ID tokens live 10h 0m: a stolen token"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn logout_revokes_at_the_provider_and_the_next_call_logs_in_again() {
+    // RFC 7009 wants TLS for revocation (the oauth2 crate refuses plain http): a provider
+    // behind a private CA, as in most companies.
+    let world = World::with_https_provider(300);
+    let ca = format!(
+        "--certificate-authority={}",
+        world.provider_ca.as_ref().unwrap().display()
+    );
+    let kubeconfig = world.default_kubeconfig(&[&ca]);
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    let refresh = world.cached_refresh_token();
+    assert_eq!(world.provider.refresh_status(&refresh), 200);
+    // That check rotated the token at the provider; take the rotated one into the cache's place
+    // by logging out with what the cache holds now.
+    let refresh = world.cached_refresh_token();
+
+    let mut args = world.get_token_args();
+    args[0] = "logout".into();
+    args.push(ca);
+    let run = world.plugin(&args, &[]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("Revoked the refresh token"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Removed the cached login"),
+        "{}",
+        run.stderr
+    );
+    // Checked at the provider: the refresh token is dead.
+    assert_eq!(world.provider.refresh_status(&refresh), 400);
+    let left: Vec<_> = world
+        .cache_files()
+        .into_iter()
+        .filter(|(p, _)| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("provider-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    assert_eq!(world.wait_for_logins(2).len(), 2);
+}
+
+#[test]
+fn whoami_shows_the_cached_identity_and_what_the_cluster_sees() {
+    let world = World::new(300);
+    let kubeconfig = world.default_kubeconfig(&[]);
+    let mut args = world.get_token_args();
+    args[0] = "whoami".into();
+    let before = world.plugin(&args, &[]);
+    before.assert_failed();
+    assert!(
+        before.stderr.contains("no login is cached"),
+        "{}",
+        before.stderr
+    );
+
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    world.provider.reset_counts();
+    args.push("--cluster".into());
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let run = world.plugin(&args, &[("KUBECONFIG", kubeconfig_env.as_str())]);
+    run.assert_ok();
+    for line in [
+        "subject:       alice",
+        "email:         alice@example.com (verified)",
+        "groups:        KubernetesAdministrators, developers",
+        "refresh token: cached",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    assert!(
+        run.stdout.contains("ID token:      expires"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("oidc:KubernetesAdministrators"),
+        "{}",
+        run.stdout
+    );
+    // whoami itself neither refreshed nor logged in.
+    assert_eq!(world.provider.count("/protocol/openid-connect/token"), 0);
+}
+
+#[test]
+fn clean_can_target_one_client() {
+    let world = World::new(300);
+    world.plugin(&world.get_token_args(), &[]).assert_ok();
+    let clean = |client: &str| {
+        world.plugin(
+            &[
+                "clean".into(),
+                format!("--token-cache-dir={}", world.cache_dir().display()),
+                format!("--oidc-client-id={client}"),
+            ],
+            &[],
+        )
+    };
+    let other = clean("another-client");
+    other.assert_ok();
+    assert!(other.stderr.contains("Nothing cached"), "{}", other.stderr);
+    let ours = clean("kubernetes");
+    ours.assert_ok();
+    assert!(
+        ours.stderr.contains("Removed 1 login(s)"),
+        "{}",
+        ours.stderr
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let world = World::new(300);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = world.plugin(&["completion".into(), shell.into()], &[]);
+        run.assert_ok();
+        assert!(run.stdout.contains("kubectl-oidc_login"), "{shell}");
+        assert!(run.stdout.contains("oidc-issuer-url"), "{shell}");
+    }
+    let man = world.plugin(&["man".into()], &[]);
+    man.assert_ok();
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    assert!(man.stdout.contains(r"get\-token"), "{}", man.stdout);
+}
