@@ -406,14 +406,19 @@ impl World {
 
     /// Environment for every process of this world: its own HOME and the browser's log.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("HOME".into(), self.path("home").display().to_string()),
             ("LOGIN_LOG".into(), self.login_log().display().to_string()),
             (
                 "KUBECACHEDIR".into(),
                 self.path("kubecache").display().to_string(),
             ),
-        ]
+        ];
+        // The scripted browser must trust the provider's private CA, as a company laptop does.
+        if let Some(ca) = &self.provider_ca {
+            env.push(("NODE_EXTRA_CA_CERTS".into(), ca.display().to_string()));
+        }
+        env
     }
 
     /// Runs the real kubectl against this world.
