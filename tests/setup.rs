@@ -4,23 +4,13 @@
 
 mod common;
 
-use common::World;
+use common::{section, World};
 
 fn setup_args(world: &World, extra: &[&str]) -> Vec<String> {
     let mut args = world.get_token_args();
     args[0] = "setup".into();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-/// The text between `start` and `end` markers of setup's report.
-fn section<'a>(report: &'a str, start: &str, end: &str) -> &'a str {
-    let from = report
-        .find(start)
-        .unwrap_or_else(|| panic!("no {start:?} in {report}"))
-        + start.len();
-    let to = from + report[from..].find(end).unwrap();
-    &report[from..to]
 }
 
 #[test]
@@ -242,6 +232,24 @@ fn diagnostics_name_pkce_that_is_not_enforced() {
     assert!(
         run.stdout
             .contains("Proof Key for Code Exchange Code Challenge Method: S256"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn diagnostics_name_pkce_the_provider_does_not_announce() {
+    let (_world, run) = setup_with_provider(&[("OP_PKCE_UNANNOUNCED", "1".into())], None);
+    // The login still works (the provider does accept S256); setup says what to check.
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("the provider does not announce PKCE S256"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("supports PKCE with S256"),
         "{}",
         run.stdout
     );

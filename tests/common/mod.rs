@@ -771,3 +771,13 @@ pub fn parse_yaml(text: &str) -> Vec<Value> {
     );
     serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
 }
+
+/// The text between `start` and `end` markers of setup's report.
+pub fn section<'a>(report: &'a str, start: &str, end: &str) -> &'a str {
+    let from = report
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {report}"))
+        + start.len();
+    let to = from + report[from..].find(end).unwrap();
+    &report[from..to]
+}

@@ -24,6 +24,9 @@ if (env.OP_REDIRECT_URIS) client.redirect_uris = JSON.parse(env.OP_REDIRECT_URIS
 const pkceRequired = env.OP_PKCE_REQUIRED !== '0';
 const noGroups = env.OP_NO_GROUPS === '1';
 const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
+// OP_PKCE_UNANNOUNCED=1: the discovery document leaves out code_challenge_methods_supported, as
+// older Keycloak releases and some other providers do.
+const pkceUnannounced = env.OP_PKCE_UNANNOUNCED === '1';
 
 // Users of the realm, as an LDAP-backed Keycloak would present them.
 const users = {
@@ -84,6 +87,16 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       device_authorization: '/protocol/openid-connect/auth/device',
     },
   });
+  if (pkceUnannounced) {
+    // Serve discovery from the provider's own document, minus the PKCE methods.
+    app.get(`/realms/${realm}/.well-known/openid-configuration`, async (req, res, next) => {
+      if (req.headers['x-test-inner']) return next();
+      const inner = await fetch(`${issuer}/.well-known/openid-configuration`, { headers: { 'x-test-inner': '1' } });
+      const doc = await inner.json();
+      delete doc.code_challenge_methods_supported;
+      res.json(doc);
+    });
+  }
   // No body parser in front of the provider: it reads request bodies itself.
   app.use(`/realms/${realm}`, provider.callback());
   process.stdout.write(`${JSON.stringify({ issuer, port })}\n`);
