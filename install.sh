@@ -19,15 +19,39 @@ if [[ -z "${INSTALL_DIR:-}" ]]; then
 fi
 mkdir -p "$INSTALL_DIR"
 install -m 0755 target/release/kubectl-oidc_login "$INSTALL_DIR/kubectl-oidc_login"
-echo "Installed $INSTALL_DIR/kubectl-oidc_login"
+# kubectl 1.26+ completes `kubectl oidc-login …` through this script beside the plugin.
+install -m 0755 completion/kubectl_complete-oidc_login "$INSTALL_DIR/kubectl_complete-oidc_login"
+echo "Installed $INSTALL_DIR/kubectl-oidc_login and kubectl_complete-oidc_login"
+
+# Completions for the binary run on its own, and the man page, in the per-user places the
+# shells and man look (XDG_DATA_HOME, default ~/.local/share).
+bin="$INSTALL_DIR/kubectl-oidc_login"
+data="${XDG_DATA_HOME:-$HOME/.local/share}"
+install_generated() { # FILE COMMAND...
+  mkdir -p "$(dirname "$1")"
+  local file="$1"; shift
+  "$@" >"$file.tmp" && mv "$file.tmp" "$file"
+}
+install_generated "$data/bash-completion/completions/kubectl-oidc_login" "$bin" completion bash
+install_generated "$data/zsh/site-functions/_kubectl-oidc_login" "$bin" completion zsh
+install_generated "${XDG_CONFIG_HOME:-$HOME/.config}/fish/completions/kubectl-oidc_login.fish" "$bin" completion fish
+install_generated "$data/man/man1/kubectl-oidc_login.1" "$bin" man
+echo "Installed completions (bash, zsh, fish) and the man page under $data"
+echo "  zsh: add \"fpath+=($data/zsh/site-functions)\" before compinit in ~/.zshrc if it is not there"
+echo "  kubectl completion of \"kubectl oidc-login\" works with: source <(kubectl completion bash|zsh)"
 
 if ! on_path "$INSTALL_DIR"; then
   echo "Note: $INSTALL_DIR is not on your PATH; add it, e.g.: export PATH=\"$INSTALL_DIR:\$PATH\"" >&2
   export PATH="$INSTALL_DIR:$PATH"
 fi
 if command -v kubectl >/dev/null; then
-  kubectl plugin list 2>/dev/null | grep -q kubectl-oidc_login \
-    && echo "kubectl finds it: kubectl plugin list shows kubectl-oidc_login"
+  # kubectl exits non-zero on warnings such as another kubectl-oidc_login earlier on PATH;
+  # show those, since kubectl would run the other one.
+  plugins="$(kubectl plugin list 2>&1 || true)"
+  if grep -q "$INSTALL_DIR/kubectl-oidc_login" <<<"$plugins"; then
+    echo "kubectl finds it: kubectl plugin list shows $INSTALL_DIR/kubectl-oidc_login"
+  fi
+  grep -i "warning" <<<"$plugins" >&2 || true
   kubectl oidc-login --version
 else
   echo "kubectl is not installed; the plugin also runs on its own:" >&2

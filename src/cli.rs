@@ -57,6 +57,13 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+    /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
+    /// `kubectl_complete-oidc_login`.
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -357,19 +364,37 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Clean(args) => crate::store::clean::run(&args),
         Command::Completion(args) => {
             use clap::CommandFactory;
+            let mut script = Vec::new();
+            // The scripts complete the binary by its file name ("kubectl oidc-login" has a
+            // space, which no shell function name can hold).
             clap_complete::generate(
                 args.shell,
-                &mut Cli::command(),
+                &mut Cli::command()
+                    .bin_name("kubectl-oidc_login")
+                    .display_name("kubectl-oidc_login"),
                 "kubectl-oidc_login",
-                &mut std::io::stdout(),
+                &mut script,
             );
-            Ok(())
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if args.shell == clap_complete::Shell::Bash {
+                // clap_complete 4.6 names the subcommand cases of a hyphenated binary
+                // inconsistently ("kubectl__subcmd__oidc_login" against the
+                // "kubectl__oidc_login" it dispatches on), so nothing past the first word
+                // would complete.
+                script = script.replace("kubectl__subcmd__oidc_login", "kubectl__oidc_login");
+            }
+            std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes())
+                .map_err(Error::Output)
         }
         Command::Man => {
             use clap::CommandFactory;
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
                 .map_err(Error::Output)
+        }
+        Command::Complete { words } => {
+            use clap::CommandFactory;
+            crate::complete::print(&Cli::command(), &words).map_err(Error::Output)
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod claims;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod diagnose;
 pub mod error;

@@ -445,6 +445,35 @@ fn completions_and_man_page_are_generated() {
         assert!(run.stdout.contains("kubectl-oidc_login"), "{shell}");
         assert!(run.stdout.contains("oidc-issuer-url"), "{shell}");
     }
+    // The bash script really completes, past the first word (bash runs it as a shell would).
+    let script = world.path("completion.bash");
+    std::fs::write(
+        &script,
+        world
+            .plugin(&["completion".into(), "bash".into()], &[])
+            .stdout,
+    )
+    .unwrap();
+    let bash = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1"
+COMP_WORDS=(kubectl-oidc_login get-token --oidc-pkce-method ""); COMP_CWORD=3
+_kubectl__oidc_login kubectl-oidc_login "" --oidc-pkce-method; echo "${COMPREPLY[*]}"
+COMP_WORDS=(kubectl-oidc_login setup --write); COMP_CWORD=2
+_kubectl__oidc_login kubectl-oidc_login --write setup; echo "${COMPREPLY[*]}""#,
+        )
+        .arg("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&bash.stdout),
+        "auto no S256\n--write-kubeconfig\n",
+        "{}",
+        String::from_utf8_lossy(&bash.stderr)
+    );
+
     let man = world.plugin(&["man".into()], &[]);
     man.assert_ok();
     assert!(
@@ -453,4 +482,35 @@ fn completions_and_man_page_are_generated() {
         &man.stdout[..200.min(man.stdout.len())]
     );
     assert!(man.stdout.contains(r"get\-token"), "{}", man.stdout);
+}
+
+#[test]
+fn kubectl_completes_the_plugin_through_its_completion_script() {
+    // kubectl 1.26+ asks `kubectl_complete-oidc_login` (installed by install.sh beside the
+    // binary) for the words after `kubectl oidc-login`.
+    let world = World::new(300);
+    let bin = world.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("completion/kubectl_complete-oidc_login");
+    std::fs::copy(&script, bin.join("kubectl_complete-oidc_login")).unwrap();
+    let path = format!("{}:{}", bin.display(), world.path_with_plugin());
+    let complete = |words: &[&str]| {
+        // `__complete` must be kubectl's first argument, so no --kubeconfig here.
+        let mut kubectl = std::process::Command::new(common::kubectl_path());
+        kubectl.args(["__complete", "oidc-login"]).args(words);
+        let run = world.run(kubectl, &[("PATH", path.as_str())]);
+        run.assert_ok();
+        run.stdout
+    };
+    let subcommands = complete(&["s"]);
+    assert!(subcommands.starts_with("setup\t"), "{subcommands}");
+    assert!(subcommands.ends_with(":4\n"), "{subcommands}");
+    let values = complete(&["get-token", "--token-cache-storage", ""]);
+    assert!(
+        values.starts_with("auto\t") && values.contains("\nkeyring\t"),
+        "{values}"
+    );
+    let flags = complete(&["logout", "--end"]);
+    assert!(flags.starts_with("--end-session\t"), "{flags}");
 }

@@ -447,7 +447,7 @@ impl World {
         self.run(command, extra_env)
     }
 
-    fn run(&self, mut command: Command, extra_env: &[(&str, &str)]) -> Run {
+    pub fn run(&self, mut command: Command, extra_env: &[(&str, &str)]) -> Run {
         command.env_remove("KUBERNETES_EXEC_INFO");
         command.env_remove("DISPLAY");
         command.env_remove("WAYLAND_DISPLAY");
