@@ -31,10 +31,8 @@ pub fn run(args: &LogoutArgs) -> Result<(), Error> {
                 "{} announces no revocation endpoint: the refresh token stays valid there until it expires.",
                 config.issuer_url
             ),
-            Err(e) => {
-                eprintln!("Could not revoke the refresh token at the provider: {e}");
-                failure = Some(e);
-            }
+            // Reported once, as the final error, after the local clean.
+            Err(e) => failure = Some(e),
         }
     }
     if args.end_session {
@@ -79,14 +77,23 @@ fn revoke(config: &Config, refresh_token: &str) -> Result<bool, OidcError> {
     else {
         return Ok(false);
     };
-    let url = RevocationUrl::new(endpoint).map_err(|e| OidcError::TokenResponse(e.to_string()))?;
+    let url = RevocationUrl::new(endpoint).map_err(|e| OidcError::Revocation(e.to_string()))?;
     let token = CoreRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_string()));
-    client(&provider, config)
-        .set_revocation_url(url)
-        .revoke_token(token)
-        .map_err(|e| OidcError::TokenResponse(e.to_string()))?
-        .request(&http)
-        .map_err(|e| OidcError::TokenResponse(e.to_string()))?;
+    let client = client(&provider, config).set_revocation_url(url);
+    let request = client.revoke_token(token).map_err(|e| match e {
+        // RFC 7009 §2 demands TLS, and the oauth2 crate will not send a token otherwise.
+        openidconnect::ConfigurationError::InsecureUrl(_) => OidcError::Revocation(
+            "the provider's revocation endpoint is plain http, and RFC 7009 allows only https"
+                .into(),
+        ),
+        other => OidcError::Revocation(other.to_string()),
+    })?;
+    request.request(&http).map_err(|e| match e {
+        openidconnect::RequestTokenError::ServerResponse(r) => {
+            OidcError::Revocation(format!("the provider answered {}", r.error()))
+        }
+        other => OidcError::Revocation(other.to_string()),
+    })?;
     Ok(true)
 }
 

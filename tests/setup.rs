@@ -87,7 +87,18 @@ fn setup_prints_claims_apiserver_settings_rbac_and_the_exec_entry() {
     ] {
         assert!(diagnostics.contains(ok), "{ok}: {diagnostics}");
     }
-    assert!(!diagnostics.contains("warning"), "{diagnostics}");
+    // The test provider serves plain http, which the API server would refuse: the one
+    // warning.
+    let warnings: Vec<&str> = diagnostics
+        .lines()
+        .filter(|l| l.trim_start().starts_with("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{diagnostics}");
+    assert!(warnings[0].contains("is plain http"), "{diagnostics}");
+    assert!(
+        diagnostics.contains("kube-apiserver accepts only https issuers"),
+        "{diagnostics}"
+    );
     assert_eq!(world.wait_for_logins(1).len(), 1);
 }
 
@@ -161,6 +172,34 @@ fn setup_with_provider(
 }
 
 #[test]
+fn setup_finds_nothing_to_fix_at_a_well_configured_https_provider() {
+    let world = World::with_https_provider(300);
+    let ca = format!(
+        "--certificate-authority={}",
+        world.provider_ca.as_ref().unwrap().display()
+    );
+    let run = world.plugin(&setup_args(&world, &[&ca]), &[]);
+    run.assert_ok();
+    let diagnostics = &run.stdout[run.stdout.find("## 5. Diagnostics").unwrap()..];
+    assert!(!diagnostics.contains("warning"), "{diagnostics}");
+    assert!(!diagnostics.contains("error"), "{diagnostics}");
+    assert_eq!(
+        diagnostics
+            .lines()
+            .filter(|l| l.trim_start().starts_with("ok"))
+            .count(),
+        5,
+        "{diagnostics}"
+    );
+    // The printed exec entry carries the CA, so kubectl's calls trust the provider too.
+    assert!(
+        run.stdout.contains(&format!("--exec-arg={ca}")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn diagnostics_name_a_wrong_realm() {
     let (_world, run) = setup_with_provider(&[], Some("ISSUER-typo"));
     run.assert_failed();
@@ -186,8 +225,6 @@ fn diagnostics_name_an_issuer_with_a_trailing_slash() {
 
 #[test]
 fn diagnostics_name_https_against_an_http_provider() {
-    let (_world, run) = setup_with_provider(&[], Some("ISSUER"));
-    run.assert_ok();
     let world = World::new(300);
     let https = world.provider.issuer.replace("http://", "https://");
     let mut args = setup_args(&world, &[]);
@@ -364,6 +401,42 @@ fn logout_revokes_at_the_provider_and_the_next_call_logs_in_again() {
         .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
         .assert_ok();
     assert_eq!(world.wait_for_logins(2).len(), 2);
+}
+
+#[test]
+fn logout_cleans_locally_and_fails_loudly_when_the_provider_cannot_revoke() {
+    // A plain-http provider: RFC 7009 forbids sending the token there, so revocation fails.
+    let world = World::new(300);
+    world.plugin(&world.get_token_args(), &[]).assert_ok();
+    let refresh = world.cached_refresh_token();
+    let mut args = world.get_token_args();
+    args[0] = "logout".into();
+    let run = world.plugin(&args, &[]);
+    run.assert_failed();
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: logged out locally, but"),
+        "{}",
+        run.stderr
+    );
+    assert!(last.contains("plain http"), "{last}");
+    assert!(last.contains("Sessions → Sign out"), "{last}");
+    assert!(
+        run.stderr.contains("Removed the cached login"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&refresh),
+        "the token must not be printed"
+    );
+    // Nothing cached any more, though the provider still honours the token (said above).
+    assert!(world.cache_files().iter().all(|(p, _)| p
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("provider-")));
+    assert_eq!(world.provider.refresh_status(&refresh), 200);
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub enum OidcError {
     IdToken(String),
     #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
     NoTokenEndpoint,
+    #[error("revocation failed: {0}")]
+    Revocation(String),
 }
 
 impl OidcError {
