@@ -23,6 +23,12 @@ pub fn can_open(config: &Config) -> bool {
 
 pub fn open(url: &str, config: &Config) {
     eprintln!("Sign in to continue. If no browser opens, visit this URL:\n\n    {url}\n");
+    launch(url, config);
+}
+
+/// Opens `url` in the browser (unless --skip-open-browser), printing nothing but a warning
+/// when that fails: the caller has already told the user what to open.
+pub fn launch(url: &str, config: &Config) {
     if config.skip_open_browser && config.browser_command.is_none() {
         return;
     }

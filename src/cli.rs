@@ -21,7 +21,10 @@ refresh token; otherwise the browser opens for a login (authorization code flow 
     bin_name = "kubectl oidc-login",
     version,
     about = ABOUT,
-    propagate_version = true
+    propagate_version = true,
+    // kubelogin (pflag) lets a repeated single-value flag override the earlier one; kubeconfigs
+    // assembled by scripts rely on it.
+    args_override_self = true
 )]
 pub struct Cli {
     /// Log verbosity on stderr (0: warnings only; 1: steps; 2+: HTTP requests). Tokens,

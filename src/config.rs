@@ -63,9 +63,14 @@ pub struct Config {
 impl Config {
     pub fn from_args(args: &GetTokenArgs) -> Result<Self, ConfigError> {
         let mut extra_scopes: Vec<String> = Vec::new();
-        for scope in &args.oidc_extra_scope {
-            let scope = scope.trim();
-            if !scope.is_empty() && scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
+        // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
+        // --oidc-extra-scope="email offline_access" as often as comma lists.
+        for scope in args
+            .oidc_extra_scope
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+        {
+            if scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
                 extra_scopes.push(scope.to_string());
             }
         }
@@ -91,7 +96,9 @@ impl Config {
             redirect_url: args.oidc_redirect_url.clone(),
             redirect_hostname: args.oidc_redirect_url_hostname.clone(),
             extra_scopes,
-            use_access_token: args.oidc_use_access_token,
+            // A robot has no ID token: the access token is its credential.
+            use_access_token: args.oidc_use_access_token
+                || args.grant_type == GrantArg::ClientCredentials,
             request_headers: key_values("--oidc-request-header", &args.oidc_request_header)?,
             auth_extra_params: key_values(
                 "--oidc-auth-request-extra-params",
@@ -131,31 +138,9 @@ impl Config {
             .collect()
     }
 
-    /// Whether the chosen grant would read from the terminal.
-    pub fn grant_needs_stdin(&self) -> bool {
-        match self.grant {
-            GrantArg::AuthcodeKeyboard => true,
-            GrantArg::Password => self.password.is_none(),
-            _ => false,
-        }
-    }
-
     /// Refuses, before any network work, the options this version cannot honour yet, rather
     /// than silently ignoring them.
     pub fn ensure_supported(&self) -> Result<(), ConfigError> {
-        let grant = match self.grant {
-            GrantArg::Auto | GrantArg::Authcode => None,
-            GrantArg::AuthcodeKeyboard => Some("authcode-keyboard"),
-            GrantArg::Password => Some("password"),
-            GrantArg::DeviceCode => Some("device-code"),
-            GrantArg::ClientCredentials => Some("client-credentials"),
-        };
-        if let Some(grant) = grant {
-            return Err(ConfigError::NotSupported(
-                format!("--grant-type={grant}"),
-                "use --grant-type=authcode (the default, a browser login)",
-            ));
-        }
         if self.local_server_tls.is_some() {
             return Err(ConfigError::NotSupported(
                 "--local-server-cert/--local-server-key".into(),

@@ -96,18 +96,10 @@ pub fn obtain(
         }
     }
 
-    if config.grant_needs_stdin() && !exec.interactive {
-        return Err(Error::NotInteractive(
-            "this grant type reads from the terminal, but kubectl runs the plugin without one (KUBERNETES_EXEC_INFO interactive=false); run the same `kubectl oidc-login get-token ...` command in a terminal first".into(),
-        ));
-    }
     config.ensure_supported()?;
-    if !exec.interactive && !crate::browser::can_open(config) {
-        return Err(Error::NotInteractive(
-            "a browser login is needed, but there is no terminal (KUBERNETES_EXEC_INFO interactive=false) and no browser can be opened here (no DISPLAY, or --skip-open-browser); run the same `kubectl oidc-login get-token ...` command in a terminal, or `kubectl oidc-login setup`".into(),
-        ));
-    }
-    let tokens = oidc::authcode::login(&mut provider, config, &http)?;
+    let grant = oidc::grant::choose(config, &provider);
+    oidc::grant::check_possible(grant, config, exec)?;
+    let tokens = oidc::grant::login(grant, &mut provider, config, &http)?;
     eprintln!("Signed in.");
     record(config, key);
     Ok(save(store, key, tokens))

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 
 use super::http::HttpClient;
@@ -28,61 +29,107 @@ pub fn login(
         // kubelogin sends and Keycloak clients register.
         None => format!("http://{}:{}", config.redirect_hostname, listener.port()),
     };
-    let redirect = RedirectUrl::new(redirect_uri.clone()).map_err(|e| {
-        OidcError::TokenResponse(format!(
-            "--oidc-redirect-url {redirect_uri:?} is not a URL: {e}"
-        ))
-    })?;
-    let client = client(provider, config).set_redirect_uri(redirect);
+    let request = AuthRequest::new(provider, config, redirect_uri)?;
 
-    let mut request = client.authorize_url(
-        CoreAuthenticationFlow::AuthorizationCode,
-        CsrfToken::new_random,
-        Nonce::new_random,
-    );
-    for scope in &config.extra_scopes {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    for (name, value) in &config.auth_extra_params {
-        request = request.add_extra_param(name.clone(), value.clone());
-    }
-    let verifier = if use_pkce(provider, config) {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        request = request.set_pkce_challenge(challenge);
-        Some(verifier)
-    } else {
-        None
-    };
-    let (url, state, nonce) = request.url();
-
-    crate::browser::open(url.as_str(), config);
+    crate::browser::open(request.url.as_str(), config);
     let deadline = Instant::now() + config.auth_timeout;
     let expected = Callback {
-        state: state.secret(),
+        state: request.state.secret(),
         issuer: provider.metadata.issuer().as_str(),
-        issuer_required: provider
-            .metadata
-            .additional_metadata()
-            .authorization_response_iss_parameter_supported
-            == Some(true),
-        path: url::Url::parse(&redirect_uri)
+        issuer_required: issuer_required(provider),
+        path: url::Url::parse(&request.redirect_uri)
             .map(|u| u.path().to_string())
             .unwrap_or_else(|_| "/".into()),
         after_url: config.open_url_after_authentication.as_deref(),
     };
     let code = listener.wait_for_code(&expected, deadline, config.auth_timeout)?;
+    Ok(request.exchange(provider, config, http, code)?)
+}
 
-    crate::debug!(1, "exchanging the authorization code");
-    let mut exchange = client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(|_| OidcError::NoTokenEndpoint)?;
-    if let Some(verifier) = verifier {
-        exchange = exchange.set_pkce_verifier(verifier);
+/// Whether the provider promises RFC 9207's `iss` on every authorization response.
+pub fn issuer_required(provider: &Provider) -> bool {
+    provider
+        .metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        == Some(true)
+}
+
+/// One authorization request: its URL and the secrets needed to redeem its code.
+pub struct AuthRequest {
+    pub url: url::Url,
+    pub state: CsrfToken,
+    pub redirect_uri: String,
+    nonce: Nonce,
+    verifier: Option<PkceCodeVerifier>,
+}
+
+impl AuthRequest {
+    /// Builds the authorization URL for `redirect_uri`, with state, nonce, PKCE (unless
+    /// disabled), the extra scopes and the extra parameters.
+    pub fn new(
+        provider: &Provider,
+        config: &Config,
+        redirect_uri: String,
+    ) -> Result<Self, OidcError> {
+        let redirect = RedirectUrl::new(redirect_uri.clone()).map_err(|e| {
+            OidcError::TokenResponse(format!(
+                "--oidc-redirect-url {redirect_uri:?} is not a URL: {e}"
+            ))
+        })?;
+        let client = client(provider, config).set_redirect_uri(redirect);
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in &config.extra_scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        for (name, value) in &config.auth_extra_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        let verifier = if use_pkce(provider, config) {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            Some(verifier)
+        } else {
+            None
+        };
+        let (url, state, nonce) = request.url();
+        Ok(AuthRequest {
+            url,
+            state,
+            redirect_uri,
+            nonce,
+            verifier,
+        })
     }
-    let response = exchange.request(http).map_err(token_error)?;
-    let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-    let expiry = verify::verify(id_token, provider, config, http, Some(&nonce))?;
-    Ok(token_set(&response, expiry, None))
+
+    /// Redeems `code` at the token endpoint and verifies the ID token against this request's
+    /// nonce.
+    pub fn exchange(
+        self,
+        provider: &mut Provider,
+        config: &Config,
+        http: &HttpClient,
+        code: String,
+    ) -> Result<TokenSet, OidcError> {
+        crate::debug!(1, "exchanging the authorization code");
+        let redirect = RedirectUrl::new(self.redirect_uri)
+            .map_err(|e| OidcError::TokenResponse(format!("the redirect URL is not a URL: {e}")))?;
+        let client = client(provider, config).set_redirect_uri(redirect);
+        let mut exchange = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|_| OidcError::NoTokenEndpoint)?;
+        if let Some(verifier) = self.verifier {
+            exchange = exchange.set_pkce_verifier(verifier);
+        }
+        let response = exchange.request(http).map_err(token_error)?;
+        let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+        let expiry = verify::verify(id_token, provider, config, http, Some(&self.nonce))?;
+        Ok(token_set(&response, expiry, None))
+    }
 }
 
 fn use_pkce(provider: &Provider, config: &Config) -> bool {

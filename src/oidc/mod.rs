@@ -3,7 +3,12 @@
 //! ([`refresh`]).
 
 pub mod authcode;
+pub mod client_credentials;
+pub mod device;
+pub mod grant;
 pub mod http;
+pub mod keyboard;
+pub mod password;
 pub mod provider;
 pub mod refresh;
 pub mod verify;
@@ -44,6 +49,10 @@ pub enum OidcError {
     NoTokenEndpoint,
     #[error("revocation failed: {0}")]
     Revocation(String),
+    #[error("device login failed: {0}")]
+    Device(String),
+    #[error("{0}")]
+    Grant(String),
 }
 
 impl OidcError {

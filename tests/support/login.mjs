@@ -41,6 +41,7 @@ function formOf(html, base) {
 async function main() {
   const providerOrigin = new URL(start).origin;
   let url = start;
+  let pending = null;
   for (let hop = 0; hop < 20; hop++) {
     if (new URL(url).origin !== providerOrigin) {
       // The redirect to the plugin's loopback listener.
@@ -55,14 +56,41 @@ async function main() {
       log.callback_page = await res.text();
       return;
     }
-    const res = await request(url);
-    if (res.status >= 300 && res.status < 400) {
-      url = new URL(res.headers.get('location'), url).toString();
+    let html;
+    if (pending) {
+      // A form post answered with a page rather than a redirect (the device pages).
+      html = pending;
+      pending = null;
+    } else {
+      const res = await request(url);
+      if (res.status >= 300 && res.status < 400) {
+        url = new URL(res.headers.get('location'), url).toString();
+        continue;
+      }
+      html = await res.text();
+    }
+    if (html.includes('<title>Sign-in Success</title>')) {
+      // The device grant ends on the provider's own page; the plugin polls for the tokens.
+      log.device_success = true;
+      return;
+    }
+    const form = formOf(html, url);
+    if (!form) throw new Error(`no form on ${new URL(url).pathname}`);
+    if ('user_code' in form.fields) {
+      // The device grant's code entry and confirmation pages ("Continue", or "Abort" with
+      // LOGIN_CANCEL=1 on the confirmation).
+      log.steps.push('device');
+      const fields = { ...form.fields };
+      if (fields.confirm && process.env.LOGIN_CANCEL === '1') fields.abort = 'yes';
+      const post = await request(form.action, { method: 'POST', body: new URLSearchParams(fields), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      if (post.status >= 300 && post.status < 400) {
+        url = new URL(post.headers.get('location'), form.action).toString();
+      } else {
+        url = form.action;
+        pending = await post.text();
+      }
       continue;
     }
-    const html = await res.text();
-    const form = formOf(html, url);
-    if (!form) throw new Error(`no form on ${new URL(url).pathname} (HTTP ${res.status})`);
     if (form.fields.prompt === 'login') {
       log.steps.push('login');
       const body = new URLSearchParams({ ...form.fields, login: user, password: 'secret' });

@@ -11,7 +11,7 @@ import https from 'node:https';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import express from 'express';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const env = process.env;
 const idTokenTtl = Number(env.OP_ID_TOKEN_TTL || 300);
@@ -28,10 +28,27 @@ const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
 // older Keycloak releases and some other providers do.
 const pkceUnannounced = env.OP_PKCE_UNANNOUNCED === '1';
 
+// Clients for the other grants, each allowed only its own grant as a Keycloak client would be
+// (Keycloak: "OAuth 2.0 Device Authorization Grant", "Direct access grants", "Service accounts").
+const grantClients = [
+  { client_id: 'kubernetes-device', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], response_types: [], redirect_uris: [] },
+  { client_id: 'kubernetes-password', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['password', 'refresh_token'], response_types: [], redirect_uris: [] },
+  { client_id: 'robot', client_secret: 'robot-secret', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+];
+const passwords = { alice: 'secret', bob: 'secret' };
+
 // Users of the realm, as an LDAP-backed Keycloak would present them.
 const users = {
   alice: { email: 'alice@example.com', email_verified: true, groups: ['KubernetesAdministrators', 'developers'] },
   bob: { email: 'bob@example.com', email_verified: true, groups: ['developers'] },
+};
+
+const findAccount = async (_ctx, id) => users[id] && {
+  accountId: id,
+  claims: async () => {
+    const { groups, ...rest } = users[id];
+    return { sub: id, preferred_username: id, ...rest, email_verified: emailVerified, ...(noGroups ? {} : { groups }) };
+  },
 };
 
 const counts = {};
@@ -55,7 +72,7 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
   const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const provider = new Provider(issuer, {
     // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
-    clients: [client],
+    clients: [client, ...grantClients],
     jwks: { keys: [{ ...key, kid: env.OP_KID || 'test-key-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: ['test-cookie-key'] },
     pkce: { required: () => pkceRequired },
@@ -64,18 +81,21 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     // Keycloak puts profile claims and groups in the ID token; so do we.
     conformIdTokenClaims: false,
     claims: { openid: ['sub', 'email', 'email_verified', 'groups', 'preferred_username'], email: ['email', 'email_verified'] },
-    findAccount: async (_ctx, id) => users[id] && {
-      accountId: id,
-      claims: async () => {
-        const { groups, ...rest } = users[id];
-        return { sub: id, preferred_username: id, ...rest, email_verified: emailVerified, ...(noGroups ? {} : { groups }) };
-      },
-    },
+    findAccount,
     ttl: { IdToken: idTokenTtl, AccessToken: accessTokenTtl, RefreshToken: 3600, Session: 3600, Grant: 3600, Interaction: 600 },
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
       deviceFlow: { enabled: true },
+      clientCredentials: { enabled: true },
+      // The robot's access token is a JWT for audience `kubernetes`, as Keycloak issues them,
+      // so the API server can verify it like an ID token.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, c) => (c.clientId === 'robot' ? 'urn:kubernetes' : undefined),
+        useGrantedResource: () => false,
+        getResourceServerInfo: () => ({ scope: '', audience: 'kubernetes', accessTokenFormat: 'jwt', accessTokenTTL: accessTokenTtl }),
+      },
     },
     routes: {
       authorization: '/protocol/openid-connect/auth',
@@ -86,6 +106,41 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       end_session: '/protocol/openid-connect/logout',
       device_authorization: '/protocol/openid-connect/auth/device',
     },
+  });
+  // Provider-side failures go to the provider's log (the test's provider.log), not only a 500.
+  provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+  provider.on('grant.error', (_ctx, err) => console.error('grant.error', err.message, err.error_description || ''));
+  // Resource owner password credentials (RFC 6749 §4.3): oidc-provider leaves it out on
+  // purpose, so this grant handler issues the same tokens a code exchange would.
+  provider.registerGrantType('password', async (ctx) => {
+    const { username, password } = ctx.oidc.params;
+    if (!users[username] || passwords[username] !== password) throw new errors.InvalidGrant('invalid user credentials');
+    const { client } = ctx.oidc;
+    const grant = new provider.Grant({ clientId: client.clientId, accountId: username });
+    grant.addOIDCScope('openid');
+    grant.addOIDCClaims(['sub', 'email', 'email_verified', 'groups', 'preferred_username']);
+    const grantId = await grant.save();
+    const account = await findAccount(ctx, username);
+    ctx.oidc.entity('Account', account);
+    ctx.oidc.entity('Grant', grant);
+    const common = { accountId: username, client, grantId, gty: 'password', scope: 'openid' };
+    const at = new provider.AccessToken(common);
+    const accessToken = await at.save();
+    const rt = new provider.RefreshToken({ ...common, rotations: 0, authTime: Math.floor(Date.now() / 1000) });
+    const refreshToken = await rt.save();
+    const idToken = new provider.IdToken(await account.claims('id_token', 'openid', {}, []), { ctx });
+    idToken.scope = 'openid';
+    ctx.body = {
+      access_token: accessToken, token_type: 'Bearer', expires_in: at.expiration, scope: 'openid',
+      id_token: await idToken.issue({ use: 'idtoken' }), refresh_token: refreshToken,
+    };
+  }, ['username', 'password', 'scope']);
+  // A short polling interval keeps the device-grant tests quick (the default is 5 s).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path.endsWith('/auth/device') && ctx.method === 'POST' && ctx.body && ctx.body.device_code) {
+      ctx.body = { ...ctx.body, interval: Number(env.OP_DEVICE_INTERVAL || 1) };
+    }
   });
   if (pkceUnannounced) {
     // Serve discovery from the provider's own document, minus the PKCE methods.

@@ -1,0 +1,124 @@
+//! The device authorization grant (RFC 8628): for SSH sessions and containers, where no browser
+//! can reach a loopback listener. The user opens a URL anywhere and types a short code; we poll
+//! the token endpoint as the provider says (`interval`, `slow_down`), with openidconnect.
+
+use openidconnect::core::CoreDeviceAuthorizationResponse;
+use openidconnect::{
+    DeviceAuthorizationUrl, DeviceCodeErrorResponse, DeviceCodeErrorResponseType,
+    RequestTokenError, Scope, TokenResponse,
+};
+
+use super::http::HttpClient;
+use super::provider::Provider;
+use super::{client, token_error, token_set, verify, OidcError};
+use crate::config::Config;
+use crate::store::TokenSet;
+
+/// Whether the provider offers the grant (announces a device authorization endpoint).
+pub fn supported(provider: &Provider) -> bool {
+    provider
+        .metadata
+        .additional_metadata()
+        .device_authorization_endpoint
+        .is_some()
+}
+
+pub fn login(
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+) -> Result<TokenSet, OidcError> {
+    let endpoint = provider
+        .metadata
+        .additional_metadata()
+        .device_authorization_endpoint
+        .clone()
+        .ok_or_else(|| OidcError::Device(
+            "the provider announces no device_authorization_endpoint; enable the grant for the client (Keycloak: Clients → CLIENT → OAuth 2.0 Device Authorization Grant) or use --grant-type=authcode".into(),
+        ))?;
+    let endpoint = DeviceAuthorizationUrl::new(endpoint)
+        .map_err(|e| OidcError::Device(format!("bad device_authorization_endpoint: {e}")))?;
+    let client = client(provider, config).set_device_authorization_url(endpoint);
+
+    let mut request = client.exchange_device_code();
+    for scope in &config.extra_scopes {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    for (name, value) in &config.auth_extra_params {
+        request = request.add_extra_param(name.clone(), value.clone());
+    }
+    let details: CoreDeviceAuthorizationResponse =
+        request.request(http).map_err(|e| match token_error(e) {
+            OidcError::TokenEndpoint {
+                error, description, ..
+            } => OidcError::Device(format!(
+                "the provider refused to start a device login: {error}{description}; enable the grant for this client (Keycloak: Clients → CLIENT → OAuth 2.0 Device Authorization Grant)"
+            )),
+            other => other,
+        })?;
+
+    eprintln!(
+        "To sign in, open {} and enter the code {}",
+        details.verification_uri().as_str(),
+        details.user_code().secret()
+    );
+    if let Some(complete) = details.verification_uri_complete() {
+        // The code is already in this URL: one click where a browser can open.
+        if crate::browser::can_open(config) {
+            crate::browser::launch(complete.secret(), config);
+        }
+    }
+
+    // Poll until the provider's own deadline or ours, whichever comes first.
+    let timeout = details.expires_in().min(config.auth_timeout);
+    crate::debug!(
+        1,
+        "polling the token endpoint every {}s for up to {}s",
+        details.interval().as_secs(),
+        timeout.as_secs()
+    );
+    let response = client
+        .exchange_device_access_token(&details)
+        .map_err(|_| OidcError::NoTokenEndpoint)?
+        .request(http, std::thread::sleep, Some(timeout))
+        .map_err(|e| OidcError::Device(describe(e)))?;
+    let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+    // No nonce in this grant: the device code itself binds the response to this request.
+    let expiry = verify::verify(id_token, provider, config, http, None)?;
+    Ok(token_set(&response, expiry, None))
+}
+
+type DeviceError = RequestTokenError<super::http::HttpError, DeviceCodeErrorResponse>;
+
+fn describe(err: DeviceError) -> String {
+    match err {
+        RequestTokenError::ServerResponse(resp) => {
+            let text = match resp.error() {
+                DeviceCodeErrorResponseType::AccessDenied => {
+                    "the sign-in was refused at the provider (access_denied); run the command again to retry".to_string()
+                }
+                // Also what openidconnect reports when our own timeout passes while polling.
+                DeviceCodeErrorResponseType::ExpiredToken => {
+                    "no sign-in before the code expired (expired_token, or --authentication-timeout-sec passed); run the command again for a new code".to_string()
+                }
+                other => {
+                    let hint = match other.as_ref() {
+                        "unauthorized_client" | "invalid_client" => "; enable the device grant for this client (Keycloak: Clients → CLIENT → OAuth 2.0 Device Authorization Grant)",
+                        _ => "",
+                    };
+                    format!(
+                        "the provider refused: {}{}{hint}",
+                        other.as_ref(),
+                        resp.error_description()
+                            .map(|d| format!(" ({d})"))
+                            .unwrap_or_default()
+                    )
+                }
+            };
+            text
+        }
+        RequestTokenError::Request(e) => e.to_string(),
+        RequestTokenError::Parse(e, _) => format!("the provider's answer is not valid: {e}"),
+        RequestTokenError::Other(msg) => msg,
+    }
+}

@@ -1,0 +1,77 @@
+//! `--grant-type password`: the resource owner password credentials grant (RFC 6749 §4.3),
+//! for providers and clients that still allow it. The password is read from the terminal
+//! without echo when --password is not given, and never leaves this process but to the token
+//! endpoint.
+
+use std::io::{BufRead, Read, Write};
+
+use openidconnect::{ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse};
+
+use super::http::HttpClient;
+use super::provider::Provider;
+use super::{client, token_error, token_set, verify, OidcError};
+use crate::config::Config;
+use crate::store::TokenSet;
+
+pub fn login(
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+) -> Result<TokenSet, OidcError> {
+    let username = match &config.username {
+        Some(username) => username.clone(),
+        None => prompt_line("Username: ")?,
+    };
+    let password = match &config.password {
+        Some(password) => password.clone(),
+        None => rpassword::prompt_password("Password: ")
+            .map_err(|e| OidcError::Grant(format!("cannot read the password from the terminal ({e}); pass --password or run in a terminal")))?,
+    };
+    let username = ResourceOwnerUsername::new(username);
+    let password = ResourceOwnerPassword::new(password);
+    let client = client(provider, config);
+    let mut request = client
+        .exchange_password(&username, &password)
+        .map_err(|_| OidcError::NoTokenEndpoint)?
+        .add_scope(Scope::new("openid".into()));
+    for scope in &config.extra_scopes {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    for (name, value) in &config.auth_extra_params {
+        request = request.add_extra_param(name.clone(), value.clone());
+    }
+    let response = request.request(http).map_err(|e| match token_error(e) {
+        OidcError::TokenEndpoint { error, description, .. } if error == "invalid_grant" => {
+            OidcError::Grant(format!(
+                "the provider refused the user name or password (invalid_grant{description})"
+            ))
+        }
+        OidcError::TokenEndpoint { error, description, .. } if error == "unauthorized_client" => {
+            OidcError::Grant(format!(
+                "the client may not use the password grant (unauthorized_client{description}); Keycloak: Clients → CLIENT → Direct access grants, or use --grant-type=authcode"
+            ))
+        }
+        other => other,
+    })?;
+    let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
+    let expiry = verify::verify(id_token, provider, config, http, None)?;
+    Ok(token_set(&response, expiry, None))
+}
+
+fn prompt_line(prompt: &str) -> Result<String, OidcError> {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(4096)
+        .read_line(&mut line)
+        .map_err(|e| OidcError::Grant(format!("cannot read from the terminal: {e}")))?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        return Err(OidcError::Grant(
+            "no user name was entered; pass --username".into(),
+        ));
+    }
+    Ok(line)
+}
