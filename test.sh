@@ -14,6 +14,10 @@ command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
 # The browser tests drive Debian's Chromium; playwright-core never downloads a browser.
 command -v chromium >/dev/null || need+=(chromium)
+# A real HTTP proxy for the HTTPS_PROXY/NO_PROXY tests; python3 drives a pseudo-terminal for
+# the password prompt test.
+command -v tinyproxy >/dev/null || need+=(tinyproxy)
+command -v python3 >/dev/null || need+=(python3)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq

@@ -50,8 +50,13 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
     }
     let mut child = command.spawn().expect("node runs");
     let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    reader.read_line(&mut line).unwrap();
+    // Keep draining stdout into the log: a closed pipe would kill node with EPIPE the next
+    // time anything in it prints (oidc-provider does, on some flows).
+    let mut log_file = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut log_file));
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
         panic!(
             "{script} did not start ({e}): {}",
@@ -100,6 +105,18 @@ impl Provider {
         let body = self
             .http()
             .get(self.test_url("counts"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The `x-*` request headers last seen per path.
+    pub fn headers(&self) -> Value {
+        let body = self
+            .http()
+            .get(self.test_url("headers"))
             .send()
             .unwrap()
             .text()
@@ -252,7 +269,8 @@ impl ApiServer {
                 cert.to_str().unwrap(),
                 key.to_str().unwrap(),
                 issuer,
-                "kubernetes",
+                // The clients of the test realm (tests/support/provider.mjs), one per grant.
+                "kubernetes,kubernetes-device,kubernetes-password",
             ],
             &envs,
             &dir.join("apiserver.log"),
@@ -448,6 +466,13 @@ impl World {
     }
 
     pub fn run(&self, mut command: Command, extra_env: &[(&str, &str)]) -> Run {
+        self.prepare(&mut command, extra_env);
+        run_with_timeout(command, Duration::from_secs(120))
+    }
+
+    /// Gives `command` this world's environment (and `extra_env`), for tests that drive a
+    /// process themselves.
+    pub fn prepare(&self, command: &mut Command, extra_env: &[(&str, &str)]) {
         command.env_remove("KUBERNETES_EXEC_INFO");
         command.env_remove("DISPLAY");
         command.env_remove("WAYLAND_DISPLAY");
@@ -460,7 +485,6 @@ impl World {
         for (k, v) in extra_env {
             command.env(k, v);
         }
-        run_with_timeout(command, Duration::from_secs(120))
     }
 
     /// The cached refresh token of the only login in the cache dir (disk storage).

@@ -3,13 +3,16 @@
 // bearer token against the issuer's JWKS (signature, iss, aud) and maps claims to a user:
 // username from OIDC_USERNAME_CLAIM (default email), groups from `groups` with OIDC_GROUPS_PREFIX.
 //
-// Usage: node apiserver.mjs CERT KEY ISSUER CLIENT_ID
+// Usage: node apiserver.mjs CERT KEY ISSUER CLIENT_ID[,CLIENT_ID...]
 // Prints {"port": N} once listening. GET /__test/tokens lists the bearer tokens seen.
 import https from 'node:https';
 import fs from 'node:fs';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-const [cert, key, issuer, audience] = process.argv.slice(2);
+const [cert, key, issuer, audienceList] = process.argv.slice(2);
+// Comma-separated: like AuthenticationConfiguration's `audiences` with audienceMatchPolicy
+// MatchAny (one client per grant in the test realm).
+const audience = audienceList.split(',');
 const usernameClaim = process.env.OIDC_USERNAME_CLAIM || 'email';
 const groupsPrefix = process.env.OIDC_GROUPS_PREFIX ?? 'oidc:';
 const jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`));
@@ -29,7 +32,10 @@ const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFil
     if (!token) throw new Error('no bearer token');
     seen.push(token);
     const { payload } = await jwtVerify(token, jwks, { issuer, audience });
-    user = { username: String(payload[usernameClaim]), groups: (payload.groups || []).map((g) => groupsPrefix + g).concat(['system:authenticated']) };
+    // A robot's token (client credentials) has no email: name it after its subject, as an
+    // AuthenticationConfiguration would with `claims.?email.orValue('robot:' + claims.sub)`.
+    const username = payload[usernameClaim] ?? `robot:${payload.sub}`;
+    user = { username: String(username), groups: (payload.groups || []).map((g) => groupsPrefix + g).concat(['system:authenticated']) };
   } catch (e) {
     return json(res, 401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `Unauthorized: ${e.message}`, reason: 'Unauthorized', code: 401 });
   }

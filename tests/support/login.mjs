@@ -8,12 +8,17 @@
 //   LOGIN_USER      account to sign in as (default alice)
 //   LOGIN_LOG       file to append one JSON line per run to (what happened, for the test)
 //   LOGIN_TAMPER_STATE=1  first deliver the callback with a wrong state, then the real one
-//   LOGIN_CANCEL=1  press "cancel" at the consent page (the provider answers access_denied)
+//   LOGIN_CANCEL=1  press "cancel" at the consent page (the provider answers access_denied),
+//                   or "Abort" on the device grant's confirmation page
+//   LOGIN_REDIRECT_FILE  write the final redirect address to this file instead of loading it
+// It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
 
 const start = process.argv[2];
 const user = process.env.LOGIN_USER || 'alice';
 const log = { url_host: new URL(start).host, steps: [] };
+// The authorization request's parameters, minus the per-login secrets, for the tests.
+log.auth_params = Object.fromEntries([...new URL(start).searchParams].filter(([k]) => !['state', 'nonce', 'code_challenge'].includes(k)));
 const jar = new Map();
 
 function cookieHeader() {
@@ -45,6 +50,12 @@ async function main() {
   for (let hop = 0; hop < 20; hop++) {
     if (new URL(url).origin !== providerOrigin) {
       // The redirect to the plugin's loopback listener.
+      if (process.env.LOGIN_REDIRECT_FILE) {
+        // authcode-keyboard: the person copies the address instead of the browser loading it.
+        fs.writeFileSync(process.env.LOGIN_REDIRECT_FILE, url);
+        log.redirect_copied = true;
+        return;
+      }
       if (process.env.LOGIN_TAMPER_STATE === '1') {
         const forged = new URL(url);
         forged.searchParams.set('state', 'forged-state');

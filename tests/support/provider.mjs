@@ -57,7 +57,15 @@ app.use((req, _res, next) => {
   counts[req.path] = (counts[req.path] || 0) + 1;
   next();
 });
+// The x-* request headers last seen per path (for --oidc-request-header).
+const headers = {};
+app.use((req, _res, next) => {
+  const extra = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('x-')));
+  if (Object.keys(extra).length) headers[req.path] = extra;
+  next();
+});
 app.get('/__test/counts', (_req, res) => res.json(counts));
+app.get('/__test/headers', (_req, res) => res.json(headers));
 app.post('/__test/reset', (_req, res) => {
   for (const k of Object.keys(counts)) delete counts[k];
   res.json({});
