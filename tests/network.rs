@@ -1,0 +1,200 @@
+//! TLS and network settings against the real provider: a provider behind a CA made for the
+//! test (as a company Keycloak usually is), and a real HTTP proxy (Debian's tinyproxy) that
+//! every request to the provider must cross when HTTPS_PROXY or HTTP_PROXY says so.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::World;
+
+fn ca_flag(world: &World) -> String {
+    format!(
+        "--certificate-authority={}",
+        world.provider_ca.as_ref().unwrap().display()
+    )
+}
+
+/// get-token arguments that log in on every call (nothing cached), plus `extra`.
+fn uncached(world: &World, extra: &[&str]) -> Vec<String> {
+    let mut args = world.get_token_args();
+    args.push("--token-cache-storage=none".into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn a_private_ca_is_refused_until_given_by_file_or_data() {
+    let world = World::with_https_provider(300);
+
+    let run = world.plugin(&uncached(&world, &[]), &[]);
+    run.assert_failed();
+    assert!(run.stdout.is_empty());
+    let error = run.stderr.lines().last().unwrap();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(error.contains("--certificate-authority"), "{error}");
+    assert!(error.contains("127.0.0.1:"), "names the host: {error}");
+    assert!(world.logins().is_empty(), "refused before any browser");
+
+    let ca = ca_flag(&world);
+    world.plugin(&uncached(&world, &[&ca]), &[]).assert_ok();
+
+    use base64::Engine;
+    let pem = std::fs::read(world.provider_ca.as_ref().unwrap()).unwrap();
+    let data = format!(
+        "--certificate-authority-data={}",
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    );
+    world.plugin(&uncached(&world, &[&data]), &[]).assert_ok();
+    assert_eq!(world.wait_for_logins(2).len(), 2);
+}
+
+#[test]
+fn a_ca_file_that_is_not_pem_is_named() {
+    let world = World::with_https_provider(300);
+    let bogus = world.path("not-a-ca.pem");
+    std::fs::write(&bogus, "hello").unwrap();
+    let flag = format!("--certificate-authority={}", bogus.display());
+    let run = world.plugin(&uncached(&world, &[&flag]), &[]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains(&bogus.display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn insecure_skip_tls_verify_works_and_warns() {
+    let world = World::with_https_provider(300);
+    let run = world.plugin(&uncached(&world, &["--insecure-skip-tls-verify"]), &[]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(
+            "warning: --insecure-skip-tls-verify: the provider's TLS certificate is not verified"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A tinyproxy on a free loopback port, logging every request.
+struct Tinyproxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Tinyproxy {
+    fn start(world: &World) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = world.path("tinyproxy.log");
+        let conf = world.path("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nAllow 127.0.0.1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .args(["-d", "-c"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tinyproxy is installed (test.sh installs it)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "tinyproxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tinyproxy { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The request lines tinyproxy logged ("GET http://…", "CONNECT host:port").
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once("]: Request (file descriptor "))
+            .filter_map(|(_, rest)| rest.split_once("): ").map(|(_, r)| r.to_string()))
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn every_request_to_an_https_provider_crosses_https_proxy_unless_no_proxy() {
+    let world = World::with_https_provider(300);
+    let proxy = Tinyproxy::start(&world);
+    let ca = ca_flag(&world);
+    let url = proxy.url();
+    let args = uncached(&world, &[&ca]);
+    world
+        .plugin(&args, &[("HTTPS_PROXY", url.as_str())])
+        .assert_ok();
+    let requests = proxy.requests();
+    let provider = format!("CONNECT 127.0.0.1:{}", world.provider.port);
+    // Discovery, JWKS and the token exchange: each a tunnel through the proxy.
+    let tunnels = requests.iter().filter(|r| r.starts_with(&provider)).count();
+    assert!(tunnels >= 1, "{requests:?}");
+    assert_eq!(tunnels, requests.len(), "{requests:?}");
+    let before = world.provider.realm_requests();
+    assert!(before >= 3, "the provider saw the requests too");
+
+    // NO_PROXY bypasses it.
+    let seen = requests.len();
+    world
+        .plugin(
+            &args,
+            &[("HTTPS_PROXY", url.as_str()), ("NO_PROXY", "127.0.0.1")],
+        )
+        .assert_ok();
+    assert_eq!(proxy.requests().len(), seen, "{:?}", proxy.requests());
+}
+
+#[test]
+fn http_proxy_carries_requests_to_a_plain_http_provider() {
+    let world = World::new(300);
+    let proxy = Tinyproxy::start(&world);
+    let url = proxy.url();
+    world
+        .plugin(&uncached(&world, &[]), &[("HTTP_PROXY", url.as_str())])
+        .assert_ok();
+    let requests = proxy.requests();
+    let base = format!("http://127.0.0.1:{}/realms/test", world.provider.port);
+    for path in [
+        "/.well-known/openid-configuration",
+        "/protocol/openid-connect/certs",
+        "/protocol/openid-connect/token",
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.starts_with(&format!("POST {base}{path}"))
+                    || r.starts_with(&format!("GET {base}{path}"))),
+            "{path} not proxied: {requests:?}"
+        );
+    }
+}
