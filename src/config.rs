@@ -14,8 +14,6 @@ pub enum ConfigError {
     NotKeyValue { flag: &'static str, value: String },
     #[error("cannot find the home directory to expand `~` in {0:?}; give an absolute path")]
     NoHome(String),
-    #[error("{0} is not supported yet by kubectl-oidc_login; {1}")]
-    NotSupported(String, &'static str),
     #[error("--oidc-issuer-url {0:?} is not a valid URL: {1}")]
     BadIssuer(String, String),
     #[error("--local-server-cert and --local-server-key must be given together")]
@@ -136,18 +134,6 @@ impl Config {
         std::iter::once("openid".to_string())
             .chain(self.extra_scopes.iter().cloned())
             .collect()
-    }
-
-    /// Refuses, before any network work, the options this version cannot honour yet, rather
-    /// than silently ignoring them.
-    pub fn ensure_supported(&self) -> Result<(), ConfigError> {
-        if self.local_server_tls.is_some() {
-            return Err(ConfigError::NotSupported(
-                "--local-server-cert/--local-server-key".into(),
-                "drop them to use a plain-HTTP loopback listener, as RFC 8252 recommends",
-            ));
-        }
-        Ok(())
     }
 }
 

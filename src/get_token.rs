@@ -96,7 +96,6 @@ pub fn obtain(
         }
     }
 
-    config.ensure_supported()?;
     let grant = oidc::grant::choose(config, &provider);
     oidc::grant::check_possible(grant, config, exec)?;
     let tokens = oidc::grant::login(grant, &mut provider, config, &http)?;

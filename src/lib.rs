@@ -18,6 +18,7 @@ pub mod lock;
 pub mod log;
 pub mod logout;
 pub mod loopback;
+pub mod loopback_tls;
 pub mod oidc;
 pub mod setup;
 pub mod store;

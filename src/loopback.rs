@@ -5,6 +5,7 @@
 //! at the deadline. Pages never echo the code or the state.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -22,6 +23,8 @@ pub enum LoopbackError {
     IssuerMismatch { got: String, expected: String },
     #[error("the login listener stopped: {0}")]
     Io(String),
+    #[error("cannot use --local-server-cert/--local-server-key: {0}")]
+    Tls(String),
 }
 
 /// What a valid callback must carry.
@@ -36,23 +39,46 @@ pub struct Callback<'a> {
 }
 
 pub struct Listener {
-    server: Server,
+    transport: Transport,
     addr: SocketAddr,
 }
 
+enum Transport {
+    Http(Server),
+    /// `--local-server-cert/--local-server-key`: HTTPS on the loopback address.
+    Https(crate::loopback_tls::TlsServer),
+}
+
 impl Listener {
-    /// Binds the first address of `addresses` that is free.
-    pub fn bind(addresses: &[String]) -> Result<Self, LoopbackError> {
+    /// Binds the first address of `addresses` that is free; HTTPS when `tls` names a
+    /// certificate and key.
+    pub fn bind(
+        addresses: &[String],
+        tls: Option<&(PathBuf, PathBuf)>,
+    ) -> Result<Self, LoopbackError> {
+        let config = tls
+            .map(|(cert, key)| crate::loopback_tls::server_config(cert, key))
+            .transpose()?;
         let mut failures = Vec::new();
         for address in addresses {
-            match Server::http(address.as_str()) {
-                Ok(server) => {
-                    let Some(addr) = server.server_addr().to_ip() else {
-                        failures.push(format!("{address}: not an IP address"));
-                        continue;
-                    };
+            let bound = match &config {
+                None => Server::http(address.as_str())
+                    .map_err(|e| e.to_string())
+                    .and_then(|server| match server.server_addr().to_ip() {
+                        Some(addr) => Ok((Transport::Http(server), addr)),
+                        None => Err("not an IP address".to_string()),
+                    }),
+                Some(config) => crate::loopback_tls::TlsServer::bind(address, config.clone())
+                    .map(|server| {
+                        let addr = server.addr();
+                        (Transport::Https(server), addr)
+                    })
+                    .map_err(|e| e.to_string()),
+            };
+            match bound {
+                Ok((transport, addr)) => {
                     crate::debug!(1, "listening for the login redirect on {addr}");
-                    return Ok(Listener { server, addr });
+                    return Ok(Listener { transport, addr });
                 }
                 Err(e) => failures.push(format!("{address}: {e}")),
             }
@@ -61,6 +87,14 @@ impl Listener {
             addresses: addresses.join(", "),
             detail: failures.join("; "),
         })
+    }
+
+    /// The scheme of the redirect URI this listener answers.
+    pub fn scheme(&self) -> &'static str {
+        match self.transport {
+            Transport::Http(_) => "http",
+            Transport::Https(_) => "https",
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -79,53 +113,64 @@ impl Listener {
             if remaining.is_zero() {
                 return Err(LoopbackError::Timeout(timeout));
             }
-            let request = match self.server.recv_timeout(remaining) {
-                Ok(Some(request)) => request,
-                Ok(None) => return Err(LoopbackError::Timeout(timeout)),
-                Err(e) => return Err(LoopbackError::Io(e.to_string())),
+            let outcome = match &self.transport {
+                Transport::Http(server) => match server.recv_timeout(remaining) {
+                    Ok(Some(request)) => {
+                        let host = request
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv("Host"))
+                            .map(|h| h.value.as_str().to_string());
+                        let (reply, outcome) =
+                            self.decide(host.as_deref(), request.url(), expected);
+                        respond(request, reply);
+                        outcome
+                    }
+                    Ok(None) => return Err(LoopbackError::Timeout(timeout)),
+                    Err(e) => return Err(LoopbackError::Io(e.to_string())),
+                },
+                Transport::Https(server) => {
+                    match server.serve_one(remaining, |host, url| self.decide(host, url, expected))
+                    {
+                        Ok(outcome) => outcome.flatten(),
+                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
+                    }
+                }
             };
-            if let Some(outcome) = self.handle(request, expected) {
+            if let Some(outcome) = outcome {
                 return outcome;
             }
         }
     }
 
-    /// Answers one request; `Some` when it ends the login.
-    fn handle(
+    /// The answer to one request (its Host header and target), and `Some` outcome when it
+    /// ends the login.
+    fn decide(
         &self,
-        request: Request,
+        host: Option<&str>,
+        url: &str,
         expected: &Callback,
-    ) -> Option<Result<String, LoopbackError>> {
-        if !self.host_allowed(&request) {
+    ) -> (Reply, Option<Result<String, LoopbackError>>) {
+        if !self.host_allowed(host) {
             // A page on another origin resolving its name to 127.0.0.1 (DNS rebinding).
-            respond(
-                request,
-                421,
-                &page(
-                    "Wrong host",
-                    "This listener only answers on the loopback address.",
-                ),
+            let page = page(
+                "Wrong host",
+                "This listener only answers on the loopback address.",
             );
-            return None;
+            return (Reply::Page(421, page), None);
         }
-        let url = request.url().to_string();
-        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
         if path != expected.path || query.is_empty() {
-            respond(
-                request,
-                404,
-                &page(
-                    "Not found",
-                    "This is the kubectl oidc-login listener; it only awaits the login redirect.",
-                ),
+            let page = page(
+                "Not found",
+                "This is the kubectl oidc-login listener; it only awaits the login redirect.",
             );
-            return None;
+            return (Reply::Page(404, page), None);
         }
         let params = Params::parse(query);
         if params.get("state") != Some(expected.state) {
             crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
-            respond(request, 400, &page("Sign-in not accepted", "This response does not belong to the login in progress. Start the login again from the terminal."));
-            return None;
+            return (Reply::Page(400, page("Sign-in not accepted", "This response does not belong to the login in progress. Start the login again from the terminal.")), None);
         }
         match params.get("iss") {
             Some(iss) if iss != expected.issuer => {
@@ -133,16 +178,14 @@ impl Listener {
                     got: iss.to_string(),
                     expected: expected.issuer.to_string(),
                 };
-                respond(request, 400, &page("Sign-in failed", "The response came from an unexpected issuer. Return to the terminal for details."));
-                return Some(Err(err));
+                return (Reply::Page(400, page("Sign-in failed", "The response came from an unexpected issuer. Return to the terminal for details.")), Some(Err(err)));
             }
             None if expected.issuer_required && params.get("code").is_some() => {
                 let err = LoopbackError::IssuerMismatch {
                     got: String::new(),
                     expected: expected.issuer.to_string(),
                 };
-                respond(request, 400, &page("Sign-in failed", "The response lacks the issuer the provider promised. Return to the terminal for details."));
-                return Some(Err(err));
+                return (Reply::Page(400, page("Sign-in failed", "The response lacks the issuer the provider promised. Return to the terminal for details.")), Some(Err(err)));
             }
             _ => {}
         }
@@ -153,49 +196,32 @@ impl Listener {
             } else {
                 format!("{error}: {description}")
             };
-            respond(
-                request,
-                200,
-                &page(
-                    "Sign-in failed",
-                    &format!("The provider said: {text}. Return to the terminal for details."),
-                ),
+            let page = page(
+                "Sign-in failed",
+                &format!("The provider said: {text}. Return to the terminal for details."),
             );
-            return Some(Err(LoopbackError::Provider {
+            let err = LoopbackError::Provider {
                 error: error.to_string(),
                 description: if description.is_empty() {
                     String::new()
                 } else {
                     format!(" ({description})")
                 },
-            }));
+            };
+            return (Reply::Page(200, page), Some(Err(err)));
         }
         let Some(code) = params.get("code") else {
-            respond(request, 400, &page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal."));
-            return None;
+            return (Reply::Page(400, page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal.")), None);
         };
-        let code = code.to_string();
-        match expected.after_url {
-            Some(after) => {
-                let location = Header::from_bytes("Location", after).ok();
-                let mut response = Response::empty(302);
-                if let Some(location) = location {
-                    response.add_header(location);
-                }
-                let _ = request.respond(response);
-            }
-            None => respond(request, 200, &page("Signed in", "You are signed in to kubectl. You can close this tab and return to the terminal.")),
-        }
-        Some(Ok(code))
+        let reply = match expected.after_url {
+            Some(after) => Reply::Redirect(after.to_string()),
+            None => Reply::Page(200, page("Signed in", "You are signed in to kubectl. You can close this tab and return to the terminal.")),
+        };
+        (reply, Some(Ok(code.to_string())))
     }
 
-    fn host_allowed(&self, request: &Request) -> bool {
-        let Some(host) = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Host"))
-            .map(|h| h.value.as_str().to_ascii_lowercase())
-        else {
+    fn host_allowed(&self, host: Option<&str>) -> bool {
+        let Some(host) = host.map(str::to_ascii_lowercase) else {
             return false;
         };
         let (name, port) = split_host(&host);
@@ -242,12 +268,29 @@ impl Params {
     }
 }
 
-fn respond(request: Request, status: u16, html: &str) {
-    let header = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-        .expect("static header is valid");
-    let response = Response::from_string(html)
-        .with_status_code(status)
-        .with_header(header);
+/// What the listener sends back to the browser.
+pub enum Reply {
+    Page(u16, String),
+    Redirect(String),
+}
+
+fn respond(request: Request, reply: Reply) {
+    let response = match reply {
+        Reply::Page(status, html) => {
+            let header = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
+                .expect("static header is valid");
+            Response::from_string(html)
+                .with_status_code(status)
+                .with_header(header)
+        }
+        Reply::Redirect(location) => {
+            let mut response = Response::from_string("").with_status_code(302);
+            if let Ok(header) = Header::from_bytes("Location", location.as_bytes()) {
+                response.add_header(header);
+            }
+            response
+        }
+    };
     // The browser may have gone away; the login outcome does not depend on it.
     let _ = request.respond(response);
 }
@@ -281,11 +324,11 @@ mod tests {
 
     #[test]
     fn binds_the_next_address_when_the_first_is_taken() {
-        let first = Listener::bind(&["127.0.0.1:0".to_string()]).unwrap();
+        let first = Listener::bind(&["127.0.0.1:0".to_string()], None).unwrap();
         let taken = format!("127.0.0.1:{}", first.port());
-        let second = Listener::bind(&[taken.clone(), "127.0.0.1:0".to_string()]).unwrap();
+        let second = Listener::bind(&[taken.clone(), "127.0.0.1:0".to_string()], None).unwrap();
         assert_ne!(second.port(), first.port());
-        let err = Listener::bind(&[taken]).err().unwrap();
+        let err = Listener::bind(&[taken], None).err().unwrap();
         assert!(err.to_string().contains("--listen-address"), "{err}");
     }
 }

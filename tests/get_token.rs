@@ -240,22 +240,6 @@ fn a_denied_consent_is_shown_on_the_page_and_in_the_terminal() {
 }
 
 #[test]
-fn an_unsupported_grant_says_so_rather_than_being_ignored() {
-    let world = World::new(300);
-    let mut args = world.get_token_args();
-    args.push("--grant-type=device-code".into());
-    let run = world.plugin(&args, &[]);
-    run.assert_failed();
-    assert!(
-        run.stderr
-            .contains("--grant-type=device-code is not supported yet"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stdout.is_empty());
-}
-
-#[test]
 fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
     let world = World::new(300);
     let bin_dir = std::path::Path::new(common::PLUGIN).parent().unwrap();

@@ -198,3 +198,54 @@ fn http_proxy_carries_requests_to_a_plain_http_provider() {
         );
     }
 }
+
+#[test]
+fn local_server_cert_serves_the_redirect_over_https() {
+    // A provider that only accepts an https redirect URI: a web client with an exact one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redirect = format!("https://localhost:{port}");
+    let world = World::with_provider(&[
+        ("OP_APPLICATION_TYPE", "web".into()),
+        ("OP_REDIRECT_URIS", format!("[\"{redirect}\"]")),
+    ]);
+    let (ca, cert, key) = common::test_certificate(world.dir.path(), "loopback");
+    let mut args = world.get_token_args();
+    args.retain(|a| !a.starts_with("--listen-address"));
+    args.extend([
+        format!("--listen-address=127.0.0.1:{port}"),
+        format!("--local-server-cert={}", cert.display()),
+        format!("--local-server-key={}", key.display()),
+    ]);
+    // The browser trusts the listener's certificate, as the user's would after installing it.
+    let ca_env = ca.display().to_string();
+    let run = world.plugin(&args, &[("NODE_EXTRA_CA_CERTS", ca_env.as_str())]);
+    run.assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["auth_params"]["redirect_uri"], redirect.as_str());
+    assert_eq!(login["callback_status"], 200, "{login}");
+    assert!(login["callback_page"]
+        .as_str()
+        .unwrap()
+        .contains("Signed in"));
+
+    // A key that does not belong to the certificate is named before any browser opens.
+    let (_, _, other_key) = common::test_certificate(world.dir.path(), "other");
+    let mut bad = args.clone();
+    bad.retain(|a| !a.starts_with("--local-server-key"));
+    bad.push(format!("--local-server-key={}", other_key.display()));
+    bad.push("--force-refresh".into());
+    bad.push("--token-cache-storage=none".into());
+    let run = world.plugin(&bad, &[]);
+    run.assert_failed();
+    assert!(
+        run.stderr
+            .contains("--local-server-cert/--local-server-key"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.logins().len(), 1);
+}

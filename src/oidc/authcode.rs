@@ -22,12 +22,17 @@ pub fn login(
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, Error> {
-    let listener = Listener::bind(&config.listen_addresses)?;
+    let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())?;
     let redirect_uri = match &config.redirect_url {
         Some(url) => url.clone(),
         // No trailing slash: providers compare redirect URIs as strings, and this is the form
         // kubelogin sends and Keycloak clients register.
-        None => format!("http://{}:{}", config.redirect_hostname, listener.port()),
+        None => format!(
+            "{}://{}:{}",
+            listener.scheme(),
+            config.redirect_hostname,
+            listener.port()
+        ),
     };
     let request = AuthRequest::new(provider, config, redirect_uri)?;
 

@@ -21,6 +21,9 @@ const realm = env.OP_REALM || 'test';
 const client = JSON.parse(fs.readFileSync(new URL('./client.json', import.meta.url)));
 // Misconfigurations on purpose, for setup's diagnostics.
 if (env.OP_REDIRECT_URIS) client.redirect_uris = JSON.parse(env.OP_REDIRECT_URIS);
+// OP_APPLICATION_TYPE=web: exact redirect URIs, https on localhost allowed (for the HTTPS
+// loopback listener; native clients may not claim https://localhost).
+if (env.OP_APPLICATION_TYPE) client.application_type = env.OP_APPLICATION_TYPE;
 const pkceRequired = env.OP_PKCE_REQUIRED !== '0';
 const noGroups = env.OP_NO_GROUPS === '1';
 const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
