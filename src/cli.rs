@@ -53,6 +53,11 @@ pub enum Command {
     Logout(Box<LogoutArgs>),
     /// Show the cached identity (claims and expiry) without refreshing.
     Whoami(Box<WhoamiArgs>),
+    /// Sign in again in the browser (prompt=login), replacing the cached login of this
+    /// account only: to switch user.
+    Login(Box<GetTokenArgs>),
+    /// List every cached login (issuer, client, account, identity, expiry); also `whoami --all`.
+    Accounts(AccountsArgs),
     /// Delete cached tokens from every store (disk and keyring).
     Clean(CleanArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -106,6 +111,11 @@ pub struct SetupArgs {
     /// Cluster of the context to write (default: the current context's cluster)
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
+
+    /// Also print a kubeconfig user for this account (repeatable; see --account); each signs
+    /// in on its first use
+    #[arg(long, value_name = "NAME")]
+    pub extra_account: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +189,11 @@ pub struct GetTokenArgs {
     /// Client ID registered at the provider
     #[arg(long, value_name = "ID")]
     pub oidc_client_id: String,
+
+    /// Name of one of several logins at the same provider and client (e.g. personal, admin):
+    /// each account keeps its own tokens, and the provider gets it as login_hint
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 
     /// Client secret (confidential clients only; public clients with PKCE need none)
     #[arg(long, value_name = "SECRET")]
@@ -286,6 +301,17 @@ pub struct GetTokenArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct AccountsArgs {
+    /// Directory of the token cache
+    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
+    pub token_cache_dir: String,
+
+    /// Where tokens are kept (as in the kubeconfig's get-token flags)
+    #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
+    pub token_cache_storage: StorageArg,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CleanArgs {
     /// Directory of the token cache
     #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
@@ -298,6 +324,10 @@ pub struct CleanArgs {
     /// Only remove entries of this client
     #[arg(long, value_name = "ID")]
     pub oidc_client_id: Option<String>,
+
+    /// Only remove entries of this account (see get-token --account)
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
 }
 
 /// klog's global flags that kubelogin (a Go program) accepts on every command. Old kubeconfigs
@@ -351,7 +381,13 @@ pub fn strip_klog_flags(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    // `whoami --all` lists every login, so it needs none of whoami's login flags: it is the
+    // `accounts` command under the name users look for.
+    if args.get(1).is_some_and(|a| a == "whoami") && args.iter().any(|a| a == "--all") {
+        args[1] = "accounts".into();
+        args.retain(|a| a != "--all");
+    }
     Cli::try_parse_from(args)
 }
 
@@ -364,6 +400,8 @@ pub fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Setup(args) => crate::setup::run(&args),
         Command::Logout(args) => crate::logout::run(&args),
         Command::Whoami(args) => crate::whoami::run(&args),
+        Command::Login(args) => crate::login::run(&args),
+        Command::Accounts(args) => crate::accounts::run(&args),
         Command::Clean(args) => crate::store::clean::run(&args),
         Command::Completion(args) => {
             use clap::CommandFactory;
@@ -433,6 +471,7 @@ impl GetTokenArgs {
                 out.push(format!("--{name}={v}"));
             }
         };
+        opt("account", &self.account);
         opt("oidc-client-secret", &self.oidc_client_secret);
         opt("oidc-redirect-url", &self.oidc_redirect_url);
         opt("browser-command", &self.browser_command);

@@ -33,6 +33,8 @@ pub struct Config {
     pub issuer_url: String,
     pub client_id: String,
     pub client_secret: Option<String>,
+    /// One of several logins at this provider and client (`--account`).
+    pub account: Option<String>,
     pub redirect_url: Option<String>,
     pub redirect_hostname: String,
     /// Scopes besides `openid`, deduplicated, in the order given.
@@ -91,6 +93,7 @@ impl Config {
             issuer_url: args.oidc_issuer_url.clone(),
             client_id: args.oidc_client_id.clone(),
             client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+            account: args.account.clone().filter(|a| !a.is_empty()),
             redirect_url: args.oidc_redirect_url.clone(),
             redirect_hostname: args.oidc_redirect_url_hostname.clone(),
             extra_scopes,

@@ -5,6 +5,7 @@
 //! `cli`, `config`, the token file and `exec_credential`: no TLS, no keyring, no lock.
 
 pub mod browser;
+pub mod accounts;
 pub mod claims;
 pub mod cli;
 pub mod complete;
@@ -16,6 +17,7 @@ pub mod get_token;
 pub mod jwt;
 pub mod lock;
 pub mod log;
+pub mod login;
 pub mod logout;
 pub mod loopback;
 pub mod loopback_tls;

@@ -94,6 +94,12 @@ impl AuthRequest {
         for (name, value) in &config.auth_extra_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
+        // The account name tells the provider whom to expect, unless the flags say otherwise.
+        if let Some(account) = &config.account {
+            if !config.auth_extra_params.iter().any(|(k, _)| k == "login_hint") {
+                request = request.add_extra_param("login_hint", account.clone());
+            }
+        }
         let verifier = if use_pkce(provider, config) {
             let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);

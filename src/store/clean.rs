@@ -21,6 +21,7 @@ pub fn run(args: &CleanArgs) -> Result<(), Error> {
         &dir,
         args.oidc_issuer_url.as_deref(),
         args.oidc_client_id.as_deref(),
+        args.account.as_deref(),
     )?;
     if report.logins == 0 {
         eprintln!("Nothing cached in {}.", dir.display());
@@ -53,11 +54,13 @@ pub fn clean(
     dir: &Path,
     issuer: Option<&str>,
     client_id: Option<&str>,
+    account: Option<&str>,
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
     for (id, owner) in logins(dir)? {
         if issuer.is_some() && owner.issuer.as_deref() != issuer
             || client_id.is_some() && owner.client_id.as_deref() != client_id
+            || account.is_some() && owner.account.as_deref() != account
         {
             continue;
         }
@@ -92,6 +95,8 @@ pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
 pub struct Owner {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
+    /// Recorded in the meta file only; None is the default account.
+    pub account: Option<String>,
 }
 
 /// Key ids with files in `dir`, and whom each belongs to.
@@ -116,6 +121,14 @@ pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
             continue;
         }
         let slot = found.entry(id.to_string()).or_default();
+        if name.ends_with(".meta.json") {
+            if let Some(v) = std::fs::read(entry.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            {
+                slot.account = v["account"].as_str().map(str::to_string);
+            }
+        }
         if slot.issuer.is_none() && (name.ends_with(".token.json") || name.ends_with(".meta.json"))
         {
             if let Some(v) = std::fs::read(entry.path())

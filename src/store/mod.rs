@@ -77,6 +77,7 @@ pub struct CacheKey {
     hex: String,
     pub issuer: String,
     pub client_id: String,
+    pub account: Option<String>,
 }
 
 impl CacheKey {
@@ -94,11 +95,28 @@ impl CacheKey {
             "auth_params": params,
             "username": config.username,
         });
+        // Only a named account changes the key, so logins cached before accounts existed
+        // (and kubeconfigs without --account) keep theirs: the default account.
+        let material = match &config.account {
+            Some(account) => serde_json::json!({"key": material, "account": account}),
+            None => material,
+        };
         let digest = Sha256::digest(material.to_string().as_bytes());
         CacheKey {
             hex: hex(&digest),
             issuer: config.issuer_url.clone(),
             client_id: config.client_id.clone(),
+            account: config.account.clone(),
+        }
+    }
+
+    /// The key of a login recorded in the cache directory (see [`record_key`]).
+    pub fn recorded(id: String, issuer: String, client_id: String, account: Option<String>) -> Self {
+        CacheKey {
+            hex: id,
+            issuer,
+            client_id,
+            account,
         }
     }
 
@@ -146,7 +164,11 @@ impl TokenStore for NoStore {
 /// Records which issuer and client a key belongs to (no secret), so `clean` can find the
 /// keyring entries of a login even when no token file exists (keyring mode).
 pub fn record_key(dir: &Path, key: &CacheKey) -> Result<(), StoreError> {
-    let meta = serde_json::json!({"issuer": key.issuer, "client_id": key.client_id});
+    let meta = serde_json::json!({
+        "issuer": key.issuer,
+        "client_id": key.client_id,
+        "account": key.account,
+    });
     file::write_private(
         &dir.join(format!("{}.meta.json", key.id())),
         meta.to_string().as_bytes(),

@@ -1,0 +1,87 @@
+//! `accounts` (also `whoami --all`): every login cached in the directory, one block each,
+//! read from the cache without refreshing.
+
+use crate::claims::{relative, Identity};
+use crate::cli::AccountsArgs;
+use crate::config::expand_home;
+use crate::error::Error;
+use crate::jwt::now;
+use crate::store::{self, CacheKey};
+
+pub fn run(args: &AccountsArgs) -> Result<(), Error> {
+    let dir = expand_home(&args.token_cache_dir)?;
+    let store = store::open_at(&dir, args.token_cache_storage);
+    let mut keys = recorded_keys(&dir);
+    keys.sort_by(|a, b| {
+        (&a.issuer, &a.client_id, &a.account).cmp(&(&b.issuer, &b.client_id, &b.account))
+    });
+    if keys.is_empty() {
+        eprintln!("No logins are cached in {}.", dir.display());
+        return Ok(());
+    }
+    let now = now();
+    for key in &keys {
+        println!(
+            "{}  client {}  account {}",
+            key.issuer,
+            key.client_id,
+            key.account.as_deref().unwrap_or("(default)")
+        );
+        let tokens = store.load(key).unwrap_or_else(|e| {
+            crate::warn!("{e}");
+            None
+        });
+        match tokens
+            .as_ref()
+            .and_then(|t| Identity::from_id_token(&t.id_token).map(|id| (t, id)))
+        {
+            Some((tokens, id)) => {
+                println!(
+                    "  subject {}  email {}  groups {}",
+                    id.sub,
+                    id.email.as_deref().unwrap_or("-"),
+                    id.groups
+                        .as_ref()
+                        .map(|g| g.join(","))
+                        .unwrap_or_else(|| "-".into())
+                );
+                println!(
+                    "  ID token expires {} ({})",
+                    crate::exec_credential::rfc3339(tokens.id_token_expiry),
+                    relative(tokens.id_token_expiry, now)
+                );
+            }
+            None => println!("  no readable ID token cached"),
+        }
+        let refresh = store.load_refresh_token(key).ok().flatten();
+        println!(
+            "  refresh token {}  storage {:?} in {}",
+            if refresh.is_some() { "cached" } else { "none" },
+            args.token_cache_storage,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The logins whose metadata the cache directory records (written at each sign-in).
+fn recorded_keys(dir: &std::path::Path) -> Vec<CacheKey> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".meta.json")?.to_string();
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            Some(CacheKey::recorded(
+                id,
+                meta["issuer"].as_str()?.to_string(),
+                meta["client_id"].as_str()?.to_string(),
+                meta["account"].as_str().map(str::to_string),
+            ))
+        })
+        .collect()
+}
