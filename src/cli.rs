@@ -123,10 +123,11 @@ pub struct LogoutArgs {
     #[command(flatten)]
     pub token: GetTokenArgs,
 
-    /// Also end the browser session at the provider (RP-initiated logout), so the next login
-    /// asks for a password
+    /// Keep the provider's browser session: by default logout also ends it (RP-initiated
+    /// logout) when the provider offers that and a browser can open, so the next login asks
+    /// who you are
     #[arg(long)]
-    pub end_session: bool,
+    pub keep_session: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,8 +4,8 @@
 //! [`store`] → [`exec_credential`] output. The hot path (a still-valid cached token) touches only
 //! `cli`, `config`, the token file and `exec_credential`: no TLS, no keyring, no lock.
 
-pub mod browser;
 pub mod accounts;
+pub mod browser;
 pub mod claims;
 pub mod cli;
 pub mod complete;

@@ -3,12 +3,19 @@
 //! even when the provider cannot be reached; that failure is reported and the exit is non-zero,
 //! because the refresh token may then still be valid at the provider.
 
-use openidconnect::core::CoreRevocableToken;
-use openidconnect::{ClientId, EndSessionUrl, LogoutRequest, RefreshToken, RevocationUrl};
+use std::str::FromStr;
+use std::time::Instant;
+
+use openidconnect::core::{CoreIdToken, CoreRevocableToken};
+use openidconnect::{
+    ClientId, CsrfToken, EndSessionUrl, LogoutRequest, PostLogoutRedirectUrl, RefreshToken,
+    RevocationUrl,
+};
 
 use crate::cli::LogoutArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::loopback::{Listener, LOGOUT_START_PATH};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::{client, OidcError};
@@ -35,8 +42,17 @@ pub fn run(args: &LogoutArgs) -> Result<(), Error> {
             Err(e) => failure = Some(e),
         }
     }
-    if args.end_session {
-        end_session(&config);
+    if !args.keep_session {
+        // The ID token goes as id_token_hint, so read it before the local clean.
+        let id_token = store
+            .load(&key)
+            .ok()
+            .flatten()
+            .map(|t| t.id_token)
+            .filter(|t| !t.is_empty());
+        if let Err(e) = end_session(&config, id_token.as_deref()) {
+            crate::warn!("could not end the provider's browser session: {e}");
+        }
     }
 
     let report = clean::remove_login(&config.cache_dir, key.id())?;
@@ -97,28 +113,55 @@ fn revoke(config: &Config, refresh_token: &str) -> Result<bool, OidcError> {
     Ok(true)
 }
 
-/// Opens the provider's end-session page. No `id_token_hint`: the URL goes on the browser's
-/// command line, where other local users can read it; `client_id` lets the provider ask the
-/// user to confirm instead.
-fn end_session(config: &Config) {
-    let endpoint = HttpClient::new(config)
-        .ok()
-        .and_then(|http| Provider::load(config, &http).ok())
-        .and_then(|p| {
-            p.metadata
-                .additional_metadata()
-                .end_session_endpoint
-                .clone()
-        });
-    let Some(url) = endpoint.and_then(|e| EndSessionUrl::new(e).ok()) else {
+/// Ends the provider's browser session (OIDC RP-initiated logout). The browser goes first to
+/// our loopback listener, which redirects it to the end-session URL carrying `id_token_hint`:
+/// the ID token never appears on the browser's command line, where other local users could
+/// read it. The provider then sends the browser back to the listener with our `state`.
+fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), String> {
+    let http = HttpClient::new(config).map_err(|e| e.to_string())?;
+    let provider = Provider::load(config, &http).map_err(|e| e.to_string())?;
+    let Some(endpoint) = provider
+        .metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()
+    else {
         eprintln!(
             "The provider announces no end_session_endpoint; its browser session stays signed in."
         );
-        return;
+        return Ok(());
     };
-    let url = LogoutRequest::from(url)
+    if !crate::browser::can_open(config) {
+        eprintln!("No browser can open here, so the provider's browser session stays signed in; run logout where a browser can open to end it.");
+        return Ok(());
+    }
+    let endpoint = EndSessionUrl::new(endpoint).map_err(|e| e.to_string())?;
+    let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "{}://{}:{}",
+        listener.scheme(),
+        config.redirect_hostname,
+        listener.port()
+    );
+    let back = PostLogoutRedirectUrl::new(base.clone()).map_err(|e| e.to_string())?;
+    let state = CsrfToken::new_random();
+    let mut request = LogoutRequest::from(endpoint)
         .set_client_id(ClientId::new(config.client_id.clone()))
-        .http_get_url();
-    eprintln!("Ending the browser session at the provider.");
-    crate::browser::open(url.as_str(), config);
+        .set_post_logout_redirect_uri(back)
+        .set_state(state.clone());
+    let hint = id_token.and_then(|t| CoreIdToken::from_str(t).ok());
+    if let Some(hint) = &hint {
+        request = request.set_id_token_hint(hint);
+    }
+    let url = request.http_get_url();
+    let start = format!("{base}{LOGOUT_START_PATH}");
+    eprintln!("Signing out at the provider in the browser; if none opens, visit {start}");
+    crate::browser::launch(&start, config);
+    let deadline = Instant::now() + config.auth_timeout;
+    listener
+        .wait_for_logout(url.as_str(), state.secret(), deadline, config.auth_timeout)
+        .map_err(|e| e.to_string())?;
+    eprintln!("Signed out at the provider.");
+    Ok(())
 }

@@ -38,6 +38,9 @@ pub struct Callback<'a> {
     pub after_url: Option<&'a str>,
 }
 
+/// The path the browser is sent to first for a sign-out; see [`Listener::wait_for_logout`].
+pub const LOGOUT_START_PATH: &str = "/logout";
+
 pub struct Listener {
     transport: Transport,
     addr: SocketAddr,
@@ -108,6 +111,46 @@ impl Listener {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<String, LoopbackError> {
+        self.serve(deadline, timeout, |host, url| {
+            self.decide(host, url, expected)
+        })?
+    }
+
+    /// Sends the browser on to the provider's end-session URL (which carries the ID token as
+    /// `id_token_hint`, so it never appears on a command line) and waits for the provider to
+    /// send it back to `/` with `state`. Returns once the browser is back.
+    pub fn wait_for_logout(
+        self,
+        end_session_url: &str,
+        state: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), LoopbackError> {
+        self.serve(deadline, timeout, |host, url| {
+            if !self.host_allowed(host) {
+                let page = page("Wrong host", "This listener only answers on the loopback address.");
+                return (Reply::Page(421, page), None);
+            }
+            let (path, query) = url.split_once('?').unwrap_or((url, ""));
+            if path == LOGOUT_START_PATH {
+                return (Reply::Redirect(end_session_url.to_string()), None);
+            }
+            if path == "/" && Params::parse(query).get("state") == Some(state) {
+                let page = page("Signed out", "You are signed out at the provider; the next kubectl login will ask who you are. You can close this tab.");
+                return (Reply::Page(200, page), Some(()));
+            }
+            let page = page("Not found", "This is the kubectl oidc-login listener; it only awaits the sign-out.");
+            (Reply::Page(404, page), None)
+        })
+    }
+
+    /// Answers requests with `decide` until it returns an outcome or `deadline` passes.
+    fn serve<T>(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+        decide: impl Fn(Option<&str>, &str) -> (Reply, Option<T>),
+    ) -> Result<T, LoopbackError> {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -121,24 +164,20 @@ impl Listener {
                             .iter()
                             .find(|h| h.field.equiv("Host"))
                             .map(|h| h.value.as_str().to_string());
-                        let (reply, outcome) =
-                            self.decide(host.as_deref(), request.url(), expected);
+                        let (reply, outcome) = decide(host.as_deref(), request.url());
                         respond(request, reply);
                         outcome
                     }
                     Ok(None) => return Err(LoopbackError::Timeout(timeout)),
                     Err(e) => return Err(LoopbackError::Io(e.to_string())),
                 },
-                Transport::Https(server) => {
-                    match server.serve_one(remaining, |host, url| self.decide(host, url, expected))
-                    {
-                        Ok(outcome) => outcome.flatten(),
-                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
-                    }
-                }
+                Transport::Https(server) => match server.serve_one(remaining, &decide) {
+                    Ok(outcome) => outcome.flatten(),
+                    Err(e) => return Err(LoopbackError::Io(e.to_string())),
+                },
             };
             if let Some(outcome) = outcome {
-                return outcome;
+                return Ok(outcome);
             }
         }
     }

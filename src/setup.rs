@@ -54,6 +54,16 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
     findings.extend(diagnose::identity(&id, &username_claim));
 
     let exec_args = args.token.to_exec_args();
+    // One kubeconfig user per extra account: same flags, its own --account.
+    let extra_users: Vec<(String, Vec<String>)> = args
+        .extra_account
+        .iter()
+        .map(|account| {
+            let mut token = args.token.clone();
+            token.account = Some(account.clone());
+            (format!("{}-{account}", args.user), token.to_exec_args())
+        })
+        .collect();
     let report = Report {
         issuer: provider.metadata.issuer().as_str(),
         client_id: &config.client_id,
@@ -64,11 +74,16 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         cluster_role: &args.cluster_role,
         user: &args.user,
         exec_args: &exec_args,
+        extra_users: &extra_users,
         findings: &findings,
     };
     print!("{}", report.render());
     if args.write_kubeconfig {
         write_kubeconfig(args, &exec_args)?;
+        for (user, exec_args) in &extra_users {
+            kubectl(&credentials_command(user, exec_args)[1..])?;
+            eprintln!("Wrote user {user:?} to the kubeconfig.");
+        }
     }
     Ok(())
 }
@@ -110,6 +125,8 @@ struct Report<'a> {
     cluster_role: &'a str,
     user: &'a str,
     exec_args: &'a [String],
+    /// Kubeconfig users of further accounts (--extra-account), with their exec arguments.
+    extra_users: &'a [(String, Vec<String>)],
     findings: &'a [Finding],
 }
 
@@ -238,16 +255,23 @@ impl Report<'_> {
         }
 
         out += "## 4. kubeconfig\n\n";
-        let words: Vec<String> = credentials_command(self.user, self.exec_args)
-            .iter()
-            .map(|w| shell_word(w))
-            .collect();
-        // `kubectl config set-credentials USER` on the first line, one flag a line after it.
-        out += &format!(
-            "  {} \\\n    {}\n\n",
-            words[..4].join(" "),
-            words[4..].join(" \\\n    ")
+        let users = std::iter::once((self.user, self.exec_args)).chain(
+            self.extra_users
+                .iter()
+                .map(|(u, a)| (u.as_str(), a.as_slice())),
         );
+        for (user, exec_args) in users {
+            let words: Vec<String> = credentials_command(user, exec_args)
+                .iter()
+                .map(|w| shell_word(w))
+                .collect();
+            // `kubectl config set-credentials USER` on the first line, one flag a line after it.
+            out += &format!(
+                "  {} \\\n    {}\n\n",
+                words[..4].join(" "),
+                words[4..].join(" \\\n    ")
+            );
+        }
 
         out += "## 5. Diagnostics\n\n";
         out += &render_findings(self.findings);

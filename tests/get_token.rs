@@ -121,7 +121,8 @@ fn without_a_terminal_a_grant_that_reads_stdin_fails_at_once() {
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_failed();
     assert!(
-        run.stderr.contains("would prompt for the user name or password"),
+        run.stderr
+            .contains("would prompt for the user name or password"),
         "{}",
         run.stderr
     );

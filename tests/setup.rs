@@ -400,7 +400,18 @@ fn logout_revokes_at_the_provider_and_the_next_call_logs_in_again() {
     world
         .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
         .assert_ok();
-    assert_eq!(world.wait_for_logins(2).len(), 2);
+    // The login, logout's trip to the provider's end-session page, and the new login.
+    let logins = world.wait_for_logins(3);
+    assert_eq!(logins.len(), 3);
+    assert_eq!(
+        logins[1]["steps"],
+        serde_json::json!(["plugin-start", "logout"])
+    );
+    assert!(logins[2]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "consent"));
 }
 
 #[test]
@@ -584,6 +595,6 @@ fn kubectl_completes_the_plugin_through_its_completion_script() {
         values.starts_with("auto\t") && values.contains("\nkeyring\t"),
         "{values}"
     );
-    let flags = complete(&["logout", "--end"]);
-    assert!(flags.starts_with("--end-session\t"), "{flags}");
+    let flags = complete(&["logout", "--keep"]);
+    assert!(flags.starts_with("--keep-session\t"), "{flags}");
 }

@@ -94,10 +94,16 @@ impl AuthRequest {
         for (name, value) in &config.auth_extra_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        // The account name tells the provider whom to expect, unless the flags say otherwise.
+        // A named account is a deliberate identity: tell the provider whom to expect, and
+        // make it ask (prompt=login) rather than silently reuse whoever its session cookie
+        // belongs to, which would give two accounts the same user. The flags may override both.
         if let Some(account) = &config.account {
-            if !config.auth_extra_params.iter().any(|(k, _)| k == "login_hint") {
+            let given = |name: &str| config.auth_extra_params.iter().any(|(k, _)| k == name);
+            if !given("login_hint") {
                 request = request.add_extra_param("login_hint", account.clone());
+            }
+            if !given("prompt") {
+                request = request.add_extra_param("prompt", "login");
             }
         }
         let verifier = if use_pkce(provider, config) {

@@ -111,7 +111,12 @@ impl CacheKey {
     }
 
     /// The key of a login recorded in the cache directory (see [`record_key`]).
-    pub fn recorded(id: String, issuer: String, client_id: String, account: Option<String>) -> Self {
+    pub fn recorded(
+        id: String,
+        issuer: String,
+        client_id: String,
+        account: Option<String>,
+    ) -> Self {
         CacheKey {
             hex: id,
             issuer,

@@ -11,6 +11,8 @@
 //   LOGIN_CANCEL=1  press "cancel" at the consent page (the provider answers access_denied),
 //                   or "Abort" on the device grant's confirmation page
 //   LOGIN_REDIRECT_FILE  write the final redirect address to this file instead of loading it
+//   LOGIN_COOKIE_JAR     keep cookies in this file between runs (a browser profile)
+// A start URL outside /realms/ is the plugin's sign-out page, which redirects to the provider.
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
 
@@ -19,7 +21,12 @@ const user = process.env.LOGIN_USER || 'alice';
 const log = { url_host: new URL(start).host, steps: [] };
 // The authorization request's parameters, minus the per-login secrets, for the tests.
 log.auth_params = Object.fromEntries([...new URL(start).searchParams].filter(([k]) => !['state', 'nonce', 'code_challenge'].includes(k)));
-const jar = new Map();
+// LOGIN_COOKIE_JAR=FILE keeps the provider's cookies between runs, like a real browser
+// profile: the provider's session then survives from one login to the next.
+const jarFile = process.env.LOGIN_COOKIE_JAR;
+const jar = new Map(jarFile && fs.existsSync(jarFile) ? JSON.parse(fs.readFileSync(jarFile, 'utf8')) : []);
+// The provider's pages all live under /realms/; anything else is the plugin's listener.
+const isProvider = (u) => new URL(u).pathname.startsWith('/realms/');
 
 function cookieHeader() {
   return [...jar.entries()].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -44,11 +51,19 @@ function formOf(html, base) {
 }
 
 async function main() {
-  const providerOrigin = new URL(start).origin;
   let url = start;
   let pending = null;
   for (let hop = 0; hop < 20; hop++) {
-    if (new URL(url).origin !== providerOrigin) {
+    if (hop === 0 && !isProvider(url)) {
+      // The plugin's own start page (sign-out): it redirects to the provider.
+      const res = await fetch(url, { redirect: 'manual' });
+      const location = res.headers.get('location');
+      if (!location || !isProvider(new URL(location, url).toString())) throw new Error(`the start page answered ${res.status}`);
+      log.steps.push('plugin-start');
+      url = new URL(location, url).toString();
+      continue;
+    }
+    if (!isProvider(url)) {
       // The redirect to the plugin's loopback listener.
       if (process.env.LOGIN_REDIRECT_FILE) {
         // authcode-keyboard: the person copies the address instead of the browser loading it.
@@ -102,6 +117,13 @@ async function main() {
       }
       continue;
     }
+    if (/logout/.test(new URL(form.action).pathname) && 'xsrf' in form.fields) {
+      // RP-initiated logout's confirmation: "Yes, sign me out".
+      log.steps.push('logout');
+      const post = await request(form.action, { method: 'POST', body: new URLSearchParams({ ...form.fields, logout: 'yes' }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      url = new URL(post.headers.get('location'), form.action).toString();
+      continue;
+    }
     if (form.fields.prompt === 'login') {
       log.steps.push('login');
       const body = new URLSearchParams({ ...form.fields, login: user, password: 'secret' });
@@ -126,5 +148,6 @@ async function main() {
 main()
   .catch((e) => { log.error = String(e); })
   .finally(() => {
+    if (jarFile) fs.writeFileSync(jarFile, JSON.stringify([...jar.entries()]));
     if (process.env.LOGIN_LOG) fs.appendFileSync(process.env.LOGIN_LOG, `${JSON.stringify(log)}\n`);
   });
