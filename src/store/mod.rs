@@ -195,3 +195,34 @@ pub fn open_at(dir: &Path, storage: StorageArg) -> Box<dyn TokenStore> {
         StorageArg::Keyring => Box::new(keyring::KeyringStore::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(account: Option<&str>) -> Config {
+        let mut config = Config::from_args(&crate::test_support::args()).unwrap();
+        config.account = account.map(str::to_string);
+        config
+    }
+
+    #[test]
+    fn no_account_keeps_the_key_logins_were_cached_under_before_accounts() {
+        // Pinned to the key the release before --account computed (checked against that
+        // commit): changing it would orphan every cached login of every user.
+        assert_eq!(
+            CacheKey::new(&config(None)).id(),
+            "c1a67aa4f93f567d171d432e0fa82662227cfb601299d64667101b92bd3680fc"
+        );
+    }
+
+    #[test]
+    fn each_account_has_its_own_key() {
+        let default = CacheKey::new(&config(None));
+        let admin = CacheKey::new(&config(Some("admin")));
+        let personal = CacheKey::new(&config(Some("personal")));
+        assert_ne!(default.id(), admin.id());
+        assert_ne!(admin.id(), personal.id());
+        assert_eq!(admin.id(), CacheKey::new(&config(Some("admin"))).id());
+    }
+}
