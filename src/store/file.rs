@@ -65,17 +65,51 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Reads `path`; `Ok(None)` when it does not exist.
+/// Reads `path`; `Ok(None)` when it does not exist. A file owned by another user is refused:
+/// tokens planted by someone else must not be handed to kubectl. Bounded: cache files are a
+/// few KiB.
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StoreError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+    use std::io::Read;
+    let err = |source| StoreError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(err(source)),
+    };
+    let meta = file.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Err(err(std::io::Error::other("it is not a regular file")));
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(StoreError::ForeignOwner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+            });
+        }
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE) as usize);
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("larger than {MAX_FILE} bytes"),
+        });
+    }
+    Ok(Some(bytes))
 }
+
+/// Token, refresh and provider cache files are far smaller than this.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
 
 /// Deletes `path`; `Ok(false)` when it was not there.
 pub fn remove_optional(path: &Path) -> Result<bool, StoreError> {

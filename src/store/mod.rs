@@ -42,6 +42,8 @@ pub enum StoreError {
         "the token cache file {path} is damaged ({reason}); it will be replaced at the next login"
     )]
     Corrupt { path: PathBuf, reason: String },
+    #[error("the token cache file {path} belongs to another user (uid {owner}); it is ignored: remove it, or fix the owner of --token-cache-dir")]
+    ForeignOwner { path: PathBuf, owner: u32 },
 }
 
 /// The tokens of one login.

@@ -12,9 +12,12 @@
 //                   or "Abort" on the device grant's confirmation page
 //   LOGIN_REDIRECT_FILE  write the final redirect address to this file instead of loading it
 //   LOGIN_COOKIE_JAR     keep cookies in this file between runs (a browser profile)
+//   LOGIN_BAD_CALLBACKS=1  send hostile requests to the listener before the real callback
 // A start URL outside /realms/ is the plugin's sign-out page, which redirects to the provider.
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 
 const start = process.argv[2];
 const user = process.env.LOGIN_USER || 'alice';
@@ -50,7 +53,37 @@ function formOf(html, base) {
   return { action: new URL(action[1].replace(/&amp;/g, '&'), base).toString(), fields };
 }
 
+// LOGIN_BAD_CALLBACKS=1: before the real callback, the hostile or stray requests a loopback
+// listener meets (a favicon, a forged callback without state, a DNS-rebinding page, a giant
+// header, an idle connection), each with the status it got.
+function rawGet(target, headers) {
+  return new Promise((resolve) => {
+    const u = new URL(target);
+    const req = http.request({ host: '127.0.0.1', port: u.port, path: u.pathname + u.search, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', (e) => resolve(`error ${e.code || e.message}`));
+    req.end();
+  });
+}
+
+async function badCallbacks(callback) {
+  const u = new URL(callback);
+  const idle = net.connect(Number(u.port), '127.0.0.1');
+  const result = {
+    favicon: await rawGet(`${u.origin}/favicon.ico`, {}),
+    no_state: await rawGet(`${u.origin}/?code=stolen-code`, {}),
+    rebinding: await rawGet(callback, { host: `evil.example.com:${u.port}` }),
+    giant_header: await rawGet(`${u.origin}/`, { 'x-padding': 'a'.repeat(256 * 1024) }),
+  };
+  idle.destroy();
+  return result;
+}
+
 async function main() {
+  // What the plugin passed us: exactly one argument, the URL to open.
+  log.argv_count = process.argv.length - 2;
   let url = start;
   let pending = null;
   for (let hop = 0; hop < 20; hop++) {
@@ -77,6 +110,7 @@ async function main() {
         const res = await fetch(forged, { redirect: 'manual' });
         log.steps.push({ forged_state_status: res.status });
       }
+      if (process.env.LOGIN_BAD_CALLBACKS === '1') log.bad = await badCallbacks(url);
       const res = await fetch(url, { redirect: 'manual' });
       log.callback_status = res.status;
       log.callback_page = await res.text();

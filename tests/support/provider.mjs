@@ -12,6 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import express from 'express';
 import Provider, { errors } from 'oidc-provider';
+import { SignJWT } from 'jose';
 
 const env = process.env;
 const idTokenTtl = Number(env.OP_ID_TOKEN_TTL || 300);
@@ -60,6 +61,53 @@ app.use((req, _res, next) => {
   counts[req.path] = (counts[req.path] || 0) + 1;
   next();
 });
+// OP_DISCOVERY=500|html|truncated|huge: a broken discovery document.
+if (env.OP_DISCOVERY) {
+  app.get(`/realms/${realm}/.well-known/openid-configuration`, (_req, res) => {
+    switch (env.OP_DISCOVERY) {
+      case '500': return res.status(500).type('text').send('Internal Server Error');
+      case 'html': return res.type('html').send('<!doctype html><title>Sign in</title><p>Welcome</p>');
+      case 'truncated': return res.type('json').send('{"issuer":"http://127.0.0.1/realms/test","authorization_endpoint":');
+      default: return res.type('json').send(`{"padding":"${'a'.repeat(2 * 1024 * 1024)}"}`);
+    }
+  });
+}
+
+const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+// One forged ID token per attack, from the genuine one's claims.
+async function forge(genuine, mode, providerJwk) {
+  const claims = JSON.parse(Buffer.from(genuine.split('.')[1], 'base64url'));
+  const now = Math.floor(Date.now() / 1000);
+  const providerKey = crypto.createPrivateKey({ key: providerJwk, format: 'jwk' });
+  const otherKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  let alg = 'RS256';
+  let kid = env.OP_KID || 'test-key-1';
+  let signingKey = providerKey;
+  switch (mode) {
+    case 'wrong_iss': claims.iss = 'https://evil.example.com/realms/test'; break;
+    case 'wrong_aud': claims.aud = 'someone-else'; break;
+    case 'multi_aud_no_azp': claims.aud = [claims.aud, 'someone-else']; delete claims.azp; break;
+    case 'wrong_azp': claims.aud = [claims.aud, 'someone-else']; claims.azp = 'someone-else'; break;
+    case 'expired': claims.iat = now - 900; claims.exp = now - 600; break;
+    case 'future_iat': claims.iat = now + 3600; claims.exp = now + 7200; break;
+    case 'wrong_nonce': claims.nonce = 'forged-nonce'; break;
+    case 'other_key': signingKey = otherKey; break;
+    case 'unknown_kid': signingKey = otherKey; kid = 'unknown-key'; break;
+    case 'unlisted_alg': alg = 'RS512'; break;
+    case 'alg_none':
+      return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims)}.`;
+    case 'hs256_public_key': {
+      // The classic key-confusion attack: HMAC keyed with the provider's public key.
+      const publicPem = crypto.createPublicKey(providerKey).export({ type: 'spki', format: 'pem' });
+      const input = `${b64url({ alg: 'HS256', typ: 'JWT', kid })}.${b64url(claims)}`;
+      return `${input}.${crypto.createHmac('sha256', publicPem).update(input).digest('base64url')}`;
+    }
+    default: throw new Error(`unknown OP_FORGE mode ${mode}`);
+  }
+  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'JWT' }).sign(signingKey);
+}
+
 // The x-* request headers last seen per path (for --oidc-request-header).
 const headers = {};
 app.use((req, _res, next) => {
@@ -118,6 +166,29 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       device_authorization: '/protocol/openid-connect/auth/device',
     },
   });
+  // OP_FORGE=MODE: every ID token the token endpoint returns is replaced by a forged one, for
+  // the ID token validation tests (each mode one attack; see forge()).
+  if (env.OP_FORGE) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('/token') && ctx.body && ctx.body.id_token) {
+        ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, env.OP_FORGE, key) };
+      }
+    });
+  }
+  // OP_TOKEN_ERROR=500|CODE: the token endpoint fails that way.
+  if (env.OP_TOKEN_ERROR) {
+    provider.use(async (ctx, next) => {
+      if (!ctx.path.endsWith('/token')) return next();
+      if (env.OP_TOKEN_ERROR === '500') {
+        ctx.status = 500;
+        ctx.body = 'upstream database unavailable';
+      } else {
+        ctx.status = env.OP_TOKEN_ERROR === 'invalid_client' ? 401 : 400;
+        ctx.body = { error: env.OP_TOKEN_ERROR, error_description: 'refused by the test provider' };
+      }
+    });
+  }
   // Provider-side failures go to the provider's log (the test's provider.log), not only a 500.
   provider.on('server_error', (_ctx, err) => console.error('server_error', err));
   provider.on('grant.error', (_ctx, err) => console.error('grant.error', err.message, err.error_description || ''));
