@@ -9,13 +9,21 @@ use serde::de::DeserializeOwned;
 
 /// Decodes the payload (claims) of a compact JWS. `None` when `token` is not one.
 pub fn peek_claims<T: DeserializeOwned>(token: &str) -> Option<T> {
-    let mut parts = token.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
+    peek_part(token, 1)
+}
+
+/// Decodes the header of a compact JWS (alg, kid), to explain a failed verification.
+pub fn peek_header<T: DeserializeOwned>(token: &str) -> Option<T> {
+    peek_part(token, 0)
+}
+
+fn peek_part<T: DeserializeOwned>(token: &str, index: usize) -> Option<T> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
         return None;
     }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
+        .decode(parts[index].trim_end_matches('='))
         .ok()?;
     serde_json::from_slice(&bytes).ok()
 }

@@ -27,6 +27,8 @@ pub enum HttpError {
         detail: String,
         hint: &'static str,
     },
+    #[error("the provider at {host} answered HTTP {status}, a server error; try again later, or ask its administrators")]
+    ServerError { host: String, status: u16 },
     #[error("the response from {host} is larger than {MAX_BODY} bytes; is --oidc-issuer-url pointing at the provider?")]
     TooLarge { host: String },
 }
@@ -146,6 +148,13 @@ impl SyncHttpClient for HttpClient {
         })?;
         let status = response.status();
         crate::debug!(2, "HTTP {} from {}", status.as_u16(), host);
+        // A server error carries no OAuth error to read; say what happened at which host.
+        if status.is_server_error() {
+            return Err(HttpError::ServerError {
+                host,
+                status: status.as_u16(),
+            });
+        }
         let headers = response.headers().clone();
         let mut body = Vec::new();
         response

@@ -24,16 +24,23 @@ pub fn verify(
     http: &HttpClient,
     nonce: Option<&Nonce>,
 ) -> Result<i64, OidcError> {
-    match verify_once(id_token, provider, config, nonce) {
+    let result = match verify_once(id_token, provider, config, nonce) {
         Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey,
         )) => {
             // The provider rotated its keys since we cached them: fetch once and retry.
             provider.refetch_jwks(http)?;
-            verify_once(id_token, provider, config, nonce).map_err(describe)
+            verify_once(id_token, provider, config, nonce)
         }
-        other => other.map_err(describe),
-    }
+        other => other,
+    };
+    result.map_err(|err| describe(err, id_token, provider, config))
+}
+
+#[derive(serde::Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
 }
 
 fn verify_once(
@@ -86,7 +93,12 @@ fn allowed_algs(provider: &Provider, confidential: bool) -> Vec<CoreJwsSigningAl
         .collect()
 }
 
-fn describe(err: ClaimsVerificationError) -> OidcError {
+fn describe(
+    err: ClaimsVerificationError,
+    id_token: &CoreIdToken,
+    provider: &Provider,
+    config: &Config,
+) -> OidcError {
     use ClaimsVerificationError as E;
     let text = match &err {
         E::Expired(_) => format!("{err}; check this machine's clock"),
@@ -98,7 +110,46 @@ fn describe(err: ClaimsVerificationError) -> OidcError {
         E::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
             format!("{err}; the provider's keys do not include the token's key id")
         }
+        E::SignatureVerification(inner) => {
+            signature_failure(inner, id_token, provider, config.client_secret.is_some())
+        }
         _ => err.to_string(),
     };
     OidcError::IdToken(text)
+}
+
+/// Why a signature was refused, in terms of the token's header: the attacks (alg none, HMAC
+/// keyed with the public key, an algorithm the provider never uses, another key) each named.
+fn signature_failure(
+    inner: &SignatureVerificationError,
+    id_token: &CoreIdToken,
+    provider: &Provider,
+    confidential: bool,
+) -> String {
+    let header: Option<Header> = crate::jwt::peek_header(&id_token.to_string());
+    let alg = header
+        .as_ref()
+        .and_then(|h| h.alg.clone())
+        .unwrap_or_default();
+    let kid = header
+        .and_then(|h| h.kid)
+        .unwrap_or_else(|| "(none)".into());
+    let allowed: Vec<String> = allowed_algs(provider, confidential)
+        .iter()
+        .filter_map(|a| serde_json::to_value(a).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let reason = if alg.eq_ignore_ascii_case("none") {
+        "the token is unsigned (alg none), which is never accepted".to_string()
+    } else if alg.starts_with("HS") && !confidential {
+        format!("the token is HMAC-signed ({alg}), which a public client without a secret never accepts")
+    } else if !allowed.contains(&alg) {
+        format!(
+            "the token's algorithm {alg} is not one the provider announces for ID tokens ({})",
+            allowed.join(", ")
+        )
+    } else {
+        format!("the signature does not match the provider's key {kid}")
+    };
+    format!("signature verification failed: {reason} ({inner})")
 }
