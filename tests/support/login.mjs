@@ -111,6 +111,8 @@ async function main() {
         log.steps.push({ forged_state_status: res.status });
       }
       if (process.env.LOGIN_BAD_CALLBACKS === '1') log.bad = await badCallbacks(url);
+      // For the secret-leak test: the code the plugin must never print.
+      if (process.env.LOGIN_RECORD_CODE === '1') log.code = new URL(url).searchParams.get('code');
       const res = await fetch(url, { redirect: 'manual' });
       log.callback_status = res.status;
       log.callback_page = await res.text();
