@@ -361,6 +361,44 @@ mod tests {
         assert!(html.contains("&lt;script&gt;"));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever arrives (any Host header, any target), the login ends with a code only for
+        /// a loopback Host and this login's state, and nothing panics.
+        #[test]
+        fn only_a_loopback_callback_with_this_state_yields_a_code(
+            host in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just("localhost:PORT".to_string()),
+                proptest::strategy::Just("127.0.0.1:PORT".to_string()),
+                proptest::strategy::Just("evil.example:PORT".to_string()),
+                ".{0,20}",
+            ]),
+            target in proptest::prop_oneof![
+                "/\\?(code=[a-z]{0,6}&)?(state=(s3cret|other)&)?(iss=[a-z:/.]{0,20}&)?(error=[a-z_]{0,10})?",
+                ".{0,40}",
+            ],
+        ) {
+            let listener = Listener::bind(&["127.0.0.1:0".to_string()], None).unwrap();
+            let host = host.map(|h| h.replace("PORT", &listener.port().to_string()));
+            let expected = Callback {
+                state: "s3cret",
+                issuer: "https://idp.example",
+                issuer_required: false,
+                path: "/".into(),
+                after_url: None,
+            };
+            let (_, outcome) = listener.decide(host.as_deref(), &target, &expected);
+            if let Some(Ok(code)) = outcome {
+                let host = host.unwrap();
+                proptest::prop_assert!(host.starts_with("localhost:") || host.starts_with("127.0.0.1:"));
+                proptest::prop_assert!(target.contains("state=s3cret&") || target.ends_with("state=s3cret"));
+                let param = format!("code={}", code);
+                proptest::prop_assert!(target.contains(&param));
+            }
+        }
+    }
+
     #[test]
     fn binds_the_next_address_when_the_first_is_taken() {
         let first = Listener::bind(&["127.0.0.1:0".to_string()], None).unwrap();

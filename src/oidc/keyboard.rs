@@ -102,7 +102,7 @@ pub fn parse_pasted(
         }
         _ => {}
     }
-    param("code").ok_or_else(|| {
+    param("code").filter(|c| !c.is_empty()).ok_or_else(|| {
         OidcError::Grant("the pasted address has no code parameter; paste the address the provider redirected to after the sign-in".into())
     })
 }
