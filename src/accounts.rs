@@ -20,6 +20,9 @@ pub fn run(args: &AccountsArgs) -> Result<(), Error> {
         return Ok(());
     }
     let now = now();
+    let storage = clap::ValueEnum::to_possible_value(&args.token_cache_storage)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
     for key in &keys {
         println!(
             "{}  client {}  account {}",
@@ -55,9 +58,9 @@ pub fn run(args: &AccountsArgs) -> Result<(), Error> {
         }
         let refresh = store.load_refresh_token(key).ok().flatten();
         println!(
-            "  refresh token {}  storage {:?} in {}",
+            "  refresh token {}  storage {} in {}",
             if refresh.is_some() { "cached" } else { "none" },
-            args.token_cache_storage,
+            storage,
             dir.display()
         );
     }
