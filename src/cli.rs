@@ -382,6 +382,24 @@ pub fn strip_klog_flags(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// `get-token` alone, for the hot path: clap builds every argument of every subcommand it is
+/// given, and setup, logout, whoami and login each repeat get-token's forty flags. Same
+/// struct, same settings; anything it rejects (help, a typo) goes to the full parser, whose
+/// messages users know.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-oidc_login",
+    bin_name = "kubectl oidc-login get-token",
+    args_override_self = true
+)]
+struct GetTokenOnly {
+    #[arg(short = 'v', long = "v", value_name = "N", default_value_t = 0)]
+    verbosity: u8,
+
+    #[command(flatten)]
+    args: GetTokenArgs,
+}
+
 pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
     // `whoami --all` lists every login, so it needs none of whoami's login flags: it is the
     // `accounts` command under the name users look for.
@@ -389,6 +407,20 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
         args[1] = "accounts".into();
         args.retain(|a| a != "--all");
     }
+    if args.get(1).is_some_and(|a| a == "get-token") {
+        let only = args[..1].iter().chain(&args[2..]).cloned();
+        if let Ok(parsed) = GetTokenOnly::try_parse_from(only) {
+            return Ok(Cli {
+                verbosity: parsed.verbosity,
+                command: Command::GetToken(Box::new(parsed.args)),
+            });
+        }
+    }
+    Cli::try_parse_from(args)
+}
+
+/// The full parser alone (tests compare it with the get-token fast path).
+pub fn parse_full(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(args)
 }
 

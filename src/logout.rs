@@ -1,5 +1,5 @@
-//! `logout`: revoke the refresh token at the provider (RFC 7009), optionally end the browser
-//! session (OIDC RP-initiated logout), then delete the login locally. The local clean happens
+//! `logout`: revoke the refresh token at the provider (RFC 7009), end the provider's browser
+//! session (OIDC RP-initiated logout) unless --keep-session, then delete the login locally. The local clean happens
 //! even when the provider cannot be reached; that failure is reported and the exit is non-zero,
 //! because the refresh token may then still be valid at the provider.
 

@@ -124,6 +124,42 @@ proptest! {
     }
 
     #[test]
+    fn the_get_token_fast_path_parses_exactly_as_the_full_parser(args in prop::collection::vec(prop_oneof![
+        Just("--oidc-issuer-url=https://i".to_string()),
+        Just("--oidc-client-id=c".to_string()),
+        Just("--oidc-client-id=d".to_string()),
+        Just("--oidc-extra-scope=email,groups".to_string()),
+        Just("--oidc-extra-scope".to_string()),
+        Just("--force-refresh".to_string()),
+        Just("--grant-type=device-code".to_string()),
+        Just("--token-cache-storage=disk".to_string()),
+        Just("--listen-address=127.0.0.1:0".to_string()),
+        Just("--account=admin".to_string()),
+        Just("-v1".to_string()),
+        Just("--v=2".to_string()),
+        Just("--help".to_string()),
+        Just("--version".to_string()),
+        "--[a-z-]{0,20}(=.{0,10})?",
+        ".{0,10}",
+    ], 0..10)) {
+        let argv = |args: &[String]| -> Vec<std::ffi::OsString> {
+            ["kubectl-oidc_login", "get-token"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(args.iter().cloned())
+                .map(Into::into)
+                .collect()
+        };
+        let fast = cli::parse(argv(&args));
+        let full = cli::parse_full(argv(&args));
+        match (fast, full) {
+            (Ok(fast), Ok(full)) => prop_assert_eq!(format!("{fast:?}"), format!("{full:?}")),
+            (Err(fast), Err(full)) => prop_assert_eq!(fast.to_string(), full.to_string()),
+            (fast, full) => prop_assert!(false, "fast {:?} but full {:?}", fast.is_ok(), full.is_ok()),
+        }
+    }
+
+    #[test]
     fn completion_never_panics(words in prop::collection::vec(".{0,12}", 0..6)) {
         use clap::CommandFactory;
         let _ = kubectl_oidc_login::complete::candidates(&cli::Cli::command(), &words);
