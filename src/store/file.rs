@@ -62,7 +62,32 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     tmp.write_all(contents).map_err(err)?;
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
+    sweep_stale_temp_files(dir);
     Ok(())
+}
+
+/// A process killed between creating its temp file and renaming it leaves the temp file
+/// behind; nothing reads it, but it holds a token. Writers are rare (a login or refresh), so
+/// each one removes leftovers old enough that no live writer can own them.
+fn sweep_stale_temp_files(dir: &Path) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(600);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Reads `path`; `Ok(None)` when it does not exist. A file owned by another user is refused:
@@ -126,6 +151,25 @@ pub fn remove_optional(path: &Path) -> Result<bool, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_sweeps_temp_files_left_by_killed_writers_but_not_fresh_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join(".tmp-killed");
+        let fresh = dir.path().join(".tmp-writing");
+        fs::write(&old, "token").unwrap();
+        fs::write(&fresh, "token").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        write_private(&dir.path().join("f.json"), b"x").unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists());
+    }
 
     #[test]
     fn writes_private_files_atomically() {
