@@ -1,6 +1,8 @@
 //! OpenID Connect flows on top of the openidconnect crate: discovery ([`provider`]), ID token
-//! verification ([`verify`]), the browser login ([`authcode`]) and the silent refresh
-//! ([`refresh`]).
+//! verification ([`verify`]), the silent refresh ([`refresh`]), and the grants that sign a
+//! user in, chosen by [`grant`]: the browser login ([`authcode`]), its pasted-code variant
+//! ([`keyboard`]), the device grant ([`device`]), the password grant ([`password`]) and a
+//! robot's client credentials ([`client_credentials`]).
 
 pub mod authcode;
 pub mod client_credentials;
