@@ -418,3 +418,61 @@ fn request_headers_and_extra_authorization_parameters_reach_the_provider() {
     assert_eq!(login["auth_params"]["scope"], "openid email groups");
     assert_eq!(login["auth_params"]["code_challenge_method"], "S256");
 }
+
+#[test]
+fn open_url_after_authentication_sends_the_browser_on() {
+    let world = World::new(300);
+    let mut args = world.get_token_args();
+    args.push("--open-url-after-authentication=https://wiki.example.com/kubernetes".into());
+    world.plugin(&args, &[]).assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["callback_status"], 302, "{login}");
+    assert_eq!(
+        login["callback_location"],
+        "https://wiki.example.com/kubernetes"
+    );
+}
+
+#[test]
+fn a_custom_redirect_url_is_sent_and_served() {
+    let world = World::new(300);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut args = world.get_token_args();
+    args.retain(|a| !a.starts_with("--listen-address"));
+    args.push(format!("--listen-address=127.0.0.1:{port}"));
+    args.push(format!("--oidc-redirect-url=http://127.0.0.1:{port}"));
+    world.plugin(&args, &[]).assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(
+        login["auth_params"]["redirect_uri"],
+        format!("http://127.0.0.1:{port}")
+    );
+    assert_eq!(login["callback_status"], 200);
+}
+
+#[test]
+fn pkce_method_no_sends_no_challenge_and_auto_sends_s256() {
+    // A provider that does not insist on PKCE, as some older ones do.
+    let world = World::with_provider(&[("OP_PKCE_REQUIRED", "0".into())]);
+    let mut args = world.get_token_args();
+    args.push("--oidc-pkce-method=no".into());
+    args.push("--token-cache-storage=none".into());
+    world.plugin(&args, &[]).assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert!(
+        login["auth_params"].get("code_challenge_method").is_none(),
+        "{login}"
+    );
+    // The default sends S256 (and the provider's required-PKCE realm would refuse `no`).
+    let mut args = world.get_token_args();
+    args.push("--token-cache-storage=none".into());
+    world.plugin(&args, &[]).assert_ok();
+    assert_eq!(
+        world.wait_for_logins(2)[1]["auth_params"]["code_challenge_method"],
+        "S256"
+    );
+}

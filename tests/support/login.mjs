@@ -115,6 +115,7 @@ async function main() {
       if (process.env.LOGIN_RECORD_CODE === '1') log.code = new URL(url).searchParams.get('code');
       const res = await fetch(url, { redirect: 'manual' });
       log.callback_status = res.status;
+      if (res.headers.get('location')) log.callback_location = res.headers.get('location');
       log.callback_page = await res.text();
       return;
     }
