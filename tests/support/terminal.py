@@ -10,6 +10,7 @@ import os
 import pty
 import select
 import sys
+import termios
 import time
 
 prompt, answer = sys.argv[1].encode(), sys.argv[2].encode()
@@ -31,6 +32,13 @@ while time.time() < deadline:
         break
     shown += data
     if not answered and prompt in shown:
+        # Type only once the program has turned echo off (as a person would be too slow to
+        # notice): the prompt is printed a moment before the terminal settings change. The
+        # master side reports the terminal's settings; give up waiting after 5 s and type anyway,
+        # so a program that never disables echo is caught echoing.
+        settle = time.time() + 5
+        while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < settle:
+            time.sleep(0.01)
         os.write(fd, answer + b"\n")
         answered = True
 else:
