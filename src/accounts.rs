@@ -6,12 +6,12 @@ use crate::cli::AccountsArgs;
 use crate::config::expand_home;
 use crate::error::Error;
 use crate::jwt::now;
-use crate::store::{self, CacheKey};
+use crate::store::{self, clean, CacheKey};
 
 pub fn run(args: &AccountsArgs) -> Result<(), Error> {
     let dir = expand_home(&args.token_cache_dir)?;
     let store = store::open_at(&dir, args.token_cache_storage);
-    let mut keys = recorded_keys(&dir);
+    let mut keys = recorded_keys(&dir)?;
     keys.sort_by(|a, b| {
         (&a.issuer, &a.client_id, &a.account).cmp(&(&b.issuer, &b.client_id, &b.account))
     });
@@ -67,24 +67,18 @@ pub fn run(args: &AccountsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The logins whose metadata the cache directory records (written at each sign-in).
-fn recorded_keys(dir: &std::path::Path) -> Vec<CacheKey> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = name.strip_suffix(".meta.json")?.to_string();
-            let meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+/// The logins in the cache directory whose issuer and client a file names (see
+/// [`clean::logins`], which `clean` uses to find the same logins).
+fn recorded_keys(dir: &std::path::Path) -> Result<Vec<CacheKey>, Error> {
+    Ok(clean::logins(dir)?
+        .into_iter()
+        .filter_map(|(id, owner)| {
             Some(CacheKey::recorded(
                 id,
-                meta["issuer"].as_str()?.to_string(),
-                meta["client_id"].as_str()?.to_string(),
-                meta["account"].as_str().map(str::to_string),
+                owner.issuer?,
+                owner.client_id?,
+                owner.account,
             ))
         })
-        .collect()
+        .collect())
 }

@@ -121,23 +121,24 @@ pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
             continue;
         }
         let slot = found.entry(id.to_string()).or_default();
-        if name.ends_with(".meta.json") {
-            if let Some(v) = std::fs::read(entry.path())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            {
-                slot.account = v["account"].as_str().map(str::to_string);
-            }
+        // The meta file names the account; it or the token file names issuer and client.
+        let is_meta = name.ends_with(".meta.json");
+        let names_owner = name.ends_with(".token.json") && slot.issuer.is_none();
+        if !is_meta && !names_owner {
+            continue;
         }
-        if slot.issuer.is_none() && (name.ends_with(".token.json") || name.ends_with(".meta.json"))
-        {
-            if let Some(v) = std::fs::read(entry.path())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            {
-                slot.issuer = v["issuer"].as_str().map(str::to_string);
-                slot.client_id = v["client_id"].as_str().map(str::to_string);
-            }
+        let Some(v) = std::fs::read(entry.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        else {
+            continue;
+        };
+        if is_meta {
+            slot.account = v["account"].as_str().map(str::to_string);
+        }
+        if slot.issuer.is_none() {
+            slot.issuer = v["issuer"].as_str().map(str::to_string);
+            slot.client_id = v["client_id"].as_str().map(str::to_string);
         }
     }
     Ok(found)
