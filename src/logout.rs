@@ -138,12 +138,7 @@ fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), String> {
     let endpoint = EndSessionUrl::new(endpoint).map_err(|e| e.to_string())?;
     let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())
         .map_err(|e| e.to_string())?;
-    let base = format!(
-        "{}://{}:{}",
-        listener.scheme(),
-        config.redirect_hostname,
-        listener.port()
-    );
+    let base = listener.url(&config.redirect_hostname);
     let back = PostLogoutRedirectUrl::new(base.clone()).map_err(|e| e.to_string())?;
     let state = CsrfToken::new_random();
     let mut request = LogoutRequest::from(endpoint)

@@ -92,12 +92,14 @@ impl Listener {
         })
     }
 
-    /// The scheme of the redirect URI this listener answers.
-    pub fn scheme(&self) -> &'static str {
-        match self.transport {
+    /// This listener's address as the browser reaches it, `SCHEME://HOSTNAME:PORT`: the
+    /// default redirect URI of a login, and the post-logout redirect URI.
+    pub fn url(&self, hostname: &str) -> String {
+        let scheme = match self.transport {
             Transport::Http(_) => "http",
             Transport::Https(_) => "https",
-        }
+        };
+        format!("{scheme}://{hostname}:{}", self.port())
     }
 
     pub fn port(&self) -> u16 {
@@ -111,9 +113,7 @@ impl Listener {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<String, LoopbackError> {
-        self.serve(deadline, timeout, |host, url| {
-            self.decide(host, url, expected)
-        })?
+        self.serve(deadline, timeout, |url| self.decide(url, expected))?
     }
 
     /// Sends the browser on to the provider's end-session URL (which carries the ID token as
@@ -126,11 +126,7 @@ impl Listener {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), LoopbackError> {
-        self.serve(deadline, timeout, |host, url| {
-            if !self.host_allowed(host) {
-                let page = page("Wrong host", "This listener only answers on the loopback address.");
-                return (Reply::Page(421, page), None);
-            }
+        self.serve(deadline, timeout, |url| {
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
             if path == LOGOUT_START_PATH {
                 return (Reply::Redirect(end_session_url.to_string()), None);
@@ -149,7 +145,7 @@ impl Listener {
         &self,
         deadline: Instant,
         timeout: Duration,
-        decide: impl Fn(Option<&str>, &str) -> (Reply, Option<T>),
+        decide: impl Fn(&str) -> (Reply, Option<T>),
     ) -> Result<T, LoopbackError> {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -164,17 +160,19 @@ impl Listener {
                             .iter()
                             .find(|h| h.field.equiv("Host"))
                             .map(|h| h.value.as_str().to_string());
-                        let (reply, outcome) = decide(host.as_deref(), request.url());
+                        let (reply, outcome) = self.answer(host.as_deref(), request.url(), &decide);
                         respond(request, reply);
                         outcome
                     }
                     Ok(None) => return Err(LoopbackError::Timeout(timeout)),
                     Err(e) => return Err(LoopbackError::Io(e.to_string())),
                 },
-                Transport::Https(server) => match server.serve_one(remaining, &decide) {
-                    Ok(outcome) => outcome.flatten(),
-                    Err(e) => return Err(LoopbackError::Io(e.to_string())),
-                },
+                Transport::Https(server) => {
+                    match server.serve_one(remaining, |host, url| self.answer(host, url, &decide)) {
+                        Ok(outcome) => outcome.flatten(),
+                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
+                    }
+                }
             };
             if let Some(outcome) = outcome {
                 return Ok(outcome);
@@ -182,14 +180,14 @@ impl Listener {
         }
     }
 
-    /// The answer to one request (its Host header and target), and `Some` outcome when it
-    /// ends the login.
-    fn decide(
+    /// The answer to one request: every request must name the loopback host, whatever it is
+    /// for; then `decide` looks at its target.
+    fn answer<T>(
         &self,
         host: Option<&str>,
         url: &str,
-        expected: &Callback,
-    ) -> (Reply, Option<Result<String, LoopbackError>>) {
+        decide: impl Fn(&str) -> (Reply, Option<T>),
+    ) -> (Reply, Option<T>) {
         if !self.host_allowed(host) {
             // A page on another origin resolving its name to 127.0.0.1 (DNS rebinding).
             let page = page(
@@ -198,6 +196,16 @@ impl Listener {
             );
             return (Reply::Page(421, page), None);
         }
+        decide(url)
+    }
+
+    /// The answer to one login request (its target, once its Host passed), and `Some`
+    /// outcome when it ends the login.
+    fn decide(
+        &self,
+        url: &str,
+        expected: &Callback,
+    ) -> (Reply, Option<Result<String, LoopbackError>>) {
         let (path, query) = url.split_once('?').unwrap_or((url, ""));
         if path != expected.path || query.is_empty() {
             let page = page(
@@ -388,7 +396,7 @@ mod tests {
                 path: "/".into(),
                 after_url: None,
             };
-            let (_, outcome) = listener.decide(host.as_deref(), &target, &expected);
+            let (_, outcome) = listener.answer(host.as_deref(), &target, |url| listener.decide(url, &expected));
             if let Some(Ok(code)) = outcome {
                 let host = host.unwrap();
                 proptest::prop_assert!(host.starts_with("localhost:") || host.starts_with("127.0.0.1:"));

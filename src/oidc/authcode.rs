@@ -27,12 +27,7 @@ pub fn login(
         Some(url) => url.clone(),
         // No trailing slash: providers compare redirect URIs as strings, and this is the form
         // kubelogin sends and Keycloak clients register.
-        None => format!(
-            "{}://{}:{}",
-            listener.scheme(),
-            config.redirect_hostname,
-            listener.port()
-        ),
+        None => listener.url(&config.redirect_hostname),
     };
     let request = AuthRequest::new(provider, config, redirect_uri)?;
 
