@@ -2,12 +2,10 @@
 //! another machine. We print the URL; the user signs in there and pastes back the code, or
 //! the whole address of the page the provider sent them to.
 
-use std::io::{BufRead, Read, Write};
-
 use super::authcode::{issuer_required, AuthRequest};
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::OidcError;
+use super::{read_answer, OidcError};
 use crate::config::Config;
 use crate::store::TokenSet;
 
@@ -27,17 +25,14 @@ pub fn login(
         .clone()
         .unwrap_or_else(|| OOB_REDIRECT.to_string());
     let request = AuthRequest::new(provider, config, redirect)?;
-    eprint!(
-        "Open this URL in a browser and sign in:\n\n    {}\n\nThen paste the code, or the whole address of the page you land on: ",
-        request.url
-    );
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .take(MAX_INPUT)
-        .read_line(&mut line)
-        .map_err(|e| OidcError::Grant(format!("cannot read the code from the terminal: {e}")))?;
+    let line = read_answer(
+        &format!(
+            "Open this URL in a browser and sign in:\n\n    {}\n\nThen paste the code, or the whole address of the page you land on: ",
+            request.url
+        ),
+        MAX_INPUT,
+    )
+    .map_err(|e| OidcError::Grant(format!("cannot read the code from the terminal: {e}")))?;
     let code = parse_pasted(
         &line,
         request.state.secret(),

@@ -74,6 +74,17 @@ pub type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// Shows `prompt` on stderr and reads one line (at most `limit` bytes) from stdin: the
+/// terminal, for the grants that ask the user something.
+pub(crate) fn read_answer(prompt: &str, limit: u64) -> std::io::Result<String> {
+    use std::io::{BufRead, Read, Write};
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().take(limit).read_line(&mut line)?;
+    Ok(line)
+}
+
 pub fn client(provider: &Provider, config: &Config) -> Client {
     CoreClient::from_provider_metadata(
         provider.metadata.clone(),

@@ -3,13 +3,11 @@
 //! without echo when --password is not given, and never leaves this process but to the token
 //! endpoint.
 
-use std::io::{BufRead, Read, Write};
-
 use openidconnect::{ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse};
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, token_error, token_set, verify, OidcError};
+use super::{client, read_answer, token_error, token_set, verify, OidcError};
 use crate::config::Config;
 use crate::store::TokenSet;
 
@@ -59,13 +57,7 @@ pub fn login(
 }
 
 fn prompt_line(prompt: &str) -> Result<String, OidcError> {
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .take(4096)
-        .read_line(&mut line)
+    let line = read_answer(prompt, 4096)
         .map_err(|e| OidcError::Grant(format!("cannot read from the terminal: {e}")))?;
     let line = line.trim().to_string();
     if line.is_empty() {
