@@ -16,15 +16,6 @@ use std::time::Duration;
 
 use common::{support_dir, Run, World, PLUGIN};
 
-/// get-token flags for `client` with `grant`, in this world.
-fn grant_args(world: &World, client: &str, grant: &str) -> Vec<String> {
-    let mut args = world.get_token_args();
-    args.retain(|a| !a.starts_with("--oidc-client-id"));
-    args.push(format!("--oidc-client-id={client}"));
-    args.push(format!("--grant-type={grant}"));
-    args
-}
-
 const EXEC_INFO_NO_TERMINAL: &str = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#;
 const EXEC_INFO_TERMINAL: &str = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#;
 
@@ -118,7 +109,7 @@ fn browse(world: &World, url: &str, env: &[(&str, &str)]) {
 #[test]
 fn device_code_signs_in_through_the_browser_and_kubectl_sees_the_user() {
     let world = World::new(300);
-    let args = grant_args(&world, "kubernetes-device", "device-code");
+    let args = world.grant_args("kubernetes-device", "device-code");
     let kubeconfig = world.kubeconfig(
         "kubeconfig",
         "client.authentication.k8s.io/v1",
@@ -154,7 +145,7 @@ fn device_code_signs_in_through_the_browser_and_kubectl_sees_the_user() {
 #[test]
 fn device_code_over_ssh_prints_the_code_and_needs_no_terminal() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "kubernetes-device", "device-code");
+    let mut args = world.grant_args("kubernetes-device", "device-code");
     args.retain(|a| !a.starts_with("--browser-command"));
     args.push("--skip-open-browser".into());
     // kubectl without a terminal (e.g. `kubectl get pods | less` over SSH).
@@ -183,7 +174,7 @@ fn device_code_over_ssh_prints_the_code_and_needs_no_terminal() {
 #[test]
 fn device_code_abort_at_the_provider_is_reported_and_nothing_is_cached() {
     let world = World::new(300);
-    let args = grant_args(&world, "kubernetes-device", "device-code");
+    let args = world.grant_args("kubernetes-device", "device-code");
     let run = world.plugin(&args, &[("LOGIN_CANCEL", "1")]);
     run.assert_failed();
     assert!(run.stdout.is_empty());
@@ -202,7 +193,7 @@ fn device_code_abort_at_the_provider_is_reported_and_nothing_is_cached() {
 #[test]
 fn device_code_for_a_client_without_the_grant_names_the_keycloak_setting() {
     let world = World::new(300);
-    let args = grant_args(&world, "kubernetes", "device-code");
+    let args = world.grant_args("kubernetes", "device-code");
     let run = world.plugin(&args, &[]);
     run.assert_failed();
     assert!(
@@ -217,7 +208,7 @@ fn device_code_for_a_client_without_the_grant_names_the_keycloak_setting() {
 fn password_grant_with_flags_reaches_the_cluster_and_auto_picks_it_for_username() {
     let world = World::new(300);
     // `auto` (the default) with --username means the password grant, as in kubelogin.
-    let mut args = grant_args(&world, "kubernetes-password", "auto");
+    let mut args = world.grant_args("kubernetes-password", "auto");
     args.push("--username=bob".into());
     args.push("--password=secret".into());
     let kubeconfig = world.kubeconfig(
@@ -248,7 +239,7 @@ fn password_grant_with_flags_reaches_the_cluster_and_auto_picks_it_for_username(
 #[test]
 fn password_grant_with_a_wrong_password_fails_cleanly() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "kubernetes-password", "password");
+    let mut args = world.grant_args("kubernetes-password", "password");
     args.push("--username=alice".into());
     args.push("--password=wrong-password".into());
     let run = world.plugin(&args, &[]);
@@ -270,7 +261,7 @@ fn password_grant_with_a_wrong_password_fails_cleanly() {
 #[test]
 fn password_prompt_reads_the_terminal_without_echo() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "kubernetes-password", "password");
+    let mut args = world.grant_args("kubernetes-password", "password");
     args.push("--username=alice".into());
     let mut command = Command::new(support_dir().join("terminal.py"));
     command
@@ -292,7 +283,7 @@ fn password_prompt_reads_the_terminal_without_echo() {
 #[test]
 fn password_grant_without_a_terminal_fails_at_once() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "kubernetes-password", "password");
+    let mut args = world.grant_args("kubernetes-password", "password");
     args.push("--username=alice".into());
     let run = world.plugin(&args, &[("KUBERNETES_EXEC_INFO", EXEC_INFO_NO_TERMINAL)]);
     run.assert_failed();
@@ -303,7 +294,7 @@ fn password_grant_without_a_terminal_fails_at_once() {
 #[test]
 fn keyboard_login_takes_the_pasted_address() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "kubernetes", "authcode-keyboard");
+    let mut args = world.grant_args("kubernetes", "authcode-keyboard");
     // A loopback address nobody listens on: the browser runs elsewhere, the person copies
     // the address it ends on. (The test provider does not accept the out-of-band URN.)
     args.push("--oidc-redirect-url=http://127.0.0.1:9".into());
@@ -336,7 +327,7 @@ fn keyboard_login_takes_the_pasted_address() {
 #[test]
 fn keyboard_login_without_a_terminal_names_the_device_grant() {
     let world = World::new(300);
-    let args = grant_args(&world, "kubernetes", "authcode-keyboard");
+    let args = world.grant_args("kubernetes", "authcode-keyboard");
     let run = world.plugin(&args, &[("KUBERNETES_EXEC_INFO", EXEC_INFO_NO_TERMINAL)]);
     run.assert_failed();
     assert!(run.stdout.is_empty());
@@ -350,7 +341,7 @@ fn keyboard_login_without_a_terminal_names_the_device_grant() {
 #[test]
 fn client_credentials_robot_reaches_the_cluster_and_caches_its_token() {
     let world = World::new(300);
-    let mut args = grant_args(&world, "robot", "client-credentials");
+    let mut args = world.grant_args("robot", "client-credentials");
     args.push("--oidc-client-secret=robot-secret".into());
     let kubeconfig = world.kubeconfig(
         "kubeconfig",
@@ -369,7 +360,7 @@ fn client_credentials_robot_reaches_the_cluster_and_caches_its_token() {
         .assert_ok();
     assert_eq!(world.provider.realm_requests(), 0, "cache hit");
     // A wrong secret is the provider's invalid_client, with the hint.
-    let mut wrong = grant_args(&world, "robot", "client-credentials");
+    let mut wrong = world.grant_args("robot", "client-credentials");
     wrong.push("--oidc-client-secret=not-it".into());
     wrong.push("--force-refresh".into());
     let run = world.plugin(&wrong, &[]);
@@ -381,7 +372,7 @@ fn client_credentials_robot_reaches_the_cluster_and_caches_its_token() {
 #[test]
 fn client_credentials_without_a_secret_says_which_flag() {
     let world = World::new(300);
-    let args = grant_args(&world, "robot", "client-credentials");
+    let args = world.grant_args("robot", "client-credentials");
     let run = world.plugin(&args, &[]);
     run.assert_failed();
     assert!(

@@ -85,16 +85,8 @@ fn no_secret_reaches_stderr_the_browser_or_a_stray_file_at_any_verbosity() {
 
     // Password grant with the password on the command line, and a robot's client secret.
     let password = "correct-horse-battery-staple-1";
-    let mut args = verbose(world.get_token_args());
-    args.retain(|a| !a.starts_with("--oidc-client-id"));
-    args.extend(
-        [
-            "--oidc-client-id=kubernetes-password",
-            "--grant-type=password",
-            "--username=alice",
-        ]
-        .map(String::from),
-    );
+    let mut args = verbose(world.grant_args("kubernetes-password", "password"));
+    args.push("--username=alice".into());
     let mut wrong = args.clone();
     wrong.push(format!("--password={password}"));
     let run = world.plugin(&wrong, &[]);
@@ -105,16 +97,8 @@ fn no_secret_reaches_stderr_the_browser_or_a_stray_file_at_any_verbosity() {
     keep(&world.plugin(&args, &[]), &mut secrets, &mut stderr);
     cached_secrets(&world, &mut secrets);
 
-    let mut robot = verbose(world.get_token_args());
-    robot.retain(|a| !a.starts_with("--oidc-client-id"));
-    robot.extend(
-        [
-            "--oidc-client-id=robot",
-            "--oidc-client-secret=robot-secret",
-            "--grant-type=client-credentials",
-        ]
-        .map(String::from),
-    );
+    let mut robot = verbose(world.grant_args("robot", "client-credentials"));
+    robot.push("--oidc-client-secret=robot-secret".into());
     keep(&world.plugin(&robot, &[]), &mut secrets, &mut stderr);
     secrets.insert("robot-secret".into());
     cached_secrets(&world, &mut secrets);

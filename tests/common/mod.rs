@@ -381,6 +381,16 @@ impl World {
         ]
     }
 
+    /// get-token arguments for the realm's `client` with `--grant-type=GRANT` (the test realm
+    /// has one client per grant, see tests/support/provider.mjs).
+    pub fn grant_args(&self, client: &str, grant: &str) -> Vec<String> {
+        let mut args = self.get_token_args();
+        args.retain(|a| !a.starts_with("--oidc-client-id"));
+        args.push(format!("--oidc-client-id={client}"));
+        args.push(format!("--grant-type={grant}"));
+        args
+    }
+
     /// Writes a kubeconfig whose user runs `command args` (exec apiVersion `api_version`).
     pub fn kubeconfig(
         &self,
