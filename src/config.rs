@@ -1,24 +1,11 @@
-//! Settings of one `get-token` run, resolved from the flags: `~` expanded, lists normalised,
-//! KEY=VALUE pairs split. Nothing here touches the network or the cache.
+//! Settings of one login: plain values, resolved from the flags by the settings layer (`~`
+//! expanded, lists normalised, KEY=VALUE pairs split). Every building block reads these and
+//! none knows the command line they came from.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use thiserror::Error;
-
-use crate::cli::{GetTokenArgs, GrantArg, PkceArg, StorageArg};
-
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("{flag} expects KEY=VALUE, got {value:?}")]
-    NotKeyValue { flag: &'static str, value: String },
-    #[error("cannot find the home directory to expand `~` in {0:?}; give an absolute path")]
-    NoHome(String),
-    #[error("--oidc-issuer-url {0:?} is not a valid URL: {1}")]
-    BadIssuer(String, String),
-    #[error("--local-server-cert and --local-server-key must be given together")]
-    HalfLocalServerTls,
-}
+use crate::store::{CacheKey, Storage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pkce {
@@ -26,6 +13,18 @@ pub enum Pkce {
     Auto,
     Disabled,
     S256,
+}
+
+/// The grant the flags ask for; `Auto` is resolved against the provider by
+/// [`crate::oidc::grant::choose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    Auto,
+    Authcode,
+    AuthcodeKeyboard,
+    Password,
+    DeviceCode,
+    ClientCredentials,
 }
 
 #[derive(Debug, Clone)]
@@ -45,11 +44,11 @@ pub struct Config {
     pub pkce: Pkce,
     pub force_refresh: bool,
     pub cache_dir: PathBuf,
-    pub storage: StorageArg,
+    pub storage: Storage,
     pub ca_files: Vec<PathBuf>,
     pub ca_data: Vec<String>,
     pub insecure_skip_tls_verify: bool,
-    pub grant: GrantArg,
+    pub grant: GrantType,
     pub listen_addresses: Vec<String>,
     pub skip_open_browser: bool,
     pub browser_command: Option<String>,
@@ -61,130 +60,56 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_args(args: &GetTokenArgs) -> Result<Self, ConfigError> {
-        let mut extra_scopes: Vec<String> = Vec::new();
-        // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
-        // --oidc-extra-scope="email offline_access" as often as comma lists.
-        for scope in args
-            .oidc_extra_scope
-            .iter()
-            .flat_map(|s| s.split_whitespace())
-        {
-            if scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
-                extra_scopes.push(scope.to_string());
-            }
-        }
-        let listen_addresses = if args.listen_port.is_empty() {
-            args.listen_address.clone()
-        } else {
-            args.listen_port
-                .iter()
-                .map(|port| format!("127.0.0.1:{port}"))
-                .collect()
-        };
-        let local_server_tls = match (&args.local_server_cert, &args.local_server_key) {
-            (Some(cert), Some(key)) => Some((expand_home(cert)?, expand_home(key)?)),
-            (None, None) => None,
-            _ => return Err(ConfigError::HalfLocalServerTls),
-        };
-        url::Url::parse(&args.oidc_issuer_url)
-            .map_err(|e| ConfigError::BadIssuer(args.oidc_issuer_url.clone(), e.to_string()))?;
-        Ok(Config {
-            issuer_url: args.oidc_issuer_url.clone(),
-            client_id: args.oidc_client_id.clone(),
-            client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
-            account: args.account.clone().filter(|a| !a.is_empty()),
-            redirect_url: args.oidc_redirect_url.clone(),
-            redirect_hostname: args.oidc_redirect_url_hostname.clone(),
-            extra_scopes,
-            // A robot has no ID token: the access token is its credential.
-            use_access_token: args.oidc_use_access_token
-                || args.grant_type == GrantArg::ClientCredentials,
-            request_headers: key_values("--oidc-request-header", &args.oidc_request_header)?,
-            auth_extra_params: key_values(
-                "--oidc-auth-request-extra-params",
-                &args.oidc_auth_request_extra_params,
-            )?,
-            pkce: match args.oidc_pkce_method {
-                PkceArg::Auto => Pkce::Auto,
-                PkceArg::No => Pkce::Disabled,
-                PkceArg::S256 => Pkce::S256,
-            },
-            force_refresh: args.force_refresh,
-            cache_dir: expand_home(&args.token_cache_dir)?,
-            storage: args.token_cache_storage,
-            ca_files: args
-                .certificate_authority
-                .iter()
-                .map(|p| expand_home(p))
-                .collect::<Result<_, _>>()?,
-            ca_data: args.certificate_authority_data.clone(),
-            insecure_skip_tls_verify: args.insecure_skip_tls_verify,
-            grant: args.grant_type,
-            listen_addresses,
-            skip_open_browser: args.skip_open_browser,
-            browser_command: args.browser_command.clone().filter(|c| !c.is_empty()),
-            auth_timeout: Duration::from_secs(args.authentication_timeout_sec.max(1)),
-            local_server_tls,
-            open_url_after_authentication: args.open_url_after_authentication.clone(),
-            username: args.username.clone(),
-            password: args.password.clone(),
-        })
-    }
-
     /// All scopes of the authorization request: `openid` first, then the extra ones.
     pub fn scopes(&self) -> Vec<String> {
         std::iter::once("openid".to_string())
             .chain(self.extra_scopes.iter().cloned())
             .collect()
     }
-}
 
-fn key_values(flag: &'static str, items: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
-    items
-        .iter()
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-            _ => Err(ConfigError::NotKeyValue {
-                flag,
-                value: item.clone(),
-            }),
-        })
-        .collect()
-}
-
-/// Expands a leading `~` or `~/` to the home directory, as kubelogin does.
-pub fn expand_home(path: &str) -> Result<PathBuf, ConfigError> {
-    let rest = match path.strip_prefix('~') {
-        Some("") => "",
-        Some(rest) if rest.starts_with('/') => &rest[1..],
-        _ => return Ok(PathBuf::from(path)),
-    };
-    let home = dirs::home_dir().ok_or_else(|| ConfigError::NoHome(path.to_string()))?;
-    Ok(if rest.is_empty() {
-        home
-    } else {
-        Path::new(&home).join(rest)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expands_only_a_leading_tilde() {
-        let home = dirs::home_dir().unwrap();
-        assert_eq!(expand_home("~/x/y").unwrap(), home.join("x/y"));
-        assert_eq!(expand_home("~").unwrap(), home);
-        assert_eq!(expand_home("/a/~/b").unwrap(), PathBuf::from("/a/~/b"));
-        assert_eq!(expand_home("~user/x").unwrap(), PathBuf::from("~user/x"));
+    /// The cache key of this login: the same provider, client and request give the same key.
+    pub fn cache_key(&self) -> CacheKey {
+        CacheKey::new(
+            &self.issuer_url,
+            &self.client_id,
+            self.client_secret.as_deref(),
+            &self.extra_scopes,
+            &self.auth_extra_params,
+            self.username.as_deref(),
+            self.account.as_deref(),
+        )
     }
 
-    #[test]
-    fn key_values_split_on_the_first_equals_sign() {
-        let kv = key_values("--x", &["a=b=c".to_string()]).unwrap();
-        assert_eq!(kv, [("a".to_string(), "b=c".to_string())]);
-        assert!(key_values("--x", &["novalue".to_string()]).is_err());
+    /// A login with every flag at its default, for unit tests of the building blocks.
+    #[cfg(test)]
+    pub fn example(issuer_url: &str, client_id: &str) -> Config {
+        Config {
+            issuer_url: issuer_url.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            account: None,
+            redirect_url: None,
+            redirect_hostname: "localhost".into(),
+            extra_scopes: Vec::new(),
+            use_access_token: false,
+            request_headers: Vec::new(),
+            auth_extra_params: Vec::new(),
+            pkce: Pkce::Auto,
+            force_refresh: false,
+            cache_dir: std::env::temp_dir(),
+            storage: Storage::Auto,
+            ca_files: Vec::new(),
+            ca_data: Vec::new(),
+            insecure_skip_tls_verify: false,
+            grant: GrantType::Auto,
+            listen_addresses: vec!["127.0.0.1:8000".into(), "127.0.0.1:18000".into()],
+            skip_open_browser: false,
+            browser_command: None,
+            auth_timeout: Duration::from_secs(180),
+            local_server_tls: None,
+            open_url_after_authentication: None,
+            username: None,
+            password: None,
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The plugin's top-level error. Each module has its own typed error; this one only gathers
-//! them so `main` can print one line. Every message names the cause and, where there is one,
+//! The plugin's top-level error, returned by the commands. Each building block has its own
+//! typed error; this one only gathers them so `main` can print one line. Every message names the cause and, where there is one,
 //! the fix, and never contains a token, code or secret.
 
 use thiserror::Error;
@@ -7,7 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
     ExecInfo(#[from] crate::exec_credential::ExecInfoError),
     #[error(transparent)]
@@ -17,11 +17,9 @@ pub enum Error {
     #[error(transparent)]
     Oidc(#[from] crate::oidc::OidcError),
     #[error(transparent)]
-    Login(#[from] crate::loopback::LoopbackError),
+    Loopback(#[from] crate::loopback::LoopbackError),
     #[error("cannot write the ExecCredential to stdout: {0}")]
     Output(std::io::Error),
-    #[error("{0}")]
-    NotInteractive(String),
     #[error("{0}")]
     Setup(String),
 }

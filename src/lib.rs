@@ -1,30 +1,33 @@
 //! kubectl credential plugin for OpenID Connect providers (Keycloak and friends).
 //!
-//! Data flows one way: [`cli`] flags → [`config`] → [`store`] cache lookup → [`oidc`] flow →
-//! [`store`] → [`exec_credential`] output. The hot path (a still-valid cached token) touches only
-//! `cli`, `config`, the token file and `exec_credential`: no TLS, no keyring, no lock.
+//! Layers, each importing only those below it: [`cli`] (syntax) → [`settings`] (meaning) →
+//! [`dispatch`] → [`commands`] (one use case per subcommand) → building blocks ([`oidc`],
+//! [`store`], [`loopback`], [`exec_credential`], ...). Data flows one way: flags → [`config`]
+//! → [`store`] cache lookup → [`oidc`] flow → [`store`] → [`exec_credential`] output. The hot
+//! path (a still-valid cached token) touches only `cli`, `settings`, the token file and
+//! `exec_credential`: no TLS, no keyring, no lock.
 
-pub mod accounts;
+// The top: syntax, meaning, dispatch, and the error the commands return.
+pub mod cli;
+pub mod dispatch;
+pub mod error;
+pub mod settings;
+
+// The use cases, one per subcommand.
+pub mod commands;
+
+// The building blocks: they import nothing above them (see tests/layering.rs).
 pub mod browser;
 pub mod claims;
-pub mod cli;
-pub mod complete;
 pub mod config;
 pub mod diagnose;
-pub mod error;
 pub mod exec_credential;
-pub mod get_token;
 pub mod jwt;
 pub mod lock;
 pub mod log;
-pub mod login;
-pub mod logout;
 pub mod loopback;
-pub mod loopback_tls;
 pub mod oidc;
-pub mod setup;
 pub mod store;
-pub mod whoami;
 
 use std::ffi::OsString;
 
@@ -42,7 +45,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         }
     };
     log::set_verbosity(cli.verbosity);
-    let code = match cli::dispatch(cli) {
+    let code = match dispatch::run(cli.command) {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("error: {err}");
@@ -52,27 +55,4 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     // The binary's C `main` returns straight to libc, which does not flush Rust's stdout.
     let _ = std::io::Write::flush(&mut std::io::stdout());
     code
-}
-
-#[cfg(test)]
-pub(crate) mod test_support {
-    /// get-token flags with every default, as clap fills them in.
-    pub fn args() -> crate::cli::GetTokenArgs {
-        let cli = crate::cli::parse(
-            [
-                "k",
-                "get-token",
-                "--oidc-issuer-url=https://i",
-                "--oidc-client-id=c",
-            ]
-            .iter()
-            .map(std::ffi::OsString::from)
-            .collect(),
-        )
-        .unwrap();
-        match cli.command {
-            crate::cli::Command::GetToken(args) => *args,
-            _ => unreachable!(),
-        }
-    }
 }

@@ -6,8 +6,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kubectl_oidc_login::cli::{self, Command, GrantArg, StorageArg};
-use kubectl_oidc_login::config::{Config, Pkce};
+use kubectl_oidc_login::cli::{self, Command};
+use kubectl_oidc_login::config::{Config, GrantType, Pkce};
+use kubectl_oidc_login::settings;
+use kubectl_oidc_login::store::Storage;
 
 fn config(args: &[&str]) -> Config {
     let argv: Vec<OsString> = std::iter::once("kubectl-oidc_login")
@@ -17,7 +19,7 @@ fn config(args: &[&str]) -> Config {
     let parsed = cli::parse(cli::strip_klog_flags(argv))
         .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
     match parsed.command {
-        Command::GetToken(args) => Config::from_args(&args).unwrap(),
+        Command::GetToken(args) => settings::config(&args).unwrap(),
         other => panic!("not get-token: {other:?}"),
     }
 }
@@ -41,11 +43,11 @@ fn readme_minimal_entry_uses_every_default() {
     assert_eq!(c.listen_addresses, ["127.0.0.1:8000", "127.0.0.1:18000"]);
     assert_eq!(c.redirect_hostname, "localhost");
     assert_eq!(c.auth_timeout, Duration::from_secs(180));
-    assert_eq!(c.grant, GrantArg::Auto);
+    assert_eq!(c.grant, GrantType::Auto);
     assert_eq!(c.pkce, Pkce::Auto);
     assert!(!c.use_access_token && !c.force_refresh && !c.skip_open_browser);
     // Ours: the refresh token goes to the OS keyring when one answers (README explains).
-    assert_eq!(c.storage, StorageArg::Auto);
+    assert_eq!(c.storage, Storage::Auto);
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn password_grant_with_credentials() {
         "--username=alice",
         "--password=secret",
     ]);
-    assert_eq!(c.grant, GrantArg::Password);
+    assert_eq!(c.grant, GrantType::Password);
     assert_eq!(c.username.as_deref(), Some("alice"));
     assert_eq!(c.password.as_deref(), Some("secret"));
 }
@@ -126,7 +128,7 @@ fn password_grant_with_credentials() {
 #[test]
 fn device_code_grant() {
     let c = config(&["get-token", ISSUER, CLIENT, "--grant-type=device-code"]);
-    assert_eq!(c.grant, GrantArg::DeviceCode);
+    assert_eq!(c.grant, GrantType::DeviceCode);
 }
 
 #[test]
@@ -138,7 +140,7 @@ fn authcode_keyboard_with_custom_redirect() {
         "--grant-type=authcode-keyboard",
         "--oidc-redirect-url=urn:ietf:wg:oauth:2.0:oob",
     ]);
-    assert_eq!(c.grant, GrantArg::AuthcodeKeyboard);
+    assert_eq!(c.grant, GrantType::AuthcodeKeyboard);
     assert_eq!(c.redirect_url.as_deref(), Some("urn:ietf:wg:oauth:2.0:oob"));
 }
 
@@ -151,7 +153,7 @@ fn client_credentials_for_a_robot_uses_the_access_token() {
         "--oidc-client-secret=s3cret",
         "--grant-type=client-credentials",
     ]);
-    assert_eq!(c.grant, GrantArg::ClientCredentials);
+    assert_eq!(c.grant, GrantType::ClientCredentials);
     assert!(c.use_access_token, "a robot has no ID token");
 }
 
@@ -206,11 +208,11 @@ fn cache_dir_with_tilde_and_storage_modes() {
         "--token-cache-storage=keyring",
     ]);
     assert_eq!(c.cache_dir, home().join(".kube/cache/oidc-login-work"));
-    assert_eq!(c.storage, StorageArg::Keyring);
+    assert_eq!(c.storage, Storage::Keyring);
     for (flag, storage) in [
-        ("disk", StorageArg::Disk),
-        ("none", StorageArg::None),
-        ("keyring", StorageArg::Keyring),
+        ("disk", Storage::Disk),
+        ("none", Storage::None),
+        ("keyring", Storage::Keyring),
     ] {
         let arg = format!("--token-cache-storage={flag}");
         assert_eq!(

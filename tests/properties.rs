@@ -162,6 +162,6 @@ proptest! {
     #[test]
     fn completion_never_panics(words in prop::collection::vec(".{0,12}", 0..6)) {
         use clap::CommandFactory;
-        let _ = kubectl_oidc_login::complete::candidates(&cli::Cli::command(), &words);
+        let _ = kubectl_oidc_login::cli::complete::candidates(&cli::Cli::command(), &words);
     }
 }

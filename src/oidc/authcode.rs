@@ -13,7 +13,6 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, token_error, token_set, verify, OidcError};
 use crate::config::{Config, Pkce};
-use crate::error::Error;
 use crate::loopback::{Callback, Listener};
 use crate::store::TokenSet;
 
@@ -21,7 +20,7 @@ pub fn login(
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
-) -> Result<TokenSet, Error> {
+) -> Result<TokenSet, OidcError> {
     let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())?;
     let redirect_uri = match &config.redirect_url {
         Some(url) => url.clone(),
@@ -43,7 +42,7 @@ pub fn login(
         after_url: config.open_url_after_authentication.as_deref(),
     };
     let code = listener.wait_for_code(&expected, deadline, config.auth_timeout)?;
-    Ok(request.exchange(provider, config, http, code)?)
+    request.exchange(provider, config, http, code)
 }
 
 /// Whether the provider promises RFC 9207's `iss` on every authorization response.

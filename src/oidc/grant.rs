@@ -4,9 +4,7 @@
 use super::http::HttpClient;
 use super::provider::Provider;
 use super::{authcode, client_credentials, device, keyboard, password, OidcError};
-use crate::cli::GrantArg;
-use crate::config::Config;
-use crate::error::Error;
+use crate::config::{Config, GrantType};
 use crate::exec_credential::ExecInfo;
 use crate::store::TokenSet;
 
@@ -24,13 +22,13 @@ pub enum Grant {
 /// the device grant.
 pub fn choose(config: &Config, provider: &Provider) -> Grant {
     match config.grant {
-        GrantArg::Authcode => Grant::Authcode,
-        GrantArg::AuthcodeKeyboard => Grant::Keyboard,
-        GrantArg::Password => Grant::Password,
-        GrantArg::DeviceCode => Grant::Device,
-        GrantArg::ClientCredentials => Grant::ClientCredentials,
-        GrantArg::Auto if config.username.is_some() => Grant::Password,
-        GrantArg::Auto => {
+        GrantType::Authcode => Grant::Authcode,
+        GrantType::AuthcodeKeyboard => Grant::Keyboard,
+        GrantType::Password => Grant::Password,
+        GrantType::DeviceCode => Grant::Device,
+        GrantType::ClientCredentials => Grant::ClientCredentials,
+        GrantType::Auto if config.username.is_some() => Grant::Password,
+        GrantType::Auto => {
             let offered = provider.metadata.grant_types_supported().map(|grants| {
                 grants
                     .iter()
@@ -54,7 +52,7 @@ pub fn choose(config: &Config, provider: &Provider) -> Grant {
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Refuses a grant that cannot finish here, with what to do instead.
-pub fn check_possible(grant: Grant, config: &Config, exec: &ExecInfo) -> Result<(), Error> {
+pub fn check_possible(grant: Grant, config: &Config, exec: &ExecInfo) -> Result<(), OidcError> {
     let problem = match grant {
         Grant::Keyboard if !exec.interactive => Some(
             "--grant-type=authcode-keyboard reads the code from the terminal, but kubectl runs the plugin without one (KUBERNETES_EXEC_INFO interactive=false); use --grant-type=device-code, which needs no terminal, or run the same command in a terminal first",
@@ -70,7 +68,7 @@ pub fn check_possible(grant: Grant, config: &Config, exec: &ExecInfo) -> Result<
         _ => None,
     };
     match problem {
-        Some(text) => Err(Error::NotInteractive(text.into())),
+        Some(text) => Err(OidcError::NotInteractive(text.into())),
         None => Ok(()),
     }
 }
@@ -81,14 +79,13 @@ pub fn login(
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
-) -> Result<TokenSet, Error> {
+) -> Result<TokenSet, OidcError> {
     crate::debug!(1, "signing in with the {grant:?} grant");
-    let result: Result<TokenSet, OidcError> = match grant {
-        Grant::Authcode => return authcode::login(provider, config, http),
+    match grant {
+        Grant::Authcode => authcode::login(provider, config, http),
         Grant::Keyboard => keyboard::login(provider, config, http),
         Grant::Password => password::login(provider, config, http),
         Grant::Device => device::login(provider, config, http),
         Grant::ClientCredentials => client_credentials::login(provider, config, http),
-    };
-    Ok(result?)
+    }
 }

@@ -55,6 +55,12 @@ pub enum OidcError {
     Device(String),
     #[error("{0}")]
     Grant(String),
+    /// The browser login's loopback listener failed (bind, timeout, provider error).
+    #[error(transparent)]
+    Loopback(#[from] crate::loopback::LoopbackError),
+    /// The chosen grant needs a terminal or a browser this process does not have.
+    #[error("{0}")]
+    NotInteractive(String),
 }
 
 impl OidcError {

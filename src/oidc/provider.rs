@@ -142,7 +142,7 @@ impl Provider {
 }
 
 fn cache_path(config: &Config) -> Option<PathBuf> {
-    if config.storage == crate::cli::StorageArg::None {
+    if config.storage == crate::store::Storage::None {
         return None;
     }
     let digest = Sha256::digest(config.issuer_url.as_bytes());

@@ -1,12 +1,8 @@
-//! `clean`: delete cached tokens from every store (disk files and keyring entries), for all
-//! logins or those of one issuer, and say what went.
+//! Finding and deleting whole logins across every store (disk files and keyring entries), for
+//! `clean`, `logout` and `accounts`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-
-use crate::cli::CleanArgs;
-use crate::config::expand_home;
-use crate::error::Error;
 
 use super::file::remove_optional;
 use super::keyring::{remove_all, Keyring};
@@ -14,33 +10,6 @@ use super::StoreError;
 
 /// File suffixes of one login's files; the part before is the key id.
 const SUFFIXES: &[&str] = &[".token.json", ".refresh.json", ".meta.json", ".lock"];
-
-pub fn run(args: &CleanArgs) -> Result<(), Error> {
-    let dir = expand_home(&args.token_cache_dir)?;
-    let report = clean(
-        &dir,
-        args.oidc_issuer_url.as_deref(),
-        args.oidc_client_id.as_deref(),
-        args.account.as_deref(),
-    )?;
-    if report.logins == 0 {
-        eprintln!("Nothing cached in {}.", dir.display());
-    } else {
-        eprintln!(
-            "Removed {} login(s): {} file(s) from {} and {} keyring entr{}.",
-            report.logins,
-            report.files,
-            dir.display(),
-            report.keyring_entries,
-            if report.keyring_entries == 1 {
-                "y"
-            } else {
-                "ies"
-            }
-        );
-    }
-    Ok(())
-}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {

@@ -138,17 +138,17 @@ impl TokenStore for DiskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::StorageArg;
 
     fn key() -> CacheKey {
-        let args = crate::cli::GetTokenArgs {
-            oidc_issuer_url: "https://issuer.example/realms/r".into(),
-            oidc_client_id: "kubernetes".into(),
-            ..crate::test_support::args()
-        };
-        let config = crate::config::Config::from_args(&args).unwrap();
-        assert_eq!(config.storage, StorageArg::Auto);
-        CacheKey::new(&config)
+        CacheKey::new(
+            "https://issuer.example/realms/r",
+            "kubernetes",
+            None,
+            &[],
+            &[],
+            None,
+            None,
+        )
     }
 
     fn tokens() -> TokenSet {

@@ -16,8 +16,30 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::cli::StorageArg;
-use crate::config::Config;
+/// Where tokens are kept (`--token-cache-storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Refresh token in the OS keyring when one answers, else on disk; ID token on disk.
+    Auto,
+    /// Everything in 0600 files in the cache directory (kubelogin's default).
+    Disk,
+    /// Everything in the OS keyring.
+    Keyring,
+    /// Nothing is kept: every call signs in.
+    None,
+}
+
+impl Storage {
+    /// The flag value that selects this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Auto => "auto",
+            Storage::Disk => "disk",
+            Storage::Keyring => "keyring",
+            Storage::None => "none",
+        }
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -83,32 +105,42 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    pub fn new(config: &Config) -> Self {
-        let mut scopes = config.extra_scopes.clone();
+    /// The key of one login. Everything that changes which tokens the provider issues feeds
+    /// the hash; the client secret only feeds the hash, so two secrets for one client never
+    /// share tokens.
+    pub fn new(
+        issuer: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        extra_scopes: &[String],
+        auth_params: &[(String, String)],
+        username: Option<&str>,
+        account: Option<&str>,
+    ) -> Self {
+        let mut scopes = extra_scopes.to_vec();
         scopes.sort();
-        let mut params = config.auth_extra_params.clone();
+        let mut params = auth_params.to_vec();
         params.sort();
-        // The secret only feeds the hash, so two secrets for one client never share tokens.
         let material = serde_json::json!({
-            "issuer": config.issuer_url,
-            "client_id": config.client_id,
-            "client_secret": config.client_secret,
+            "issuer": issuer,
+            "client_id": client_id,
+            "client_secret": client_secret,
             "scopes": scopes,
             "auth_params": params,
-            "username": config.username,
+            "username": username,
         });
         // Only a named account changes the key, so logins cached before accounts existed
         // (and kubeconfigs without --account) keep theirs: the default account.
-        let material = match &config.account {
+        let material = match account {
             Some(account) => serde_json::json!({"key": material, "account": account}),
             None => material,
         };
         let digest = Sha256::digest(material.to_string().as_bytes());
         CacheKey {
             hex: hex(&digest),
-            issuer: config.issuer_url.clone(),
-            client_id: config.client_id.clone(),
-            account: config.account.clone(),
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            account: account.map(str::to_string),
         }
     }
 
@@ -182,19 +214,15 @@ pub fn record_key(dir: &Path, key: &CacheKey) -> Result<(), StoreError> {
     )
 }
 
-/// Opens the store the flags ask for. Cheap: no keyring daemon is contacted here.
-pub fn open(config: &Config) -> Box<dyn TokenStore> {
-    open_at(&config.cache_dir, config.storage)
-}
-
-pub fn open_at(dir: &Path, storage: StorageArg) -> Box<dyn TokenStore> {
+/// Opens the store of `storage` over `dir`. Cheap: no keyring daemon is contacted here.
+pub fn open(dir: &Path, storage: Storage) -> Box<dyn TokenStore> {
     match storage {
-        StorageArg::None => Box::new(NoStore),
-        StorageArg::Disk => Box::new(disk::DiskStore::new(dir.to_path_buf())),
-        StorageArg::Auto => Box::new(auto::AutoStore::new(disk::DiskStore::new(
+        Storage::None => Box::new(NoStore),
+        Storage::Disk => Box::new(disk::DiskStore::new(dir.to_path_buf())),
+        Storage::Auto => Box::new(auto::AutoStore::new(disk::DiskStore::new(
             dir.to_path_buf(),
         ))),
-        StorageArg::Keyring => Box::new(keyring::KeyringStore::new()),
+        Storage::Keyring => Box::new(keyring::KeyringStore::new()),
     }
 }
 
@@ -202,10 +230,9 @@ pub fn open_at(dir: &Path, storage: StorageArg) -> Box<dyn TokenStore> {
 mod tests {
     use super::*;
 
-    fn config(account: Option<&str>) -> Config {
-        let mut config = Config::from_args(&crate::test_support::args()).unwrap();
-        config.account = account.map(str::to_string);
-        config
+    /// The key of issuer `https://i`, client `c` and every other flag at its default.
+    fn key(account: Option<&str>) -> CacheKey {
+        CacheKey::new("https://i", "c", None, &[], &[], None, account)
     }
 
     #[test]
@@ -213,18 +240,18 @@ mod tests {
         // Pinned to the key the release before --account computed (checked against that
         // commit): changing it would orphan every cached login of every user.
         assert_eq!(
-            CacheKey::new(&config(None)).id(),
+            key(None).id(),
             "c1a67aa4f93f567d171d432e0fa82662227cfb601299d64667101b92bd3680fc"
         );
     }
 
     #[test]
     fn each_account_has_its_own_key() {
-        let default = CacheKey::new(&config(None));
-        let admin = CacheKey::new(&config(Some("admin")));
-        let personal = CacheKey::new(&config(Some("personal")));
+        let default = key(None);
+        let admin = key(Some("admin"));
+        let personal = key(Some("personal"));
         assert_ne!(default.id(), admin.id());
         assert_ne!(admin.id(), personal.id());
-        assert_eq!(admin.id(), CacheKey::new(&config(Some("admin"))).id());
+        assert_eq!(admin.id(), key(Some("admin")).id());
     }
 }

@@ -7,24 +7,41 @@
 use std::io::IsTerminal;
 use std::process::Command;
 
+use super::get_token::{obtain, Mode};
 use crate::claims::{human, relative, Identity};
-use crate::cli::SetupArgs;
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ExecInfo, V1};
-use crate::get_token::{obtain, Mode};
 use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
-use crate::store::{self, CacheKey};
+use crate::store;
 
-pub fn run(args: &SetupArgs) -> Result<(), Error> {
-    let config = Config::from_args(&args.token)?;
+/// What `setup` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Config,
+    /// The get-token arguments of the printed exec entry (every flag given, none defaulted).
+    pub exec_args: Vec<String>,
+    /// Extra accounts: the name and the get-token arguments of each one's exec entry.
+    pub extra_accounts: Vec<(String, Vec<String>)>,
+    pub group: Option<String>,
+    pub cluster_role: String,
+    pub username_claim: Option<String>,
+    pub groups_prefix: String,
+    pub write_kubeconfig: bool,
+    pub user: String,
+    pub context: Option<String>,
+    pub cluster: Option<String>,
+}
+
+pub fn run(args: &Options) -> Result<(), Error> {
+    let config = &args.config;
     let mut findings = diagnose::issuer_shape(&config.issuer_url);
-    let http = HttpClient::new(&config).map_err(OidcError::from)?;
-    let provider = match Provider::discover(&config, &http) {
+    let http = HttpClient::new(config).map_err(OidcError::from)?;
+    let provider = match Provider::discover(config, &http) {
         Ok(provider) => provider,
         Err(e) => {
             findings.push(diagnose::discovery_failure(&config.issuer_url, &e));
@@ -32,7 +49,7 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         }
     };
     findings.extend(diagnose::provider_metadata(&provider));
-    findings.extend(diagnose::authorization_preflight(&provider, &config, &http));
+    findings.extend(diagnose::authorization_preflight(&provider, config, &http));
     if findings.iter().any(|f| f.level == Level::Error) {
         return fail(&findings);
     }
@@ -42,9 +59,9 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         api_version: V1,
         interactive: std::io::stdin().is_terminal(),
     };
-    let store = store::open(&config);
-    let key = CacheKey::new(&config);
-    let tokens = obtain(&config, &exec, &*store, &key, Mode::FreshLogin)?;
+    let store = store::open(&config.cache_dir, config.storage);
+    let key = config.cache_key();
+    let tokens = obtain(config, &exec, &*store, &key, Mode::FreshLogin)?;
     let id = Identity::from_id_token(&tokens.id_token)
         .ok_or_else(|| Error::Setup("the ID token's claims cannot be read".into()))?;
     let username_claim = args
@@ -53,16 +70,12 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         .unwrap_or_else(|| id.suggested_username_claim().to_string());
     findings.extend(diagnose::identity(&id, &username_claim));
 
-    let exec_args = args.token.to_exec_args();
+    let exec_args = &args.exec_args;
     // One kubeconfig user per extra account: same flags, its own --account.
     let extra_users: Vec<(String, Vec<String>)> = args
-        .extra_account
+        .extra_accounts
         .iter()
-        .map(|account| {
-            let mut token = args.token.clone();
-            token.account = Some(account.clone());
-            (format!("{}-{account}", args.user), token.to_exec_args())
-        })
+        .map(|(account, exec_args)| (format!("{}-{account}", args.user), exec_args.clone()))
         .collect();
     let report = Report {
         issuer: provider.metadata.issuer().as_str(),
@@ -73,13 +86,13 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         group: chosen_group(args.group.as_deref(), &id),
         cluster_role: &args.cluster_role,
         user: &args.user,
-        exec_args: &exec_args,
+        exec_args,
         extra_users: &extra_users,
         findings: &findings,
     };
     print!("{}", report.render());
     if args.write_kubeconfig {
-        write_kubeconfig(args, &exec_args)?;
+        write_kubeconfig(args, exec_args)?;
         for (user, exec_args) in &extra_users {
             kubectl(&credentials_command(user, exec_args)[1..])?;
             eprintln!("Wrote user {user:?} to the kubeconfig.");
@@ -327,7 +340,7 @@ fn kubectl(args: &[String]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn write_kubeconfig(args: &SetupArgs, exec_args: &[String]) -> Result<(), Error> {
+fn write_kubeconfig(args: &Options, exec_args: &[String]) -> Result<(), Error> {
     let cmd = credentials_command(&args.user, exec_args);
     kubectl(&cmd[1..])?;
     eprintln!("Wrote user {:?} to the kubeconfig.", args.user);

@@ -2,16 +2,23 @@
 //! read from the cache without refreshing.
 
 use crate::claims::{relative, Identity};
-use crate::cli::AccountsArgs;
-use crate::config::expand_home;
+use std::path::PathBuf;
+
 use crate::error::Error;
 use crate::jwt::now;
-use crate::store::{self, clean, CacheKey};
+use crate::store::{self, clean, CacheKey, Storage};
 
-pub fn run(args: &AccountsArgs) -> Result<(), Error> {
-    let dir = expand_home(&args.token_cache_dir)?;
-    let store = store::open_at(&dir, args.token_cache_storage);
-    let mut keys = recorded_keys(&dir)?;
+/// Where `accounts` looks.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cache_dir: PathBuf,
+    pub storage: Storage,
+}
+
+pub fn run(args: &Options) -> Result<(), Error> {
+    let dir = &args.cache_dir;
+    let store = store::open(dir, args.storage);
+    let mut keys = recorded_keys(dir)?;
     keys.sort_by(|a, b| {
         (&a.issuer, &a.client_id, &a.account).cmp(&(&b.issuer, &b.client_id, &b.account))
     });
@@ -20,9 +27,7 @@ pub fn run(args: &AccountsArgs) -> Result<(), Error> {
         return Ok(());
     }
     let now = now();
-    let storage = clap::ValueEnum::to_possible_value(&args.token_cache_storage)
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
+    let storage = args.storage.name();
     for key in &keys {
         println!(
             "{}  client {}  account {}",

@@ -4,6 +4,8 @@
 //! whose `state` matches, answers every other request without ending the login, and gives up
 //! at the deadline. Pages never echo the code or the state.
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -49,7 +51,7 @@ pub struct Listener {
 enum Transport {
     Http(Server),
     /// `--local-server-cert/--local-server-key`: HTTPS on the loopback address.
-    Https(crate::loopback_tls::TlsServer),
+    Https(tls::TlsServer),
 }
 
 impl Listener {
@@ -60,7 +62,7 @@ impl Listener {
         tls: Option<&(PathBuf, PathBuf)>,
     ) -> Result<Self, LoopbackError> {
         let config = tls
-            .map(|(cert, key)| crate::loopback_tls::server_config(cert, key))
+            .map(|(cert, key)| tls::server_config(cert, key))
             .transpose()?;
         let mut failures = Vec::new();
         for address in addresses {
@@ -71,7 +73,7 @@ impl Listener {
                         Some(addr) => Ok((Transport::Http(server), addr)),
                         None => Err("not an IP address".to_string()),
                     }),
-                Some(config) => crate::loopback_tls::TlsServer::bind(address, config.clone())
+                Some(config) => tls::TlsServer::bind(address, config.clone())
                     .map(|server| {
                         let addr = server.addr();
                         (Transport::Https(server), addr)

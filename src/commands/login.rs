@@ -2,20 +2,18 @@
 //! `prompt=login` makes the provider ask for credentials even while its session cookie would
 //! silently sign the same user in again: this is how a user switches user.
 
+use super::get_token::{obtain, Mode};
 use crate::claims::Identity;
-use crate::cli::GetTokenArgs;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec_credential::ExecInfo;
-use crate::get_token::{obtain, Mode};
-use crate::store::{self, CacheKey};
+use crate::store;
 
-pub fn run(args: &GetTokenArgs) -> Result<(), Error> {
-    let config = Config::from_args(args)?;
-    let store = store::open(&config);
+pub fn run(config: &Config) -> Result<(), Error> {
+    let store = store::open(&config.cache_dir, config.storage);
     // The key comes from the flags as the kubeconfig has them, without the prompt added
     // below, so the new login replaces exactly the one kubectl uses.
-    let key = CacheKey::new(&config);
+    let key = config.cache_key();
     let mut flow = config.clone();
     if !flow.auth_extra_params.iter().any(|(k, _)| k == "prompt") {
         flow.auth_extra_params

@@ -12,19 +12,26 @@ use openidconnect::{
     RevocationUrl,
 };
 
-use crate::cli::LogoutArgs;
 use crate::config::Config;
 use crate::error::Error;
 use crate::loopback::{Listener, LOGOUT_START_PATH};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::{client, OidcError};
-use crate::store::{self, clean, CacheKey};
+use crate::store::{self, clean};
 
-pub fn run(args: &LogoutArgs) -> Result<(), Error> {
-    let config = Config::from_args(&args.token)?;
-    let store = store::open(&config);
-    let key = CacheKey::new(&config);
+/// What `logout` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Config,
+    /// Leave the provider's browser session alone (`--keep-session`).
+    pub keep_session: bool,
+}
+
+pub fn run(args: &Options) -> Result<(), Error> {
+    let config = &args.config;
+    let store = store::open(&config.cache_dir, config.storage);
+    let key = config.cache_key();
     let refresh_token = store.load_refresh_token(&key).unwrap_or_else(|e| {
         crate::warn!("{e}");
         None
@@ -32,7 +39,7 @@ pub fn run(args: &LogoutArgs) -> Result<(), Error> {
 
     let mut failure = None;
     if let Some(refresh_token) = &refresh_token {
-        match revoke(&config, refresh_token) {
+        match revoke(config, refresh_token) {
             Ok(true) => eprintln!("Revoked the refresh token at {}.", config.issuer_url),
             Ok(false) => eprintln!(
                 "{} announces no revocation endpoint: the refresh token stays valid there until it expires.",
@@ -50,7 +57,7 @@ pub fn run(args: &LogoutArgs) -> Result<(), Error> {
             .flatten()
             .map(|t| t.id_token)
             .filter(|t| !t.is_empty());
-        if let Err(e) = end_session(&config, id_token.as_deref()) {
+        if let Err(e) = end_session(config, id_token.as_deref()) {
             crate::warn!("could not end the provider's browser session: {e}");
         }
     }

@@ -1,13 +1,14 @@
 //! The command-line surface: kubelogin-compatible flags, parsed with clap.
 //!
-//! Everything here is syntax. Meaning (defaults that depend on the environment, `~`
-//! expansion, what is supported) is decided in [`crate::config`].
+//! Everything here is syntax: it imports no command and no building block. Meaning (defaults
+//! that depend on the environment, `~` expansion, KEY=VALUE pairs) is decided in
+//! the settings module, which turns these types into plain settings.
 
 use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
+pub mod complete;
 
 const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
 
@@ -424,60 +425,49 @@ pub fn parse_full(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(args)
 }
 
-pub fn dispatch(cli: Cli) -> Result<(), Error> {
-    match cli.command {
-        Command::GetToken(args) => {
-            let config = crate::config::Config::from_args(&args)?;
-            crate::get_token::run(&config)
-        }
-        Command::Setup(args) => crate::setup::run(&args),
-        Command::Logout(args) => crate::logout::run(&args),
-        Command::Whoami(args) => crate::whoami::run(&args),
-        Command::Login(args) => crate::login::run(&args),
-        Command::Accounts(args) => crate::accounts::run(&args),
-        Command::Clean(args) => crate::store::clean::run(&args),
-        Command::Completion(args) => {
-            use clap::CommandFactory;
-            let mut script = Vec::new();
-            // The scripts complete the binary by its file name ("kubectl oidc-login" has a
-            // space, which no shell function name can hold).
-            clap_complete::generate(
-                args.shell,
-                &mut Cli::command()
-                    .bin_name("kubectl-oidc_login")
-                    .display_name("kubectl-oidc_login"),
-                "kubectl-oidc_login",
-                &mut script,
-            );
-            let mut script = String::from_utf8_lossy(&script).into_owned();
-            if args.shell == clap_complete::Shell::Bash {
-                // clap_complete 4.6 names the subcommand cases of a hyphenated binary
-                // inconsistently ("kubectl__subcmd__oidc_login" against the
-                // "kubectl__oidc_login" it dispatches on), so nothing past the first word
-                // would complete.
-                script = script.replace("kubectl__subcmd__oidc_login", "kubectl__oidc_login");
-            }
-            std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes())
-                .map_err(Error::Output)
-        }
-        Command::Man => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .map_err(Error::Output)
-        }
-        Command::Complete { words } => {
-            use clap::CommandFactory;
-            crate::complete::print(&Cli::command(), &words).map_err(Error::Output)
-        }
+/// The completion script for `shell`, for the binary run by its file name ("kubectl
+/// oidc-login" has a space, which no shell function name can hold).
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut Cli::command()
+            .bin_name("kubectl-oidc_login")
+            .display_name("kubectl-oidc_login"),
+        "kubectl-oidc_login",
+        &mut script,
+    );
+    if shell != clap_complete::Shell::Bash {
+        return script;
     }
+    // clap_complete 4.6 names the subcommand cases of a hyphenated binary inconsistently
+    // ("kubectl__subcmd__oidc_login" against the "kubectl__oidc_login" it dispatches on), so
+    // nothing past the first word would complete.
+    String::from_utf8_lossy(&script)
+        .replace("kubectl__subcmd__oidc_login", "kubectl__oidc_login")
+        .into_bytes()
+}
+
+/// The man page (roff).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    Ok(page)
+}
+
+/// Prints the candidates for kubectl's plugin completion of `words` (Cobra's protocol).
+pub fn print_completions(words: &[String]) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    complete::print(&Cli::command(), words)
 }
 
 impl GetTokenArgs {
     /// The get-token arguments that reproduce these settings in a kubeconfig exec entry:
     /// every flag that differs from its default.
     pub fn to_exec_args(&self) -> Vec<String> {
-        let defaults = crate::cli::parse(
+        let defaults = parse(
             [
                 "k",
                 "get-token",

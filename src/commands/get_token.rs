@@ -8,7 +8,7 @@ use crate::exec_credential::{self, ExecInfo};
 use crate::jwt::now;
 use crate::lock::KeyLock;
 use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
-use crate::store::{self, CacheKey, TokenSet, TokenStore};
+use crate::store::{self, CacheKey, Storage, TokenSet, TokenStore};
 
 /// A cached token is used only while it stays valid at least this long, so it does not expire
 /// on its way to the API server.
@@ -19,8 +19,8 @@ const LOCK_GRACE: Duration = Duration::from_secs(30);
 
 pub fn run(config: &Config) -> Result<(), Error> {
     let exec = ExecInfo::from_env()?;
-    let store = store::open(config);
-    let key = CacheKey::new(config);
+    let store = store::open(&config.cache_dir, config.storage);
+    let key = config.cache_key();
 
     // The hot path: one file read, no lock, no TLS, no keyring.
     if !config.force_refresh {
@@ -54,7 +54,7 @@ pub fn obtain(
     mode: Mode,
 ) -> Result<TokenSet, Error> {
     let _lock = match config.storage {
-        crate::cli::StorageArg::None => None,
+        Storage::None => None,
         _ => {
             let (lock, waited) =
                 KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
@@ -149,7 +149,7 @@ fn save(store: &dyn TokenStore, key: &CacheKey, tokens: TokenSet) -> TokenSet {
 }
 
 fn record(config: &Config, key: &CacheKey) {
-    if config.storage != crate::cli::StorageArg::None {
+    if config.storage != Storage::None {
         if let Err(e) = store::record_key(&config.cache_dir, key) {
             crate::debug!(1, "{e}");
         }

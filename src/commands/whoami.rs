@@ -4,16 +4,25 @@
 use std::process::Command;
 
 use crate::claims::{relative, Identity};
-use crate::cli::WhoamiArgs;
 use crate::config::Config;
 use crate::error::Error;
 use crate::jwt::now;
-use crate::store::{self, CacheKey};
+use crate::store::{self, Storage};
 
-pub fn run(args: &WhoamiArgs) -> Result<(), Error> {
-    let config = Config::from_args(&args.token)?;
-    let store = store::open(&config);
-    let key = CacheKey::new(&config);
+/// What `whoami` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Config,
+    /// Also ask the API server (`kubectl auth whoami`).
+    pub cluster: bool,
+    /// The kubeconfig context for that question.
+    pub context: Option<String>,
+}
+
+pub fn run(args: &Options) -> Result<(), Error> {
+    let config = &args.config;
+    let store = store::open(&config.cache_dir, config.storage);
+    let key = config.cache_key();
     let tokens = store.load(&key)?;
     let Some(tokens) = tokens else {
         return Err(Error::Setup(format!(
@@ -28,10 +37,10 @@ pub fn run(args: &WhoamiArgs) -> Result<(), Error> {
     })?;
     let now = now();
     let storage = match config.storage {
-        crate::cli::StorageArg::Auto => "auto (refresh token in the OS keyring when one answers)",
-        crate::cli::StorageArg::Disk => "disk",
-        crate::cli::StorageArg::Keyring => "keyring",
-        crate::cli::StorageArg::None => "none",
+        Storage::Auto => "auto (refresh token in the OS keyring when one answers)",
+        Storage::Disk => "disk",
+        Storage::Keyring => "keyring",
+        Storage::None => "none",
     };
     println!("issuer:        {}", id.iss);
     println!("client:        {}", config.client_id);

@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use crate::loopback::{LoopbackError, Reply};
+use super::{LoopbackError, Reply};
 
 /// A browser's request head is well under this; anything longer is not one.
 const MAX_HEAD: usize = 16 * 1024;

@@ -1,0 +1,223 @@
+//! Flags → plain settings: the one place that gives the command line its meaning. `~` is
+//! expanded, lists are normalised, KEY=VALUE pairs are split, and each command gets the
+//! options struct it declares. Nothing here touches the network or the cache.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::cli::{
+    AccountsArgs, CleanArgs, GetTokenArgs, GrantArg, LogoutArgs, PkceArg, SetupArgs, StorageArg,
+    WhoamiArgs,
+};
+use crate::commands::{accounts, clean, logout, setup, whoami};
+use crate::config::{Config, GrantType, Pkce};
+use crate::store::Storage;
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("{flag} expects KEY=VALUE, got {value:?}")]
+    NotKeyValue { flag: &'static str, value: String },
+    #[error("cannot find the home directory to expand `~` in {0:?}; give an absolute path")]
+    NoHome(String),
+    #[error("--oidc-issuer-url {0:?} is not a valid URL: {1}")]
+    BadIssuer(String, String),
+    #[error("--local-server-cert and --local-server-key must be given together")]
+    HalfLocalServerTls,
+}
+
+/// The settings of one login (get-token, login, and the login part of every other command).
+pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
+    let mut extra_scopes: Vec<String> = Vec::new();
+    // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
+    // --oidc-extra-scope="email offline_access" as often as comma lists.
+    for scope in args
+        .oidc_extra_scope
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+    {
+        if scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
+            extra_scopes.push(scope.to_string());
+        }
+    }
+    let listen_addresses = if args.listen_port.is_empty() {
+        args.listen_address.clone()
+    } else {
+        args.listen_port
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect()
+    };
+    let local_server_tls = match (&args.local_server_cert, &args.local_server_key) {
+        (Some(cert), Some(key)) => Some((expand_home(cert)?, expand_home(key)?)),
+        (None, None) => None,
+        _ => return Err(SettingsError::HalfLocalServerTls),
+    };
+    url::Url::parse(&args.oidc_issuer_url)
+        .map_err(|e| SettingsError::BadIssuer(args.oidc_issuer_url.clone(), e.to_string()))?;
+    Ok(Config {
+        issuer_url: args.oidc_issuer_url.clone(),
+        client_id: args.oidc_client_id.clone(),
+        client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+        account: args.account.clone().filter(|a| !a.is_empty()),
+        redirect_url: args.oidc_redirect_url.clone(),
+        redirect_hostname: args.oidc_redirect_url_hostname.clone(),
+        extra_scopes,
+        // A robot has no ID token: the access token is its credential.
+        use_access_token: args.oidc_use_access_token
+            || args.grant_type == GrantArg::ClientCredentials,
+        request_headers: key_values("--oidc-request-header", &args.oidc_request_header)?,
+        auth_extra_params: key_values(
+            "--oidc-auth-request-extra-params",
+            &args.oidc_auth_request_extra_params,
+        )?,
+        pkce: match args.oidc_pkce_method {
+            PkceArg::Auto => Pkce::Auto,
+            PkceArg::No => Pkce::Disabled,
+            PkceArg::S256 => Pkce::S256,
+        },
+        force_refresh: args.force_refresh,
+        cache_dir: expand_home(&args.token_cache_dir)?,
+        storage: storage(args.token_cache_storage),
+        ca_files: args
+            .certificate_authority
+            .iter()
+            .map(|p| expand_home(p))
+            .collect::<Result<_, _>>()?,
+        ca_data: args.certificate_authority_data.clone(),
+        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        grant: match args.grant_type {
+            GrantArg::Auto => GrantType::Auto,
+            GrantArg::Authcode => GrantType::Authcode,
+            GrantArg::AuthcodeKeyboard => GrantType::AuthcodeKeyboard,
+            GrantArg::Password => GrantType::Password,
+            GrantArg::DeviceCode => GrantType::DeviceCode,
+            GrantArg::ClientCredentials => GrantType::ClientCredentials,
+        },
+        listen_addresses,
+        skip_open_browser: args.skip_open_browser,
+        browser_command: args.browser_command.clone().filter(|c| !c.is_empty()),
+        auth_timeout: Duration::from_secs(args.authentication_timeout_sec.max(1)),
+        local_server_tls,
+        open_url_after_authentication: args.open_url_after_authentication.clone(),
+        username: args.username.clone(),
+        password: args.password.clone(),
+    })
+}
+
+pub fn storage(arg: StorageArg) -> Storage {
+    match arg {
+        StorageArg::Auto => Storage::Auto,
+        StorageArg::Disk => Storage::Disk,
+        StorageArg::Keyring => Storage::Keyring,
+        StorageArg::None => Storage::None,
+    }
+}
+
+pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
+    Ok(setup::Options {
+        config: config(&args.token)?,
+        exec_args: args.token.to_exec_args(),
+        extra_accounts: args
+            .extra_account
+            .iter()
+            .map(|account| {
+                let mut token = args.token.clone();
+                token.account = Some(account.clone());
+                (account.clone(), token.to_exec_args())
+            })
+            .collect(),
+        group: args.group.clone(),
+        cluster_role: args.cluster_role.clone(),
+        username_claim: args.username_claim.clone(),
+        groups_prefix: args.groups_prefix.clone(),
+        write_kubeconfig: args.write_kubeconfig,
+        user: args.user.clone(),
+        context: args.context.clone(),
+        cluster: args.cluster.clone(),
+    })
+}
+
+pub fn logout(args: &LogoutArgs) -> Result<logout::Options, SettingsError> {
+    Ok(logout::Options {
+        config: config(&args.token)?,
+        keep_session: args.keep_session,
+    })
+}
+
+pub fn whoami(args: &WhoamiArgs) -> Result<whoami::Options, SettingsError> {
+    Ok(whoami::Options {
+        config: config(&args.token)?,
+        cluster: args.cluster,
+        context: args.context.clone(),
+    })
+}
+
+pub fn accounts(args: &AccountsArgs) -> Result<accounts::Options, SettingsError> {
+    Ok(accounts::Options {
+        cache_dir: expand_home(&args.token_cache_dir)?,
+        storage: storage(args.token_cache_storage),
+    })
+}
+
+pub fn clean(args: &CleanArgs) -> Result<clean::Options, SettingsError> {
+    Ok(clean::Options {
+        cache_dir: expand_home(&args.token_cache_dir)?,
+        issuer: args.oidc_issuer_url.clone(),
+        client_id: args.oidc_client_id.clone(),
+        account: args.account.clone(),
+    })
+}
+
+fn key_values(
+    flag: &'static str,
+    items: &[String],
+) -> Result<Vec<(String, String)>, SettingsError> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(SettingsError::NotKeyValue {
+                flag,
+                value: item.clone(),
+            }),
+        })
+        .collect()
+}
+
+/// Expands a leading `~` or `~/` to the home directory, as kubelogin does.
+pub fn expand_home(path: &str) -> Result<PathBuf, SettingsError> {
+    let rest = match path.strip_prefix('~') {
+        Some("") => "",
+        Some(rest) if rest.starts_with('/') => &rest[1..],
+        _ => return Ok(PathBuf::from(path)),
+    };
+    let home = dirs::home_dir().ok_or_else(|| SettingsError::NoHome(path.to_string()))?;
+    Ok(if rest.is_empty() {
+        home
+    } else {
+        Path::new(&home).join(rest)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_only_a_leading_tilde() {
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(expand_home("~/x/y").unwrap(), home.join("x/y"));
+        assert_eq!(expand_home("~").unwrap(), home);
+        assert_eq!(expand_home("/a/~/b").unwrap(), PathBuf::from("/a/~/b"));
+        assert_eq!(expand_home("~user/x").unwrap(), PathBuf::from("~user/x"));
+    }
+
+    #[test]
+    fn key_values_split_on_the_first_equals_sign() {
+        let kv = key_values("--x", &["a=b=c".to_string()]).unwrap();
+        assert_eq!(kv, [("a".to_string(), "b=c".to_string())]);
+        assert!(key_values("--x", &["novalue".to_string()]).is_err());
+    }
+}
