@@ -14,6 +14,16 @@ pub fn run(command: Command) -> Result<(), Error> {
         Command::GetToken(args) => commands::get_token::run(&settings::config(&args)?),
         Command::Login(args) => commands::login::run(&settings::config(&args)?),
         Command::Setup(args) => commands::setup::run(&settings::setup(&args)?),
+        Command::SetupGuide => stdout(commands::setup::GUIDE.as_bytes()),
+        Command::Version => stdout(
+            format!(
+                "kubectl-oidc_login version {} ({}_{})\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            )
+            .as_bytes(),
+        ),
         Command::Logout(args) => commands::logout::run(&settings::logout(&args)?),
         Command::Whoami(args) => commands::whoami::run(&settings::whoami(&args)?),
         Command::Accounts(args) => commands::accounts::run(&settings::accounts(&args)?),

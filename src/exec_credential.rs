@@ -44,9 +44,10 @@ impl ExecInfo {
     pub fn from_env() -> Result<Self, ExecInfoError> {
         match std::env::var(ENV) {
             Ok(raw) if !raw.trim().is_empty() => Self::parse(&raw),
-            // Run by hand: answer in v1, and the user is at the terminal if stdin is one.
+            // Run by hand: answer in v1beta1 as kubelogin does (scripts that read its output
+            // expect that), and the user is at the terminal if stdin is one.
             _ => Ok(ExecInfo {
-                api_version: V1,
+                api_version: V1BETA1,
                 interactive: std::io::stdin().is_terminal(),
             }),
         }

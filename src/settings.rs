@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::cli::pflag::{int_slice, string_slice, string_to_string};
 use crate::cli::{
     AccountsArgs, CleanArgs, GetTokenArgs, GrantArg, LogoutArgs, PkceArg, SetupArgs, StorageArg,
     WhoamiArgs,
@@ -17,6 +18,8 @@ use crate::store::Storage;
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
+    #[error("{flag}: {reason}")]
+    BadValue { flag: &'static str, reason: String },
     #[error("{flag} expects KEY=VALUE, got {value:?}")]
     NotKeyValue { flag: &'static str, value: String },
     #[error("cannot find the home directory to expand `~` in {0:?}; give an absolute path")]
@@ -29,22 +32,22 @@ pub enum SettingsError {
 
 /// The settings of one login (get-token, login, and the login part of every other command).
 pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
+    deprecation_notices(args);
     let mut extra_scopes: Vec<String> = Vec::new();
     // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
     // --oidc-extra-scope="email offline_access" as often as comma lists.
-    for scope in args
-        .oidc_extra_scope
-        .iter()
-        .flat_map(|s| s.split_whitespace())
-    {
+    let scopes = pflag_value("--oidc-extra-scope", string_slice(&args.oidc_extra_scope))?;
+    for scope in scopes.iter().flat_map(|s| s.split_whitespace()) {
         if scope != "openid" && !extra_scopes.iter().any(|s| s == scope) {
             extra_scopes.push(scope.to_string());
         }
     }
-    let listen_addresses = if args.listen_port.is_empty() {
-        args.listen_address.clone()
+    let ports = pflag_value("--listen-port", int_slice(&args.listen_port))?;
+    let listen_addresses = if ports.is_empty() {
+        pflag_value("--listen-address", string_slice(&args.listen_address))?
     } else {
-        args.listen_port
+        // kubelogin's deprecated --listen-port wins over --listen-address.
+        ports
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect()
@@ -61,8 +64,15 @@ pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
         client_id: args.oidc_client_id.clone(),
         client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
         account: args.account.clone().filter(|a| !a.is_empty()),
-        redirect_url: args.oidc_redirect_url.clone(),
-        redirect_hostname: args.oidc_redirect_url_hostname.clone(),
+        redirect_url: args
+            .oidc_redirect_url
+            .clone()
+            .or_else(|| args.oidc_redirect_url_authcode_keyboard.clone()),
+        redirect_hostname: args
+            .oidc_redirect_url_hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into()),
         extra_scopes,
         // A robot has no ID token: the access token is its credential.
         use_access_token: args.oidc_use_access_token
@@ -72,13 +82,15 @@ pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
             "--oidc-auth-request-extra-params",
             &args.oidc_auth_request_extra_params,
         )?,
+        // kubelogin: the deprecated --oidc-use-pkce forces S256 whatever the method says.
         pkce: match args.oidc_pkce_method {
+            _ if args.oidc_use_pkce => Pkce::S256,
             PkceArg::Auto => Pkce::Auto,
             PkceArg::No => Pkce::Disabled,
             PkceArg::S256 => Pkce::S256,
         },
         force_refresh: args.force_refresh,
-        cache_dir: expand_home(&args.token_cache_dir)?,
+        cache_dir: cache_dir(args.token_cache_dir.as_deref())?,
         storage: storage(args.token_cache_storage),
         ca_files: args
             .certificate_authority
@@ -156,34 +168,89 @@ pub fn whoami(args: &WhoamiArgs) -> Result<whoami::Options, SettingsError> {
 
 pub fn accounts(args: &AccountsArgs) -> Result<accounts::Options, SettingsError> {
     Ok(accounts::Options {
-        cache_dir: expand_home(&args.token_cache_dir)?,
+        cache_dir: cache_dir(args.token_cache_dir.as_deref())?,
         storage: storage(args.token_cache_storage),
     })
 }
 
 pub fn clean(args: &CleanArgs) -> Result<clean::Options, SettingsError> {
     Ok(clean::Options {
-        cache_dir: expand_home(&args.token_cache_dir)?,
+        cache_dir: cache_dir(args.token_cache_dir.as_deref())?,
         issuer: args.oidc_issuer_url.clone(),
         client_id: args.oidc_client_id.clone(),
         account: args.account.clone(),
     })
 }
 
+/// A stringToString flag's pairs, as pflag reads them; an empty key is refused (no header or
+/// parameter can have one).
 fn key_values(
     flag: &'static str,
     items: &[String],
 ) -> Result<Vec<(String, String)>, SettingsError> {
-    items
-        .iter()
-        .map(|item| match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-            _ => Err(SettingsError::NotKeyValue {
-                flag,
-                value: item.clone(),
-            }),
-        })
-        .collect()
+    let pairs =
+        string_to_string(items).map_err(|value| SettingsError::NotKeyValue { flag, value })?;
+    match pairs.iter().find(|(k, _)| k.trim().is_empty()) {
+        Some((k, v)) => Err(SettingsError::NotKeyValue {
+            flag,
+            value: format!("{k}={v}"),
+        }),
+        None => Ok(pairs),
+    }
+}
+
+fn pflag_value<T>(flag: &'static str, value: Result<T, String>) -> Result<T, SettingsError> {
+    value.map_err(|reason| SettingsError::BadValue { flag, reason })
+}
+
+/// One line on stderr for each flag kubelogin itself marks deprecated (as pflag prints it),
+/// and at `-v 1` for the TLS renegotiation flags this plugin accepts and cannot honour.
+fn deprecation_notices(args: &GetTokenArgs) {
+    let deprecated = [
+        (
+            args.oidc_use_pkce,
+            "--oidc-use-pkce",
+            "--oidc-pkce-method=S256",
+        ),
+        (
+            !args.listen_port.is_empty(),
+            "--listen-port",
+            "--listen-address=127.0.0.1:PORT",
+        ),
+        (
+            args.oidc_redirect_url_hostname.is_some(),
+            "--oidc-redirect-url-hostname",
+            "--oidc-redirect-url=http://HOST:PORT",
+        ),
+        (
+            args.oidc_redirect_url_authcode_keyboard.is_some(),
+            "--oidc-redirect-url-authcode-keyboard",
+            "--oidc-redirect-url",
+        ),
+    ];
+    for (given, flag, instead) in deprecated {
+        if given {
+            eprintln!("Flag {flag} has been deprecated, use {instead} instead.");
+        }
+    }
+    if args.tls_renegotiation_once || args.tls_renegotiation_freely {
+        crate::debug!(
+            1,
+            "--tls-renegotiation-* ignored: TLS renegotiation is never needed with TLS 1.3 and rustls does not offer it"
+        );
+    }
+}
+
+/// The token cache directory: the flag, else `$KUBECACHEDIR/oidc-login` when KUBECACHEDIR
+/// is set (kubelogin v1.28.1+), else `~/.kube/cache/oidc-login`.
+pub fn cache_dir(flag: Option<&str>) -> Result<PathBuf, SettingsError> {
+    match flag {
+        Some(dir) => expand_home(dir),
+        None => match std::env::var_os("KUBECACHEDIR") {
+            Some(base) => Ok(PathBuf::from(base).join("oidc-login")),
+            None => expand_home("~/.kube/cache/oidc-login"),
+        },
+    }
 }
 
 /// Expands a leading `~` or `~/` to the home directory, as kubelogin does.
@@ -219,5 +286,6 @@ mod tests {
         let kv = key_values("--x", &["a=b=c".to_string()]).unwrap();
         assert_eq!(kv, [("a".to_string(), "b=c".to_string())]);
         assert!(key_values("--x", &["novalue".to_string()]).is_err());
+        assert!(key_values("--x", &["=v".to_string()]).is_err());
     }
 }

@@ -6,9 +6,10 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub mod complete;
+pub mod pflag;
 
 const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
 
@@ -63,6 +64,11 @@ pub enum Command {
     Clean(CleanArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completion(CompletionArgs),
+    /// Print the version.
+    Version,
+    /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
+    #[command(name = "__setup-guide", hide = true)]
+    SetupGuide,
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
@@ -205,23 +211,31 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "URL")]
     pub oidc_redirect_url: Option<String>,
 
-    /// Host name used in the default redirect URL (deprecated in kubelogin)
-    #[arg(long, value_name = "HOST", default_value = "localhost", hide = true)]
-    pub oidc_redirect_url_hostname: String,
+    /// Host name of the default redirect URL (deprecated in kubelogin: use --oidc-redirect-url)
+    #[arg(long, value_name = "HOST", hide = true)]
+    pub oidc_redirect_url_hostname: Option<String>,
 
-    /// Scopes to request besides `openid` (repeatable or comma-separated)
-    #[arg(long, value_name = "SCOPE", value_delimiter = ',')]
+    /// Redirect URL of the authcode-keyboard grant (kubelogin v1.28-v1.34; deprecated there:
+    /// use --oidc-redirect-url)
+    #[arg(long, value_name = "URL", hide = true)]
+    pub oidc_redirect_url_authcode_keyboard: Option<String>,
+
+    /// Scopes to request besides `openid` (repeatable; comma-separated as CSV, or
+    /// space-separated)
+    #[arg(long, value_name = "SCOPE")]
     pub oidc_extra_scope: Vec<String>,
 
     /// Print the access token instead of the ID token
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub oidc_use_access_token: bool,
 
-    /// Extra HTTP header on requests to the provider, as KEY=VALUE (repeatable)
+    /// Extra HTTP header on requests to the provider, as KEY=VALUE (repeatable, or
+    /// K1=V1,K2=V2)
     #[arg(long, value_name = "KEY=VALUE")]
     pub oidc_request_header: Vec<String>,
 
-    /// Extra parameter on the authorization request, as KEY=VALUE (repeatable)
+    /// Extra parameter on the authorization request, as KEY=VALUE (repeatable, or
+    /// K1=V1,K2=V2)
     #[arg(long, value_name = "KEY=VALUE")]
     pub oidc_auth_request_extra_params: Vec<String>,
 
@@ -229,13 +243,18 @@ pub struct GetTokenArgs {
     #[arg(long, value_enum, default_value_t = PkceArg::Auto)]
     pub oidc_pkce_method: PkceArg,
 
+    /// Force PKCE S256 (deprecated in kubelogin: use --oidc-pkce-method)
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
+    pub oidc_use_pkce: bool,
+
     /// Ignore the cached ID token and refresh (or log in) now
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub force_refresh: bool,
 
-    /// Directory of the token cache
-    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
-    pub token_cache_dir: String,
+    /// Directory of the token cache [default: ~/.kube/cache/oidc-login, or
+    /// $KUBECACHEDIR/oidc-login when KUBECACHEDIR is set]
+    #[arg(long, value_name = "DIR")]
+    pub token_cache_dir: Option<String>,
 
     /// Where tokens are kept
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
@@ -250,27 +269,32 @@ pub struct GetTokenArgs {
     pub certificate_authority_data: Vec<String>,
 
     /// Do not verify the provider's TLS certificate (insecure)
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub insecure_skip_tls_verify: bool,
 
-    /// TLS renegotiation support (accepted for kubelogin compatibility; rustls never renegotiates)
-    #[arg(long, value_name = "MODE", hide = true)]
-    pub tls_renegotiation: Option<String>,
+    /// Allow one TLS renegotiation (accepted for kubelogin; rustls never renegotiates)
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
+    pub tls_renegotiation_once: bool,
+
+    /// Allow repeated TLS renegotiation (accepted for kubelogin; rustls never renegotiates)
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
+    pub tls_renegotiation_freely: bool,
 
     /// Authorization grant
     #[arg(long, value_enum, default_value_t = GrantArg::Auto)]
     pub grant_type: GrantArg,
 
-    /// Address of the loopback listener for the redirect; tried in order (repeatable)
+    /// Address of the loopback listener for the redirect; tried in order (repeatable, or
+    /// comma-separated)
     #[arg(long, value_name = "ADDR", default_values_t = ["127.0.0.1:8000".to_string(), "127.0.0.1:18000".to_string()])]
     pub listen_address: Vec<String>,
 
-    /// Port of the loopback listener (deprecated in kubelogin, use --listen-address)
+    /// Ports of the loopback listener (deprecated in kubelogin: use --listen-address)
     #[arg(long, value_name = "PORT", hide = true)]
-    pub listen_port: Vec<u16>,
+    pub listen_port: Vec<String>,
 
     /// Do not open the browser; print the URL instead
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub skip_open_browser: bool,
 
     /// Command that opens the browser; it gets the URL as its only argument
@@ -304,9 +328,10 @@ pub struct GetTokenArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AccountsArgs {
-    /// Directory of the token cache
-    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
-    pub token_cache_dir: String,
+    /// Directory of the token cache [default: ~/.kube/cache/oidc-login, or
+    /// $KUBECACHEDIR/oidc-login when KUBECACHEDIR is set]
+    #[arg(long, value_name = "DIR")]
+    pub token_cache_dir: Option<String>,
 
     /// Where tokens are kept (as in the kubeconfig's get-token flags)
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
@@ -315,9 +340,14 @@ pub struct AccountsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CleanArgs {
-    /// Directory of the token cache
-    #[arg(long, value_name = "DIR", default_value = "~/.kube/cache/oidc-login")]
-    pub token_cache_dir: String,
+    /// Directory of the token cache [default: ~/.kube/cache/oidc-login, or
+    /// $KUBECACHEDIR/oidc-login when KUBECACHEDIR is set]
+    #[arg(long, value_name = "DIR")]
+    pub token_cache_dir: Option<String>,
+
+    /// Accepted as kubelogin's clean takes it; every store is cleaned whatever it says
+    #[arg(long, value_enum, value_name = "STORAGE")]
+    pub token_cache_storage: Option<StorageArg>,
 
     /// Only remove entries of this issuer
     #[arg(long, value_name = "URL")]
@@ -332,26 +362,34 @@ pub struct CleanArgs {
     pub account: Option<String>,
 }
 
-/// klog's global flags that kubelogin (a Go program) accepts on every command. Old kubeconfigs
-/// may carry them; they mean nothing here, so they are dropped before clap sees them.
-/// Each entry says whether the flag takes a value when written as `--flag value`.
+/// klog's global flags (klog v2.140 `InitFlags`, which kubelogin adds to every command), by
+/// their real underscore names. Old kubeconfigs may carry them; they mean nothing here, so
+/// they are dropped before clap sees them. Each entry says whether the flag takes a value
+/// when written as `--flag value` (Go's bool flags never do). The hyphenated spellings were
+/// accepted by earlier releases of this plugin, so they stay.
 const KLOG_FLAGS: &[(&str, bool)] = &[
-    ("add-dir-header", false),
+    ("add_dir_header", false),
     ("alsologtostderr", false),
+    ("legacy_stderr_threshold_behavior", false),
     ("logtostderr", false),
+    ("one_output", false),
+    ("skip_headers", false),
+    ("skip_log_headers", false),
+    ("alsologtostderrthreshold", true),
+    ("log_backtrace_at", true),
+    ("log_dir", true),
+    ("log_file", true),
+    ("log_file_max_size", true),
+    ("stderrthreshold", true),
+    ("vmodule", true),
+    ("add-dir-header", false),
     ("one-output", false),
     ("skip-headers", false),
     ("skip-log-headers", false),
     ("log-backtrace-at", true),
-    ("log_backtrace_at", true),
     ("log-dir", true),
-    ("log_dir", true),
     ("log-file", true),
-    ("log_file", true),
     ("log-file-max-size", true),
-    ("log_file_max_size", true),
-    ("stderrthreshold", true),
-    ("vmodule", true),
 ];
 
 /// Removes klog-style global flags (see [`KLOG_FLAGS`]) from the argument list.
@@ -407,6 +445,15 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
     if args.get(1).is_some_and(|a| a == "whoami") && args.iter().any(|a| a == "--all") {
         args[1] = "accounts".into();
         args.retain(|a| a != "--all");
+    }
+    // kubelogin's `setup` without flags prints the guide; with them it runs the setup.
+    if args.get(1).is_some_and(|a| a == "setup")
+        && !args[2..].iter().any(|a| {
+            let a = a.to_string_lossy();
+            a.starts_with("--oidc-issuer-url") || a == "-h" || a == "--help"
+        })
+    {
+        args[1] = "__setup-guide".into();
     }
     if args.get(1).is_some_and(|a| a == "get-token") {
         let only = args[..1].iter().chain(&args[2..]).cloned();
@@ -503,7 +550,16 @@ impl GetTokenArgs {
             &self.open_url_after_authentication,
         );
         opt("username", &self.username);
-        let lists: [(&str, &Vec<String>); 5] = [
+        opt(
+            "oidc-redirect-url-hostname",
+            &self.oidc_redirect_url_hostname,
+        );
+        opt(
+            "oidc-redirect-url-authcode-keyboard",
+            &self.oidc_redirect_url_authcode_keyboard,
+        );
+        let lists: [(&str, &Vec<String>); 6] = [
+            ("listen-port", &self.listen_port),
             ("oidc-extra-scope", &self.oidc_extra_scope),
             ("oidc-request-header", &self.oidc_request_header),
             (
@@ -526,8 +582,8 @@ impl GetTokenArgs {
                     .map(|v| format!("--listen-address={v}")),
             );
         }
-        if self.token_cache_dir != defaults.token_cache_dir {
-            out.push(format!("--token-cache-dir={}", self.token_cache_dir));
+        if let Some(dir) = &self.token_cache_dir {
+            out.push(format!("--token-cache-dir={dir}"));
         }
         if self.token_cache_storage != defaults.token_cache_storage {
             let value = self.token_cache_storage.to_possible_value().expect("named");
@@ -551,6 +607,9 @@ impl GetTokenArgs {
             ("--oidc-use-access-token", self.oidc_use_access_token),
             ("--insecure-skip-tls-verify", self.insecure_skip_tls_verify),
             ("--skip-open-browser", self.skip_open_browser),
+            ("--oidc-use-pkce", self.oidc_use_pkce),
+            ("--tls-renegotiation-once", self.tls_renegotiation_once),
+            ("--tls-renegotiation-freely", self.tls_renegotiation_freely),
         ] {
             if on {
                 out.push(flag.to_string());
@@ -606,7 +665,12 @@ mod tests {
         let Command::GetToken(args) = cli.command else {
             panic!("expected get-token");
         };
-        assert_eq!(args.oidc_extra_scope, ["email", "profile", "groups"]);
+        // clap keeps each value whole; pflag's CSV reading splits them.
+        assert_eq!(args.oidc_extra_scope, ["email,profile", "groups"]);
+        assert_eq!(
+            pflag::string_slice(&args.oidc_extra_scope).unwrap(),
+            ["email", "profile", "groups"]
+        );
         assert_eq!(cli.verbosity, 1);
         assert_eq!(args.listen_address, ["127.0.0.1:8000", "127.0.0.1:18000"]);
         assert_eq!(args.authentication_timeout_sec, 180);

@@ -1,10 +1,12 @@
 //! `clean`: delete cached logins from every store (disk files and keyring entries), for all
-//! logins or those of one issuer, client or account, and say what went.
+//! logins or those of one issuer, client or account, and say what went. What int128/kubelogin
+//! cached there goes too, so no old refresh token of its stays behind.
 
 use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::store::clean::clean;
+use crate::store::kubelogin;
 
 /// Which logins `clean` removes, and from where.
 #[derive(Debug, Clone)]
@@ -23,6 +25,36 @@ pub fn run(args: &Options) -> Result<(), Error> {
         args.client_id.as_deref(),
         args.account.as_deref(),
     )?;
+    // kubelogin has no accounts: cleaning one account leaves its logins alone.
+    let theirs = if args.account.is_some() {
+        kubelogin::Removed::default()
+    } else {
+        let wanted = |entry: &kubelogin::Entry| match (&args.issuer, &args.client_id) {
+            (None, None) => true,
+            (issuer, client) => crate::claims::Identity::from_id_token(&entry.id_token)
+                .is_some_and(|id| {
+                    issuer.as_ref().is_none_or(|i| *i == id.iss)
+                        && client.as_ref().is_none_or(|c| id.aud.contains(c))
+                }),
+        };
+        kubelogin::remove(dir, &wanted)?
+    };
+    if theirs.files + theirs.keyring_entries > 0 {
+        eprintln!(
+            "Removed kubelogin's cached logins: {} file(s) from {} and {} keyring entr{}.",
+            theirs.files,
+            dir.display(),
+            theirs.keyring_entries,
+            if theirs.keyring_entries == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        );
+    }
+    if report.logins == 0 && theirs.files + theirs.keyring_entries > 0 {
+        return Ok(());
+    }
     if report.logins == 0 {
         eprintln!("Nothing cached in {}.", dir.display());
     } else {

@@ -8,7 +8,7 @@ use crate::exec_credential::{self, ExecInfo};
 use crate::jwt::now;
 use crate::lock::KeyLock;
 use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
-use crate::store::{self, CacheKey, Storage, TokenSet, TokenStore};
+use crate::store::{self, kubelogin, CacheKey, Storage, TokenSet, TokenStore};
 
 /// A cached token is used only while it stays valid at least this long, so it does not expire
 /// on its way to the API server.
@@ -71,16 +71,24 @@ pub fn obtain(
         }
     };
 
-    let http = HttpClient::new(config).map_err(OidcError::from)?;
-    let mut provider = Provider::load(config, &http)?;
-
-    let refresh_token = match mode {
+    let mut refresh_token = match mode {
         Mode::Normal => store.load_refresh_token(key).unwrap_or_else(|e| {
             crate::warn!("{e}");
             None
         }),
         Mode::FreshLogin => None,
     };
+    if mode == Mode::Normal && refresh_token.is_none() {
+        if let Some(imported) = import_from_kubelogin(config, store, key) {
+            if usable(Some(&imported), config).is_some() {
+                return Ok(imported);
+            }
+            refresh_token = imported.refresh_token;
+        }
+    }
+
+    let http = HttpClient::new(config).map_err(OidcError::from)?;
+    let mut provider = Provider::load(config, &http)?;
     if let Some(refresh_token) = refresh_token {
         match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
             Ok(tokens) => return Ok(save(store, key, tokens)),
@@ -125,6 +133,52 @@ fn refresh_with_retry(
         }
         other => other,
     }
+}
+
+/// A user who replaces kubelogin keeps working without a browser: on a miss, the one login
+/// kubelogin cached for this issuer and client is copied into this plugin's store (the
+/// refresh token where the storage mode says). kubelogin's copy stays for kubelogin.
+fn import_from_kubelogin(
+    config: &Config,
+    store: &dyn TokenStore,
+    key: &CacheKey,
+) -> Option<TokenSet> {
+    // kubelogin has no accounts, and with no cache there is nowhere to import to.
+    if config.account.is_some() || config.storage == Storage::None {
+        return None;
+    }
+    let with_keyring = matches!(config.storage, Storage::Auto | Storage::Keyring);
+    let (entry, count) = kubelogin::find_one(
+        &config.cache_dir,
+        with_keyring,
+        &config.issuer_url,
+        &config.client_id,
+    );
+    if count > 1 {
+        crate::warn!(
+            "kubelogin cached {count} logins for {} and client {}; importing none of them",
+            config.issuer_url,
+            config.client_id
+        );
+    }
+    let entry = entry?;
+    let Some(expiry) = crate::jwt::peek_expiry(&entry.id_token) else {
+        crate::debug!(1, "kubelogin's {} has no readable ID token", entry.origin);
+        return None;
+    };
+    eprintln!(
+        "Imported the login kubelogin cached in its {} (kubelogin's copy is left; `kubectl oidc-login clean` removes it).",
+        entry.origin
+    );
+    let tokens = TokenSet {
+        id_token: entry.id_token,
+        id_token_expiry: expiry,
+        access_token: None,
+        access_token_expiry: None,
+        refresh_token: entry.refresh_token,
+    };
+    record(config, key);
+    Some(save(store, key, tokens))
 }
 
 fn load(store: &dyn TokenStore, key: &CacheKey) -> Option<TokenSet> {

@@ -19,6 +19,35 @@ use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
 use crate::store;
 
+/// What `setup` prints without an issuer, as kubelogin's does: the way through.
+pub const GUIDE: &str = "\
+Set up kubectl oidc-login in four steps:
+
+1. At the OpenID Connect provider, register a public client for Kubernetes.
+   Keycloak: Clients > Create client, ID `kubernetes`, Standard flow on, Client
+   authentication off, Valid redirect URIs `http://localhost:8000` and
+   `http://localhost:18000`, PKCE method S256; add a `groups` client scope with a
+   Group Membership mapper (Full group path off) to put groups in the ID token.
+
+2. Log in once and let setup check the whole chain:
+
+     kubectl oidc-login setup --oidc-issuer-url=ISSUER_URL --oidc-client-id=CLIENT_ID
+
+   It opens the browser, verifies the ID token, diagnoses the provider's settings and
+   prints what steps 3 and 4 need, filled in with your issuer, claims and groups.
+
+3. Configure the API server (--oidc-issuer-url, --oidc-client-id,
+   --oidc-username-claim, --oidc-groups-claim, or an AuthenticationConfiguration) and
+   bind your group to a role with a ClusterRoleBinding.
+
+4. Add the exec entry to your kubeconfig (setup --write-kubeconfig does it with
+   `kubectl config set-credentials`), then run any kubectl command, e.g.:
+
+     kubectl auth whoami
+
+Examples for Keycloak, the API server, RBAC and kind are in the project's examples/.
+";
+
 /// What `setup` was asked for.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -1,6 +1,8 @@
 //! Which grant signs the user in when there is no usable refresh token, and whether it can
 //! work in this process (a terminal to read from, a browser to open) before any request.
 
+use std::io::IsTerminal;
+
 use super::http::HttpClient;
 use super::provider::Provider;
 use super::{authcode, client_credentials, device, keyboard, password, OidcError};
@@ -62,9 +64,15 @@ pub fn check_possible(grant: Grant, config: &Config, exec: &ExecInfo) -> Result<
         {
             Some("the password grant would prompt for the user name or password, but kubectl runs the plugin without a terminal (KUBERNETES_EXEC_INFO interactive=false); run the same command in a terminal first, or use --grant-type=device-code")
         }
-        Grant::Authcode if !exec.interactive && !crate::browser::can_open(config) => Some(
-            "a browser login is needed, but there is no terminal (KUBERNETES_EXEC_INFO interactive=false) and no browser can be opened here (no DISPLAY, or --skip-open-browser); run the same `kubectl oidc-login get-token ...` command in a terminal, `kubectl oidc-login setup`, or use --grant-type=device-code",
-        ),
+        // kubectl says interactive=false whenever its stdin is taken (`kubectl apply -f -`),
+        // yet a person may still read the URL on stderr and open it, as with kubelogin.
+        Grant::Authcode
+            if !exec.interactive
+                && !crate::browser::can_open(config)
+                && !std::io::stderr().is_terminal() =>
+        {
+            Some("a browser login is needed, but no person can see it: kubectl gives the plugin no terminal (KUBERNETES_EXEC_INFO interactive=false), stderr is not a terminal and no browser can be opened here (no DISPLAY, or --skip-open-browser); run the same `kubectl oidc-login get-token ...` command in a terminal, `kubectl oidc-login setup`, or use --grant-type=device-code")
+        }
         _ => None,
     };
     match problem {

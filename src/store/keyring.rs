@@ -71,6 +71,55 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// Every item of another program's `service`, as (user name, secret): the entries
+    /// int128/kubelogin left. Only stores that can search by attribute list anything (the
+    /// Secret Service does); elsewhere the list is empty.
+    pub fn items_of(&self, service: &str) -> Result<Vec<(String, String)>, KeyringError> {
+        let service = service.to_string();
+        bounded(move || {
+            if let Err(e) = keyring::Entry::store_status() {
+                return Err(keyring::Error::NoStorageAccess(Box::new(
+                    std::io::Error::other(e.to_string()),
+                )));
+            }
+            let spec = std::collections::HashMap::from([("service", service.as_str())]);
+            let found = match keyring_core::Entry::search(&spec) {
+                Ok(found) => found,
+                Err(keyring::Error::NotSupportedByStore(_) | keyring::Error::Invalid(..)) => {
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            let mut items = Vec::new();
+            for entry in found {
+                let user = entry
+                    .get_attributes()?
+                    .remove("username")
+                    .unwrap_or_default();
+                match entry.get_password() {
+                    Ok(secret) => items.push((user, secret)),
+                    Err(keyring::Error::NoEntry) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(items)
+        })
+    }
+
+    /// Deletes another program's item `user` of `service`; `Ok(false)` when there was none.
+    pub fn delete_of(&self, service: &str, user: &str) -> Result<bool, KeyringError> {
+        let (service, user) = (service.to_string(), user.to_string());
+        bounded(
+            move || match keyring::Entry::new(&service, &user)?.delete_credential() {
+                Ok(()) => Ok(true),
+                Err(keyring::Error::NoEntry) => Ok(false),
+                Err(e) => Err(e),
+            },
+        )
+    }
+}
+
 /// Runs a keyring call on a worker thread, giving up after [`CALL_TIMEOUT`]. An abandoned
 /// worker stays blocked until the process exits, which happens right after.
 fn bounded<T: Send + 'static>(

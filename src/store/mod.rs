@@ -9,6 +9,7 @@ pub mod clean;
 pub mod disk;
 pub mod file;
 pub mod keyring;
+pub mod kubelogin;
 
 use std::path::{Path, PathBuf};
 

@@ -108,11 +108,12 @@ async function forge(genuine, mode, providerJwk) {
   return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'JWT' }).sign(signingKey);
 }
 
-// The x-* request headers last seen per path (for --oidc-request-header).
+// The x-* request headers of the last request per path (for --oidc-request-header); a
+// request without any records none, so a test sees exactly what the last one sent.
 const headers = {};
 app.use((req, _res, next) => {
   const extra = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('x-')));
-  if (Object.keys(extra).length) headers[req.path] = extra;
+  headers[req.path] = extra;
   next();
 });
 app.get('/__test/counts', (_req, res) => res.json(counts));
