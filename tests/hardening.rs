@@ -226,8 +226,9 @@ fn with_damaged_cache(damage: impl Fn(&std::path::Path)) -> (World, Run) {
 }
 
 macro_rules! damaged_cache_cases {
-    ($($name:ident: $damage:expr => $message:literal,)*) => {$(
+    ($($(#[$meta:meta])* $name:ident: $damage:expr => $message:literal,)*) => {$(
         #[test]
+        $(#[$meta])*
         fn $name() {
             // Recovered, not fatal: a warning names the file, the refresh token (a separate
             // file) still works, and kubectl gets a good credential.
@@ -257,12 +258,16 @@ damaged_cache_cases! {
         std::fs::remove_file(p).unwrap();
         std::fs::create_dir(p).unwrap();
     } => "not a regular file",
+    // File owners and modes are Unix permissions; Windows keeps the cache in the profile,
+    // whose ACL is the user's.
+    #[cfg(unix)]
     cache_file_owned_by_another_user: |p: &std::path::Path| {
         std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
     } => "belongs to another user (uid 65534)",
 }
 
 #[test]
+#[cfg(unix)]
 fn a_cache_directory_others_can_read_is_tightened() {
     let world = World::new(300);
     let dir = world.cache_dir();

@@ -83,11 +83,11 @@ fn without_a_keyring_the_refresh_token_falls_back_to_a_private_file_with_a_warni
         "{}",
         warnings[0]
     );
-    let refresh_file = world
-        .cache_dir()
-        .join(format!("{}.refresh.json", world.key_id()));
     #[cfg(unix)]
     {
+        let refresh_file = world
+            .cache_dir()
+            .join(format!("{}.refresh.json", world.key_id()));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&refresh_file)
             .unwrap()

@@ -139,18 +139,26 @@ fn no_secret_reaches_stderr_the_browser_or_a_stray_file_at_any_verbosity() {
             );
         }
     }
-    // Files: only the cache may hold tokens, and only with mode 0600 in a 0700 directory.
-    use std::os::unix::fs::PermissionsExt;
+    // Files: only the cache may hold tokens, and (Unix) only with mode 0600 in a 0700
+    // directory.
     let cache = world.cache_dir();
-    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
     let mut files = Vec::new();
     files_under(world.dir.path(), &mut files);
     for file in files {
         let content = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         if file.starts_with(&cache) {
-            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", file.display());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", file.display());
+            }
             continue;
         }
         // The test's own logs record the codes on purpose (login.log): skip that one file.
