@@ -18,6 +18,15 @@ command -v chromium >/dev/null || need+=(chromium)
 # the password prompt test.
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v python3 >/dev/null || need+=(python3)
+# Other platforms (tests/platforms.rs, tests/release.rs): static Linux builds (musl-gcc for
+# ring), the Windows build (mingw) run under Wine, the aarch64 build run under qemu-user.
+command -v musl-gcc >/dev/null || need+=(musl-tools)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+[[ -x /usr/lib/wine/wine64 ]] || need+=(wine64)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+command -v zip >/dev/null || need+=(zip)
+command -v unzip >/dev/null || need+=(unzip)
+command -v file >/dev/null || need+=(file)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq
@@ -31,8 +40,32 @@ fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
 
+# Cross targets, and zig as the C compiler for aarch64 Linux and macOS (Debian has neither).
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu
+  x86_64-apple-darwin aarch64-apple-darwin)
+installed="$(rustup target list --installed)"
+for t in "${targets[@]}"; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+python3 -c 'import ziglang' 2>/dev/null && command -v cargo-zigbuild >/dev/null ||
+  python3 -m pip install --quiet ziglang cargo-zigbuild
+
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --all-targets
+
+# Every other platform: lints for Windows and both macOS targets (compile-only: no Apple SDK
+# can be had here, see README "Platforms"), dev builds of the binaries tests/platforms.rs
+# runs, and the release packaging over them for tests/release.rs.
+cargo clippy --locked --target x86_64-pc-windows-gnu --all-targets -- -D warnings
+for arch in aarch64 x86_64; do
+  env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
+    cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
+done
+# Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.
+mkdir -p target/x86_64-pc-windows-gnu/debug
+x86_64-w64-mingw32-gcc -shared -o target/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll \
+  tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
+scripts/release --profile dev --out target/dist-dev
 
 exec cargo test --locked "$@"

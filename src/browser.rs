@@ -1,5 +1,12 @@
-//! Opening the authorization URL: the `open` crate, or `--browser-command`. The URL is always
-//! printed on stderr too, for the machine where no browser opens (SSH, containers).
+//! Opening the authorization URL. The URL is always printed on stderr too, for the machine
+//! where no browser opens (SSH, containers). Which launcher, in order:
+//! 1. `--browser-command`, split as a POSIX shell would (`firefox --private-window`,
+//!    `open -a "Google Chrome"`), the URL appended as the last argument;
+//! 2. `$BROWSER`, a `:`-separated list tried in turn, `%s` replaced by the URL where present
+//!    (else the URL appended), as Python's webbrowser and xdg-utils read it;
+//! 3. on WSL, the Windows default browser: `wslview`, else `cmd.exe /c start`, else
+//!    `powershell.exe Start-Process` (the URL quoted for each, so `&` survives);
+//! 4. the platform's default, through the `open` crate.
 
 use std::process::{Command, Stdio};
 
@@ -13,7 +20,7 @@ pub fn can_open(config: &Config) -> bool {
     if config.skip_open_browser {
         return false;
     }
-    if cfg!(any(target_os = "macos", target_os = "windows")) {
+    if cfg!(any(target_os = "macos", target_os = "windows")) || is_wsl() {
         return true;
     }
     ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
@@ -33,19 +40,164 @@ pub fn launch(url: &str, config: &Config) {
         return;
     }
     let result = match &config.browser_command {
-        // The browser gets none of our streams: kubectl reads our stdout until every writer has
-        // closed it, and `kubectl ... 2>&1 | less` would wait on stderr the same way, while a
-        // browser outlives us.
-        Some(command) => Command::new(command)
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(|_| ()),
-        None => open::that_detached(url),
+        Some(command) => command_line(command, url)
+            .and_then(|argv| spawn(&argv).map(|()| format!("--browser-command ({})", argv[0]))),
+        None => default_browser(url),
     };
-    if let Err(e) = result {
-        crate::warn!("could not open the browser ({e}); open the URL above by hand");
+    match result {
+        Ok(launcher) => {
+            crate::debug!(1, "opened the browser with {launcher}");
+        }
+        Err(e) => {
+            crate::warn!("could not open the browser ({e}); open the URL above by hand");
+        }
+    }
+}
+
+/// The argv of a command line and the URL: `%s` in a word is replaced by the URL when
+/// `substitute` and present anywhere, else the URL is the last argument.
+fn argv_of(line: &str, url: &str, substitute: bool) -> Result<Vec<String>, String> {
+    let mut words =
+        shlex::split(line).ok_or_else(|| format!("cannot split {line:?} into words"))?;
+    if words.is_empty() {
+        return Err("the browser command is empty".into());
+    }
+    if substitute && words.iter().any(|w| w.contains("%s")) {
+        for word in &mut words {
+            *word = word.replace("%s", url);
+        }
+    } else {
+        words.push(url.to_string());
+    }
+    Ok(words)
+}
+
+/// `--browser-command`: the URL is always appended, as kubelogin does. A value naming an
+/// existing file is that program whole (kubelogin ran it unsplit, so paths with spaces such
+/// as `C:\Program Files\...\chrome.exe` keep working).
+fn command_line(line: &str, url: &str) -> Result<Vec<String>, String> {
+    if std::path::Path::new(line).is_file() {
+        return Ok(vec![line.to_string(), url.to_string()]);
+    }
+    argv_of(line, url, false)
+}
+
+fn default_browser(url: &str) -> Result<String, String> {
+    let mut failures = Vec::new();
+    if let Some(list) = std::env::var("BROWSER").ok().filter(|b| !b.is_empty()) {
+        for entry in list.split(':').filter(|e| !e.trim().is_empty()) {
+            match argv_of(entry, url, true).and_then(|argv| spawn(&argv)) {
+                Ok(()) => return Ok(format!("$BROWSER entry {entry:?}")),
+                Err(e) => failures.push(format!("$BROWSER entry {entry:?}: {e}")),
+            }
+        }
+    }
+    if is_wsl() {
+        for argv in wsl_launchers(url) {
+            match spawn(&argv) {
+                Ok(()) => return Ok(format!("{} (WSL)", argv[0])),
+                Err(e) => failures.push(e),
+            }
+        }
+    }
+    match open::that_detached(url) {
+        Ok(()) => Ok("the system's default browser".into()),
+        Err(e) => {
+            failures.push(e.to_string());
+            Err(failures.join("; "))
+        }
+    }
+}
+
+/// The Windows side's ways to open a URL from WSL, in order. cmd.exe would end the command at
+/// an unquoted `&`, so there it is escaped as `^&`; PowerShell gets the URL single-quoted.
+fn wsl_launchers(url: &str) -> Vec<Vec<String>> {
+    vec![
+        vec!["wslview".into(), url.into()],
+        vec![
+            "cmd.exe".into(),
+            "/c".into(),
+            "start".into(),
+            "\"\"".into(),
+            url.replace('^', "^^").replace('&', "^&"),
+        ],
+        vec![
+            "powershell.exe".into(),
+            "-NoProfile".into(),
+            "-Command".into(),
+            format!("Start-Process '{}'", url.replace('\'', "''")),
+        ],
+    ]
+}
+
+/// Running under Windows Subsystem for Linux: its environment, or its kernel's name.
+pub fn is_wsl() -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    if std::env::var_os("WSL_DISTRO_NAME").is_some_and(|v| !v.is_empty()) {
+        return true;
+    }
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|release| release.to_ascii_lowercase().contains("microsoft"))
+}
+
+/// Starts `argv` detached. The browser gets none of our streams: kubectl reads our stdout
+/// until every writer has closed it, and `kubectl ... 2>&1 | less` would wait on stderr the
+/// same way, while a browser outlives us.
+fn spawn(argv: &[String]) -> Result<(), String> {
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", argv[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_commands_split_like_a_shell() {
+        assert_eq!(
+            command_line(r#"open -a "Google Chrome""#, "http://u").unwrap(),
+            ["open", "-a", "Google Chrome", "http://u"]
+        );
+        assert_eq!(
+            command_line("firefox --private-window", "http://u").unwrap(),
+            ["firefox", "--private-window", "http://u"]
+        );
+        assert!(command_line("unterminated \"quote", "http://u").is_err());
+        assert!(command_line("  ", "http://u").is_err());
+        // An existing program whose path has a space is not split.
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("My Browser");
+        std::fs::write(&program, "").unwrap();
+        let line = program.to_str().unwrap();
+        assert_eq!(command_line(line, "http://u").unwrap(), [line, "http://u"]);
+    }
+
+    #[test]
+    fn browser_entries_substitute_percent_s() {
+        assert_eq!(
+            argv_of("chromium --app=%s", "http://u", true).unwrap(),
+            ["chromium", "--app=http://u"]
+        );
+        assert_eq!(
+            argv_of("w3m", "http://u", true).unwrap(),
+            ["w3m", "http://u"]
+        );
+    }
+
+    #[test]
+    fn wsl_launchers_keep_an_ampersand() {
+        let url = "http://h/auth?a=1&b='2'";
+        let launchers = wsl_launchers(url);
+        assert_eq!(launchers[0], ["wslview", url]);
+        assert_eq!(launchers[1][4], "http://h/auth?a=1^&b='2'");
+        assert_eq!(launchers[2][3], "Start-Process 'http://h/auth?a=1&b=''2'''");
     }
 }

@@ -22,4 +22,6 @@ pub enum Error {
     Output(std::io::Error),
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    Cooldown(String),
 }

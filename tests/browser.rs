@@ -50,7 +50,8 @@ fn kubectl_get_through_a_real_chromium_login() {
     let world = World::new(300);
     let screenshot = artifacts().join("success.png");
     let _ = std::fs::remove_file(&screenshot);
-    let kubeconfig = chromium_kubeconfig(&world, &[]);
+    // A named account: the landing page says who signed in, and for which account.
+    let kubeconfig = chromium_kubeconfig(&world, &["--account=work".to_string()]);
     let run = world.kubectl(
         &kubeconfig,
         &["auth", "whoami", "-o", "json"],
@@ -60,6 +61,12 @@ fn kubectl_get_through_a_real_chromium_login() {
     assert_eq!(
         run.json()["status"]["userInfo"]["username"],
         "alice@example.com"
+    );
+    assert!(
+        run.stderr
+            .contains("Signed in as alice@example.com (account work)."),
+        "{}",
+        run.stderr
     );
 
     let logins = world.wait_for_logins(1);
@@ -78,7 +85,10 @@ fn kubectl_get_through_a_real_chromium_login() {
     assert!(login["final_query"]["state"].is_string(), "{login}");
     assert_eq!(login["title"], "Signed in - kubectl oidc-login");
     let text = login["text"].as_str().unwrap();
-    assert!(text.contains("You are signed in to kubectl"), "{text}");
+    assert!(
+        text.contains("Signed in as alice@example.com (account work)"),
+        "{text}"
+    );
     assert!(text.contains("close this tab"), "{text}");
     assert!(login["final_query"]["code"].is_string(), "{login}");
     assert_no_secrets_on_page(login);

@@ -29,7 +29,7 @@ fn first_login_then_cache_hit_then_one_request_refresh() {
     assert!(logins[0]["callback_page"]
         .as_str()
         .unwrap()
-        .contains("You are signed in"));
+        .contains("Signed in as alice@example.com. You can close this tab"));
 
     // Second call: the cached token is still valid, so nothing reaches the provider.
     world.provider.reset_counts();

@@ -152,6 +152,22 @@ fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
     assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
     // setup's login is the one kubectl uses: no second browser login.
     assert_eq!(world.wait_for_logins(1).len(), 1);
+
+    // An app started from a desktop (Lens, an IDE) has a PATH without ~/.local/bin or
+    // ~/.cargo/bin: the written entry runs the plugin by absolute path, so it still works.
+    let mut command = std::process::Command::new(common::kubectl_path_absolute());
+    command
+        .args(["--context=oidc-test", "auth", "whoami", "-o", "json"])
+        .envs(world.env())
+        .env("KUBECONFIG", &kubeconfig_env)
+        .env("PATH", "/usr/bin:/bin")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let desktop = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    desktop.assert_ok();
+    assert_eq!(
+        desktop.json()["status"]["userInfo"]["username"],
+        "alice@example.com"
+    );
 }
 
 /// Runs setup against a provider started with `envs`, returning the run.

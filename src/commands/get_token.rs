@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::cooldown;
 use crate::error::Error;
 use crate::exec_credential::{self, ExecInfo};
 use crate::jwt::now;
 use crate::lock::KeyLock;
+use crate::oidc::grant::Grant;
 use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
 use crate::store::{self, kubelogin, CacheKey, Storage, TokenSet, TokenStore};
 
@@ -106,8 +108,37 @@ pub fn obtain(
 
     let grant = oidc::grant::choose(config, &provider);
     oidc::grant::check_possible(grant, config, exec)?;
-    let tokens = oidc::grant::login(grant, &mut provider, config, &http)?;
-    eprintln!("Signed in.");
+    let browser = matches!(grant, Grant::Authcode | Grant::Device);
+    let remembers = config.storage != Storage::None;
+    if browser && remembers && mode == Mode::Normal && cooldown::is_background() {
+        if let Some(age) = cooldown::active(&config.cache_dir, key.id(), now()) {
+            return Err(Error::Cooldown(format!(
+                "a browser login for {} was abandoned {age}s ago, so callers without a terminal (IDEs, Lens, k9s) open no new one for {}s; run `kubectl oidc-login login` with this kubeconfig's get-token flags (or any kubectl command) in a terminal",
+                config.issuer_url,
+                cooldown::COOLDOWN_SECS - age
+            )));
+        }
+    }
+    // Only the loopback wait polls for Ctrl-C; elsewhere it ends the process as usual.
+    if grant == Grant::Authcode {
+        crate::interrupt::watch();
+    }
+    let tokens = match oidc::grant::login(grant, &mut provider, config, &http) {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            if remembers && e.is_abandoned_login() {
+                cooldown::record(&config.cache_dir, key.id(), now());
+            }
+            return Err(e.into());
+        }
+    };
+    if remembers {
+        cooldown::clear(&config.cache_dir, key.id());
+    }
+    eprintln!(
+        "{}.",
+        oidc::authcode::signed_in_as(&tokens, config.account.as_deref())
+    );
     record(config, key);
     Ok(save(store, key, tokens))
 }

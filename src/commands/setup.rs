@@ -123,7 +123,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     if args.write_kubeconfig {
         write_kubeconfig(args, exec_args)?;
         for (user, exec_args) in &extra_users {
-            kubectl(&credentials_command(user, exec_args)[1..])?;
+            kubectl(&credentials_command(user, exec_args, Runs::Binary(&this_binary()?))[1..])?;
             eprintln!("Wrote user {user:?} to the kubeconfig.");
         }
     }
@@ -303,7 +303,7 @@ impl Report<'_> {
                 .map(|(u, a)| (u.as_str(), a.as_slice())),
         );
         for (user, exec_args) in users {
-            let words: Vec<String> = credentials_command(user, exec_args)
+            let words: Vec<String> = credentials_command(user, exec_args, Runs::KubectlPlugin)
                 .iter()
                 .map(|w| shell_word(w))
                 .collect();
@@ -337,20 +337,48 @@ fn render_findings(findings: &[Finding]) -> String {
     out
 }
 
+/// Which program a written exec entry runs.
+#[derive(Clone, Copy)]
+enum Runs<'a> {
+    /// `kubectl oidc-login ...`: portable, for the printed entry a team shares; needs kubectl
+    /// and the plugin on the PATH of whatever runs it.
+    KubectlPlugin,
+    /// This binary by absolute path, for the kubeconfig setup writes on this machine: apps
+    /// started from a desktop (Lens, IDEs) get a PATH without ~/.local/bin or ~/.cargo/bin.
+    Binary(&'a str),
+}
+
 /// `kubectl config set-credentials` with the exec entry for `exec_args`.
-fn credentials_command(user: &str, exec_args: &[String]) -> Vec<String> {
+fn credentials_command(user: &str, exec_args: &[String], runs: Runs) -> Vec<String> {
     let mut cmd = vec![
         "kubectl".to_string(),
         "config".into(),
         "set-credentials".into(),
         user.to_string(),
         format!("--exec-api-version={V1}"),
-        "--exec-command=kubectl".into(),
-        "--exec-arg=oidc-login".into(),
     ];
+    match runs {
+        Runs::KubectlPlugin => {
+            cmd.push("--exec-command=kubectl".into());
+            cmd.push("--exec-arg=oidc-login".into());
+        }
+        Runs::Binary(path) => cmd.push(format!("--exec-command={path}")),
+    }
     cmd.extend(exec_args.iter().map(|a| format!("--exec-arg={a}")));
     cmd.push("--exec-interactive-mode=IfAvailable".into());
     cmd
+}
+
+/// The absolute path of this plugin binary, for exec entries that must not depend on PATH.
+fn this_binary() -> Result<String, Error> {
+    std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map(|p| p.display().to_string())
+        .map_err(|e| {
+            Error::Setup(format!(
+                "cannot find this program's own path ({e}) to write into the kubeconfig"
+            ))
+        })
 }
 
 fn kubectl(args: &[String]) -> Result<String, Error> {
@@ -370,7 +398,7 @@ fn kubectl(args: &[String]) -> Result<String, Error> {
 }
 
 fn write_kubeconfig(args: &Options, exec_args: &[String]) -> Result<(), Error> {
-    let cmd = credentials_command(&args.user, exec_args);
+    let cmd = credentials_command(&args.user, exec_args, Runs::Binary(&this_binary()?));
     kubectl(&cmd[1..])?;
     eprintln!("Wrote user {:?} to the kubeconfig.", args.user);
     if let Some(context) = &args.context {

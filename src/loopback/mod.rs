@@ -25,6 +25,8 @@ pub enum LoopbackError {
     IssuerMismatch { got: String, expected: String },
     #[error("the login listener stopped: {0}")]
     Io(String),
+    #[error("the login was interrupted (Ctrl-C)")]
+    Interrupted,
     #[error("cannot use --local-server-cert/--local-server-key: {0}")]
     Tls(String),
 }
@@ -46,6 +48,16 @@ pub const LOGOUT_START_PATH: &str = "/logout";
 pub struct Listener {
     transport: Transport,
     addr: SocketAddr,
+    /// The same port on [::1], for browsers that resolve `localhost` to IPv6 first.
+    ipv6: Option<Server>,
+}
+
+/// What the page after a valid callback says, once the code has been redeemed.
+pub enum Landing {
+    /// Who signed in, e.g. "Signed in as alice@example.com (account admin)".
+    SignedIn(String),
+    /// The code was not accepted; the terminal has the details.
+    Failed,
 }
 
 enum Transport {
@@ -83,7 +95,11 @@ impl Listener {
             match bound {
                 Ok((transport, addr)) => {
                     crate::debug!(1, "listening for the login redirect on {addr}");
-                    return Ok(Listener { transport, addr });
+                    return Ok(Listener {
+                        transport,
+                        addr,
+                        ipv6: None,
+                    });
                 }
                 Err(e) => failures.push(format!("{address}: {e}")),
             }
@@ -108,14 +124,50 @@ impl Listener {
         self.addr.port()
     }
 
-    /// Serves requests until a valid callback arrives or `deadline` passes; returns the code.
-    pub fn wait_for_code(
+    /// Also listens on [::1] at the same port, when this listener is plain HTTP on 127.0.0.1:
+    /// the redirect URI says `localhost`, which some browsers resolve to ::1 first. Where ::1
+    /// cannot be bound (IPv6 off), IPv4 alone goes on.
+    pub fn also_on_ipv6_loopback(&mut self) {
+        if !matches!(self.transport, Transport::Http(_))
+            || self.addr.ip() != std::net::Ipv4Addr::LOCALHOST
+        {
+            return;
+        }
+        match Server::http(("::1", self.port())) {
+            Ok(server) => {
+                crate::debug!(1, "also listening on [::1]:{}", self.port());
+                self.ipv6 = Some(server);
+            }
+            Err(e) => crate::debug!(1, "not listening on [::1]:{} ({e}); IPv4 only", self.port()),
+        }
+    }
+
+    /// Serves requests until a valid callback arrives or `deadline` passes. The callback's
+    /// code goes to `redeem` while the browser waits, so the page it then shows can say who
+    /// signed in; returns what `redeem` returned.
+    pub fn wait_for_login<T>(
         self,
         expected: &Callback,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<String, LoopbackError> {
-        self.serve(deadline, timeout, |url| self.decide(url, expected))?
+        mut redeem: impl FnMut(&str) -> (T, Landing),
+    ) -> Result<T, LoopbackError> {
+        self.serve(deadline, timeout, |url| {
+            let (reply, outcome) = self.decide(url, expected);
+            match outcome {
+                Some(Ok(code)) => {
+                    let (value, landing) = redeem(&code);
+                    let reply = match (landing, expected.after_url) {
+                        (Landing::SignedIn(_), Some(after)) => Reply::Redirect(after.to_string()),
+                        (Landing::SignedIn(who), None) => Reply::Page(200, page("Signed in", &format!("{who}. You can close this tab and return to the terminal."))),
+                        (Landing::Failed, _) => Reply::Page(200, page("Sign-in failed", "The provider's answer was not accepted. Return to the terminal for details.")),
+                    };
+                    (reply, Some(Ok(value)))
+                }
+                Some(Err(e)) => (reply, Some(Err(e))),
+                None => (reply, None),
+            }
+        })?
     }
 
     /// Sends the browser on to the provider's end-session URL (which carries the ID token as
@@ -128,7 +180,7 @@ impl Listener {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), LoopbackError> {
-        self.serve(deadline, timeout, |url| {
+        self.serve(deadline, timeout, |url: &str| {
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
             if path == LOGOUT_START_PATH {
                 return (Reply::Redirect(end_session_url.to_string()), None);
@@ -147,30 +199,53 @@ impl Listener {
         &self,
         deadline: Instant,
         timeout: Duration,
-        decide: impl Fn(&str) -> (Reply, Option<T>),
+        mut decide: impl FnMut(&str) -> (Reply, Option<T>),
     ) -> Result<T, LoopbackError> {
+        // Waits come in short slices, so Ctrl-C is noticed (see crate::interrupt) and, with a
+        // second socket on [::1], each socket is watched in turn.
+        const SLICE: Duration = Duration::from_millis(25);
+        const TICK: Duration = Duration::from_millis(200);
+        let mut turn = 0usize;
         loop {
+            if crate::interrupt::requested() {
+                return Err(LoopbackError::Interrupted);
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(LoopbackError::Timeout(timeout));
             }
             let outcome = match &self.transport {
-                Transport::Http(server) => match server.recv_timeout(remaining) {
-                    Ok(Some(request)) => {
-                        let host = request
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv("Host"))
-                            .map(|h| h.value.as_str().to_string());
-                        let (reply, outcome) = self.answer(host.as_deref(), request.url(), &decide);
-                        respond(request, reply);
-                        outcome
+                Transport::Http(server) => {
+                    let (server, wait) = match &self.ipv6 {
+                        None => (server, remaining.min(TICK)),
+                        Some(v6) => {
+                            turn += 1;
+                            (
+                                if turn.is_multiple_of(2) { v6 } else { server },
+                                remaining.min(SLICE),
+                            )
+                        }
+                    };
+                    match server.recv_timeout(wait) {
+                        Ok(Some(request)) => {
+                            let host = request
+                                .headers()
+                                .iter()
+                                .find(|h| h.field.equiv("Host"))
+                                .map(|h| h.value.as_str().to_string());
+                            let (reply, outcome) =
+                                self.answer(host.as_deref(), request.url(), &mut decide);
+                            respond(request, reply);
+                            outcome
+                        }
+                        Ok(None) => None,
+                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
                     }
-                    Ok(None) => return Err(LoopbackError::Timeout(timeout)),
-                    Err(e) => return Err(LoopbackError::Io(e.to_string())),
-                },
+                }
                 Transport::Https(server) => {
-                    match server.serve_one(remaining, |host, url| self.answer(host, url, &decide)) {
+                    match server.serve_one(remaining.min(TICK), |host, url| {
+                        self.answer(host, url, &mut decide)
+                    }) {
                         Ok(outcome) => outcome.flatten(),
                         Err(e) => return Err(LoopbackError::Io(e.to_string())),
                     }
@@ -188,7 +263,7 @@ impl Listener {
         &self,
         host: Option<&str>,
         url: &str,
-        decide: impl Fn(&str) -> (Reply, Option<T>),
+        decide: &mut impl FnMut(&str) -> (Reply, Option<T>),
     ) -> (Reply, Option<T>) {
         if !self.host_allowed(host) {
             // A page on another origin resolving its name to 127.0.0.1 (DNS rebinding).
@@ -262,11 +337,8 @@ impl Listener {
         let Some(code) = params.get("code") else {
             return (Reply::Page(400, page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal.")), None);
         };
-        let reply = match expected.after_url {
-            Some(after) => Reply::Redirect(after.to_string()),
-            None => Reply::Page(200, page("Signed in", "You are signed in to kubectl. You can close this tab and return to the terminal.")),
-        };
-        (reply, Some(Ok(code.to_string())))
+        // The page comes from wait_for_login, once the code is redeemed.
+        (Reply::Page(200, String::new()), Some(Ok(code.to_string())))
     }
 
     fn host_allowed(&self, host: Option<&str>) -> bool {
@@ -398,7 +470,7 @@ mod tests {
                 path: "/".into(),
                 after_url: None,
             };
-            let (_, outcome) = listener.answer(host.as_deref(), &target, |url| listener.decide(url, &expected));
+            let (_, outcome) = listener.answer(host.as_deref(), &target, &mut |url: &str| listener.decide(url, &expected));
             if let Some(Ok(code)) = outcome {
                 let host = host.unwrap();
                 proptest::prop_assert!(host.starts_with("localhost:") || host.starts_with("127.0.0.1:"));

@@ -13,7 +13,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, token_error, token_set, verify, OidcError};
 use crate::config::{Config, Pkce};
-use crate::loopback::{Callback, Listener};
+use crate::loopback::{Callback, Landing, Listener};
 use crate::store::TokenSet;
 
 pub fn login(
@@ -21,28 +21,65 @@ pub fn login(
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, OidcError> {
-    let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())?;
+    let mut listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())?;
     let redirect_uri = match &config.redirect_url {
         Some(url) => url.clone(),
         // No trailing slash: providers compare redirect URIs as strings, and this is the form
         // kubelogin sends and Keycloak clients register.
-        None => listener.url(&config.redirect_hostname),
+        None => {
+            if config.redirect_hostname == "localhost" {
+                listener.also_on_ipv6_loopback();
+            }
+            listener.url(&config.redirect_hostname)
+        }
     };
     let request = AuthRequest::new(provider, config, redirect_uri)?;
 
     crate::browser::open(request.url.as_str(), config);
     let deadline = Instant::now() + config.auth_timeout;
+    let state = request.state.secret().clone();
+    let path = url::Url::parse(&request.redirect_uri)
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| "/".into());
+    let issuer = provider.metadata.issuer().as_str().to_string();
     let expected = Callback {
-        state: request.state.secret(),
-        issuer: provider.metadata.issuer().as_str(),
+        state: &state,
+        issuer: &issuer,
         issuer_required: issuer_required(provider),
-        path: url::Url::parse(&request.redirect_uri)
-            .map(|u| u.path().to_string())
-            .unwrap_or_else(|_| "/".into()),
+        path,
         after_url: config.open_url_after_authentication.as_deref(),
     };
-    let code = listener.wait_for_code(&expected, deadline, config.auth_timeout)?;
-    request.exchange(provider, config, http, code)
+    // The code is redeemed while the browser waits, so its page can say who signed in.
+    let mut request = Some(request);
+    listener.wait_for_login(&expected, deadline, config.auth_timeout, |code| {
+        let Some(request) = request.take() else {
+            return (
+                Err(OidcError::Grant("a second code for one login".into())),
+                Landing::Failed,
+            );
+        };
+        let result = request.exchange(provider, config, http, code.to_string());
+        let landing = match &result {
+            Ok(tokens) => Landing::SignedIn(signed_in_as(tokens, config.account.as_deref())),
+            Err(_) => Landing::Failed,
+        };
+        (result, landing)
+    })?
+}
+
+/// "Signed in as alice@example.com (account admin)": the identity the verified ID token
+/// names, for the landing page and the terminal. Several accounts and a provider session
+/// shared by the browser make "who" worth saying.
+pub fn signed_in_as(tokens: &TokenSet, account: Option<&str>) -> String {
+    let who = crate::claims::Identity::from_id_token(&tokens.id_token)
+        .and_then(|id| id.email.or(id.preferred_username).or(Some(id.sub)))
+        .filter(|who| !who.is_empty());
+    match (who, account) {
+        (Some(who), Some(account)) => format!("Signed in as {who} (account {account})"),
+        (Some(who), None) => format!("Signed in as {who}"),
+        (None, Some(account)) => format!("Signed in (account {account})"),
+        (None, None) => "Signed in".to_string(),
+    }
 }
 
 /// Whether the provider promises RFC 9207's `iss` on every authorization response.

@@ -69,6 +69,17 @@ impl OidcError {
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, OidcError::TokenEndpoint { error, .. } if error == "invalid_grant")
     }
+
+    /// Whether the user walked away from a browser login: it timed out, was refused at the
+    /// provider (a closed consent), or was interrupted.
+    pub fn is_abandoned_login(&self) -> bool {
+        use crate::loopback::LoopbackError as L;
+        match self {
+            OidcError::Loopback(L::Timeout(_) | L::Interrupted) => true,
+            OidcError::Loopback(L::Provider { error, .. }) => error == "access_denied",
+            _ => false,
+        }
+    }
 }
 
 pub type Client = CoreClient<

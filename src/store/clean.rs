@@ -9,7 +9,14 @@ use super::keyring::{remove_all, Keyring};
 use super::StoreError;
 
 /// File suffixes of one login's files; the part before is the key id.
-const SUFFIXES: &[&str] = &[".token.json", ".refresh.json", ".meta.json", ".lock"];
+const SUFFIXES: &[&str] = &[
+    ".token.json",
+    ".refresh.json",
+    ".meta.json",
+    ".lock",
+    // An abandoned login's cool-down (see crate::cooldown).
+    ".abandoned",
+];
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {

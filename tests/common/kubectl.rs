@@ -103,3 +103,18 @@ impl World {
 pub fn kubectl_path() -> String {
     std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into())
 }
+
+/// kubectl by absolute path, for runs with a PATH that may not hold it.
+pub fn kubectl_path_absolute() -> String {
+    let name = kubectl_path();
+    if name.contains('/') {
+        return name;
+    }
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| Path::new(dir).join(&name))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .unwrap_or(name)
+}

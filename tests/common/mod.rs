@@ -81,7 +81,7 @@ pub use apiserver::{test_certificate, ApiServer};
 #[allow(unused_imports)]
 pub use keyring::SecretService;
 #[allow(unused_imports)]
-pub use kubectl::kubectl_path;
+pub use kubectl::{kubectl_path, kubectl_path_absolute};
 pub use provider::Provider;
 
 /// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.

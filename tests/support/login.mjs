@@ -13,6 +13,7 @@
 //   LOGIN_REDIRECT_FILE  write the final redirect address to this file instead of loading it
 //   LOGIN_COOKIE_JAR     keep cookies in this file between runs (a browser profile)
 //   LOGIN_BAD_CALLBACKS=1  send hostile requests to the listener before the real callback
+//   LOGIN_LOOPBACK_HOST=::1  deliver the callback over [::1] (a browser resolving localhost to IPv6)
 // A start URL outside /realms/ is the plugin's sign-out page, which redirects to the provider.
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
@@ -30,6 +31,22 @@ const jarFile = process.env.LOGIN_COOKIE_JAR;
 const jar = new Map(jarFile && fs.existsSync(jarFile) ? JSON.parse(fs.readFileSync(jarFile, 'utf8')) : []);
 // The provider's pages all live under /realms/; anything else is the plugin's listener.
 const isProvider = (u) => new URL(u).pathname.startsWith('/realms/');
+
+// GET `url` over a connection to `address` (e.g. ::1) with the URL's own Host header; answers
+// with the parts of a fetch Response the callback step reads.
+function getVia(url, address) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: address, family: address.includes(':') ? 6 : 4, port: u.port, path: u.pathname + u.search, headers: { host: u.host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: { get: (k) => res.headers[k.toLowerCase()] }, text: async () => body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function cookieHeader() {
   return [...jar.entries()].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -113,10 +130,13 @@ async function main() {
       if (process.env.LOGIN_BAD_CALLBACKS === '1') log.bad = await badCallbacks(url);
       // For the secret-leak test: the code the plugin must never print.
       if (process.env.LOGIN_RECORD_CODE === '1') log.code = new URL(url).searchParams.get('code');
-      const res = await fetch(url, { redirect: 'manual' });
+      // LOGIN_LOOPBACK_HOST=::1: a browser that resolves `localhost` to IPv6 first connects
+      // to [::1], still sending `Host: localhost:PORT`.
+      const res = process.env.LOGIN_LOOPBACK_HOST ? await getVia(url, process.env.LOGIN_LOOPBACK_HOST) : await fetch(url, { redirect: 'manual' });
       log.callback_status = res.status;
       if (res.headers.get('location')) log.callback_location = res.headers.get('location');
       log.callback_page = await res.text();
+      if (process.env.LOGIN_LOOPBACK_HOST) log.callback_via = process.env.LOGIN_LOOPBACK_HOST;
       return;
     }
     let html;

@@ -1,0 +1,61 @@
+//! Background callers never storm the user with logins. IDEs, Lens, k9s and VS Code run
+//! kubectl without a terminal every few seconds; when a browser login was abandoned (timed
+//! out, refused, Ctrl-C), each of them would open a new tab. So an abandoned login is recorded
+//! beside the cache, and for a while callers without a terminal fail at once with what to run
+//! instead; a caller with a terminal may always log in, and a successful login ends it.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// How long background callers hold back after an abandoned login.
+pub const COOLDOWN_SECS: i64 = 300;
+
+fn marker(dir: &Path, key_id: &str) -> PathBuf {
+    dir.join(format!("{key_id}.abandoned"))
+}
+
+/// Records that a browser login of `key_id` was abandoned at `now`.
+pub fn record(dir: &Path, key_id: &str, now: i64) {
+    // The marker holds only a time; failing to write it costs the cool-down, nothing more.
+    if std::fs::create_dir_all(dir).is_ok() {
+        let _ = std::fs::write(marker(dir, key_id), now.to_string());
+    }
+}
+
+/// Seconds since a login of `key_id` was abandoned, while that is within the cool-down.
+pub fn active(dir: &Path, key_id: &str, now: i64) -> Option<i64> {
+    let at: i64 = std::fs::read_to_string(marker(dir, key_id))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let age = now - at;
+    (0..COOLDOWN_SECS).contains(&age).then_some(age)
+}
+
+/// Ends the cool-down of `key_id` (a login succeeded).
+pub fn clear(dir: &Path, key_id: &str) {
+    let _ = std::fs::remove_file(marker(dir, key_id));
+}
+
+/// A caller nobody watches: neither stdin nor stderr is a terminal.
+pub fn is_background() -> bool {
+    !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_holds_for_the_cooldown_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(active(dir.path(), "k", 1000), None);
+        record(dir.path(), "k", 1000);
+        assert_eq!(active(dir.path(), "k", 1010), Some(10));
+        assert_eq!(active(dir.path(), "k", 1000 + COOLDOWN_SECS), None);
+        assert_eq!(active(dir.path(), "other", 1010), None);
+        clear(dir.path(), "k");
+        assert_eq!(active(dir.path(), "k", 1010), None);
+    }
+}

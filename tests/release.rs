@@ -1,0 +1,116 @@
+//! The release command's output, as a krew user's machine checks it: every archive's SHA-256
+//! recomputed against SHA256SUMS and the krew manifest, the binary inside each archive, and
+//! the version it prints equal to Cargo.toml's. `./test.sh` runs `scripts/release --profile
+//! dev --out target/dist-dev` (the same packaging as a release, over the dev builds) first.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn dist() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist-dev");
+    assert!(
+        dir.join("oidc-login.yaml").exists(),
+        "{} is missing: ./test.sh runs scripts/release --profile dev --out target/dist-dev",
+        dir.display()
+    );
+    dir
+}
+
+fn sha256(path: &Path) -> String {
+    let digest = Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn checksums_and_krew_manifest_match_the_archives() {
+    let dist = dist();
+    let sums: BTreeMap<String, String> = std::fs::read_to_string(dist.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (sum, name) = l.split_once("  ").unwrap();
+            (name.to_string(), sum.to_string())
+        })
+        .collect();
+    assert_eq!(sums.len(), 3, "{sums:?}");
+    for (name, sum) in &sums {
+        assert_eq!(&sha256(&dist.join(name)), sum, "{name}");
+    }
+
+    let manifest =
+        &common::parse_yaml(&std::fs::read_to_string(dist.join("oidc-login.yaml")).unwrap())[0];
+    assert_eq!(manifest["kind"], "Plugin");
+    assert_eq!(manifest["metadata"]["name"], "oidc-login");
+    assert_eq!(
+        manifest["spec"]["version"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
+    let platforms = manifest["spec"]["platforms"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for platform in platforms {
+        let uri = platform["uri"].as_str().unwrap();
+        let file = uri.rsplit('/').next().unwrap();
+        assert_eq!(
+            platform["sha256"].as_str().unwrap(),
+            sha256(&dist.join(file)),
+            "{file}"
+        );
+        let bin = platform["bin"].as_str().unwrap();
+        let listing = if file.ends_with(".zip") {
+            Command::new("unzip")
+                .arg("-l")
+                .arg(dist.join(file))
+                .output()
+        } else {
+            Command::new("tar")
+                .arg("-tzf")
+                .arg(dist.join(file))
+                .output()
+        }
+        .unwrap();
+        assert!(
+            String::from_utf8_lossy(&listing.stdout).contains(bin),
+            "{bin} not in {file}"
+        );
+        let labels = &platform["selector"]["matchLabels"];
+        seen.push(format!(
+            "{}/{}",
+            labels["os"].as_str().unwrap(),
+            labels["arch"].as_str().unwrap()
+        ));
+    }
+    seen.sort();
+    assert_eq!(seen, ["linux/amd64", "linux/arm64", "windows/amd64"]);
+}
+
+#[test]
+fn the_linux_archive_holds_a_static_binary_of_this_version() {
+    let dist = dist();
+    let archive = dist.join(format!(
+        "kubectl-oidc_login-v{}-linux-amd64.tar.gz",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let unpacked = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(unpacked.path().join("kubectl-oidc_login"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("kubectl-oidc_login {}", env!("CARGO_PKG_VERSION"))
+    );
+}
