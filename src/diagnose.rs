@@ -25,21 +25,21 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn ok(what: impl Into<String>) -> Self {
+    pub fn ok(what: impl Into<String>) -> Self {
         Finding {
             level: Level::Ok,
             what: what.into(),
             fix: None,
         }
     }
-    fn warning(what: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn warning(what: impl Into<String>, fix: impl Into<String>) -> Self {
         Finding {
             level: Level::Warning,
             what: what.into(),
             fix: Some(fix.into()),
         }
     }
-    fn error(what: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn error(what: impl Into<String>, fix: impl Into<String>) -> Self {
         Finding {
             level: Level::Error,
             what: what.into(),
@@ -291,6 +291,23 @@ pub fn identity(id: &Identity, username_claim: &str) -> Vec<Finding> {
             ));
         } else {
             out.push(Finding::ok(format!("ID tokens live {span}")));
+        }
+    }
+    out
+}
+
+/// Findings one a line, `ok`/`warning`/`error` first, each fix on the line below.
+pub fn render(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let tag = match f.level {
+            Level::Ok => "ok     ",
+            Level::Warning => "warning",
+            Level::Error => "error  ",
+        };
+        out += &format!("  {tag} {}\n", f.what);
+        if let Some(fix) = &f.fix {
+            out += &format!("          fix: {fix}\n");
         }
     }
     out

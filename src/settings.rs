@@ -9,10 +9,10 @@ use thiserror::Error;
 
 use crate::cli::pflag::{int_slice, string_slice, string_to_string};
 use crate::cli::{
-    AccountsArgs, CleanArgs, GetTokenArgs, GrantArg, LogoutArgs, PkceArg, SetupArgs, StorageArg,
-    WhoamiArgs,
+    AccountsArgs, CleanArgs, DoctorArgs, GetTokenArgs, GrantArg, LogoutArgs, PkceArg, SetupArgs,
+    StorageArg, WhoamiArgs,
 };
-use crate::commands::{accounts, clean, logout, setup, whoami};
+use crate::commands::{accounts, clean, doctor, logout, setup, whoami};
 use crate::config::{Config, GrantType, Pkce};
 use crate::store::Storage;
 
@@ -149,6 +149,35 @@ pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
         context: args.context.clone(),
         cluster: args.cluster.clone(),
     })
+}
+
+pub fn doctor(args: &DoctorArgs) -> doctor::Options {
+    doctor::Options {
+        context: args.context.clone(),
+        parse_get_token,
+    }
+}
+
+/// get-token's arguments (as a kubeconfig's exec entry has them, after `oidc-login`) read as
+/// this plugin reads them, or why it would refuse them.
+fn parse_get_token(args: &[String]) -> Result<Config, String> {
+    let argv: Vec<std::ffi::OsString> = std::iter::once("kubectl-oidc_login")
+        .chain(args.iter().map(String::as_str))
+        .map(Into::into)
+        .collect();
+    let parsed = crate::cli::parse(crate::cli::strip_klog_flags(argv)).map_err(|e| {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        first.to_string()
+    })?;
+    match parsed.command {
+        crate::cli::Command::GetToken(args) => config(&args).map_err(|e| e.to_string()),
+        _ => Err("the exec entry does not run `get-token`".into()),
+    }
 }
 
 pub fn logout(args: &LogoutArgs) -> Result<logout::Options, SettingsError> {

@@ -64,6 +64,9 @@ pub enum Command {
     Clean(CleanArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completion(CompletionArgs),
+    /// Check the whole chain for a kubeconfig context (exec entry, cache, keyring, provider,
+    /// clock, cached login, API server), one line each with the fix; exit 1 on a failure.
+    Doctor(DoctorArgs),
     /// Print the version.
     Version,
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
@@ -147,6 +150,13 @@ pub struct WhoamiArgs {
     pub cluster: bool,
 
     /// kubeconfig context for --cluster
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// kubeconfig context to check (default: the current context)
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 }

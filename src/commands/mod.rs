@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod clean;
+pub mod doctor;
 pub mod get_token;
 pub mod login;
 pub mod logout;

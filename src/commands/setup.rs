@@ -322,19 +322,7 @@ impl Report<'_> {
 }
 
 fn render_findings(findings: &[Finding]) -> String {
-    let mut out = String::new();
-    for f in findings {
-        let tag = match f.level {
-            Level::Ok => "ok     ",
-            Level::Warning => "warning",
-            Level::Error => "error  ",
-        };
-        out += &format!("  {tag} {}\n", f.what);
-        if let Some(fix) = &f.fix {
-            out += &format!("          fix: {fix}\n");
-        }
-    }
-    out
+    diagnose::render(findings)
 }
 
 /// Which program a written exec entry runs.

@@ -61,6 +61,14 @@ app.use((req, _res, next) => {
   counts[req.path] = (counts[req.path] || 0) + 1;
   next();
 });
+// OP_DATE_SKEW_SECS=N: the provider's clock is N seconds ahead of this machine's (its Date
+// header says so), for `doctor`'s clock check.
+if (env.OP_DATE_SKEW_SECS) {
+  app.use((_req, res, next) => {
+    res.setHeader('Date', new Date(Date.now() + Number(env.OP_DATE_SKEW_SECS) * 1000).toUTCString());
+    next();
+  });
+}
 // OP_DISCOVERY=500|html|truncated|huge: a broken discovery document.
 if (env.OP_DISCOVERY) {
   app.get(`/realms/${realm}/.well-known/openid-configuration`, (_req, res) => {
