@@ -171,6 +171,8 @@ fn an_api_server_that_refuses_the_token_is_named() {
             .encode(&other.ca_pem)
             .into();
     std::fs::write(&config, serde_json::to_vec(&text).unwrap()).unwrap();
+    // Signed in already: doctor itself never signs in before its API server check.
+    world.plugin(&args, &[]).assert_ok();
     let run = doctor(&world, &config);
     run.assert_failed();
     assert!(
@@ -185,4 +187,5 @@ fn an_api_server_that_refuses_the_token_is_named() {
         "{}",
         run.stdout
     );
+    assert_eq!(world.logins().len(), 1, "no login during doctor");
 }

@@ -52,6 +52,11 @@ pub fn run(opts: &Options) -> Result<(), Error> {
 
 fn kubectl(context: Option<&str>, args: &[&str]) -> Result<String, String> {
     let mut command = Command::new("kubectl");
+    if args.first() == Some(&"config") {
+        // Reading the kubeconfig must not sign in (some kubectl builds run the exec plugin
+        // for every command); the API server check below may.
+        command.env(super::get_token::NO_LOGIN_ENV, "1");
+    }
     if let Some(context) = context {
         command.arg(format!("--context={context}"));
     }

@@ -16,6 +16,9 @@ use crate::store::{self, kubelogin, CacheKey, Storage, TokenSet, TokenStore};
 /// on its way to the API server.
 pub const MIN_VALIDITY_SECS: i64 = 10;
 
+/// Set (by `doctor`) for kubectl runs that must not sign in.
+pub const NO_LOGIN_ENV: &str = "KUBECTL_OIDC_LOGIN_NO_LOGIN";
+
 /// How long to wait beyond the authentication timeout for another process's login.
 const LOCK_GRACE: Duration = Duration::from_secs(30);
 
@@ -30,6 +33,14 @@ pub fn run(config: &Config) -> Result<(), Error> {
             crate::debug!(1, "using the cached token");
             return output(&exec, &token, expiry);
         }
+    }
+    // Some kubectl builds (the Google Cloud SDK's dispatcher) run the exec plugin for every
+    // command, `kubectl config view` included; `doctor` reads the kubeconfig that way and sets
+    // this so reading it never starts a refresh or a browser login.
+    if std::env::var_os(NO_LOGIN_ENV).is_some() {
+        return Err(Error::Setup(format!(
+            "no usable cached token, and {NO_LOGIN_ENV} forbids signing in"
+        )));
     }
     let tokens = obtain(config, &exec, &*store, &key, Mode::Normal)?;
     let (token, expiry) = tokens
