@@ -39,37 +39,34 @@ pub fn run(args: &Options) -> Result<(), Error> {
         };
         kubelogin::remove(dir, &wanted)?
     };
-    if theirs.files + theirs.keyring_entries > 0 {
+    let theirs_count = theirs.files + theirs.keyring_entries;
+    if theirs_count > 0 {
         eprintln!(
-            "Removed kubelogin's cached logins: {} file(s) from {} and {} keyring entr{}.",
-            theirs.files,
-            dir.display(),
-            theirs.keyring_entries,
-            if theirs.keyring_entries == 1 {
-                "y"
-            } else {
-                "ies"
-            }
+            "Removed kubelogin's cached logins: {}.",
+            removed(theirs.files, dir, theirs.keyring_entries)
         );
     }
-    if report.logins == 0 && theirs.files + theirs.keyring_entries > 0 {
-        return Ok(());
-    }
-    if report.logins == 0 {
-        eprintln!("Nothing cached in {}.", dir.display());
-    } else {
+    if report.logins > 0 {
         eprintln!(
-            "Removed {} login(s): {} file(s) from {} and {} keyring entr{}.",
+            "Removed {} login(s): {}.",
             report.logins,
-            report.files,
-            dir.display(),
-            report.keyring_entries,
-            if report.keyring_entries == 1 {
-                "y"
-            } else {
-                "ies"
-            }
+            removed(report.files, dir, report.keyring_entries)
         );
+    } else if theirs_count == 0 {
+        eprintln!("Nothing cached in {}.", dir.display());
     }
     Ok(())
+}
+
+/// "2 file(s) from DIR and 1 keyring entry".
+fn removed(files: usize, dir: &std::path::Path, keyring_entries: usize) -> String {
+    let entries = if keyring_entries == 1 {
+        "entry"
+    } else {
+        "entries"
+    };
+    format!(
+        "{files} file(s) from {} and {keyring_entries} keyring {entries}",
+        dir.display()
+    )
 }
