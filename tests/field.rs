@@ -263,6 +263,9 @@ fn after_an_abandoned_login_background_callers_fail_at_once_until_a_terminal_log
         );
         assert!(run.stderr.contains("was abandoned"), "{}", run.stderr);
     }
+    // The bound only separates "at once" from a wait for the 60 s login or for the lock; the
+    // time itself is printed (with --nocapture) rather than asserted.
+    eprintln!("slowest background call after the abandoned login: {slowest:?}");
     assert!(
         slowest < Duration::from_secs(10),
         "a call waited: {slowest:?}"
