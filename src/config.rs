@@ -16,7 +16,7 @@ pub enum Pkce {
 }
 
 /// The grant the flags ask for; `Auto` is resolved against the provider by
-/// [`crate::oidc::grant::choose`].
+/// the oidc module's grant choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
     Auto,

@@ -2,7 +2,7 @@
 //!
 //! Only for tokens this plugin verified before caching them (to read `exp`), and for tokens
 //! it merely passes along (an access token's `exp`). Verification is openidconnect's job, in
-//! [`crate::oidc::verify`].
+//! the oidc module's `verify`.
 
 use base64::Engine;
 use serde::de::DeserializeOwned;

@@ -118,6 +118,97 @@ fn no_module_reaches_back_up_the_layers() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The module a file is, for the import graph: a top-level module, or one command (commands
+/// may share steps, but never in a circle).
+fn module_of(relative: &Path) -> String {
+    let parts: Vec<&str> = relative
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    match parts.as_slice() {
+        ["commands", file] => format!("commands::{}", file.trim_end_matches(".rs")),
+        [first, ..] => first.trim_end_matches(".rs").to_string(),
+        [] => String::new(),
+    }
+}
+
+#[test]
+fn the_import_graph_has_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let from = module_of(relative);
+        if from == "lib" || from == "main" {
+            continue;
+        }
+        let source = std::fs::read_to_string(file).unwrap();
+        let mut targets: Vec<String> = Vec::new();
+        for (i, _) in source.match_indices("crate::commands::") {
+            let rest = &source[i + "crate::commands::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            targets.push(format!("commands::{name}"));
+        }
+        if from.starts_with("commands::") {
+            for (i, _) in source.match_indices("super::") {
+                let rest = &source[i + "super::".len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                targets.push(format!("commands::{name}"));
+            }
+        }
+        targets.extend(
+            crate_imports(&source)
+                .into_iter()
+                .filter(|name| name != "commands"),
+        );
+        for to in targets {
+            if to != from {
+                edges.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    // Depth-first search; a node met again while still on the path closes a cycle.
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = Default::default();
+    for node in edges.keys() {
+        if let Some(cycle) = visit(node, &edges, &mut Vec::new(), &mut done) {
+            panic!("import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
 #[test]
 fn the_scanner_sees_imports_in_every_form() {
     // The check above is only as good as this scanner: it must see each way Rust names a
