@@ -334,3 +334,68 @@ fn killing_the_plugin_at_random_points_of_a_refresh_never_breaks_the_next_call()
         world.logins().len()
     );
 }
+
+#[test]
+fn a_login_kubelogin_kept_in_the_keyring_is_imported_and_clean_removes_it() {
+    let world = World::new(300);
+    let keyring = SecretService::start(world.dir.path());
+    let env = env_of(&keyring);
+    // Real tokens of the test provider, from a login in a scratch directory.
+    let scratch = world.path("scratch");
+    let mut args: Vec<String> = world
+        .get_token_args()
+        .into_iter()
+        .filter(|a| !a.starts_with("--token-cache-dir"))
+        .collect();
+    args.push(format!("--token-cache-dir={}", scratch.display()));
+    args.push("--token-cache-storage=disk".into());
+    world.plugin(&args, &as_refs(&env)).assert_ok();
+    let read = |suffix: &str| -> serde_json::Value {
+        let path = std::fs::read_dir(&scratch)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap();
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let entry = serde_json::json!({
+        "id_token": read(".token.json")["id_token"],
+        "refresh_token": read(".refresh.json")["refresh_token"],
+    });
+    // Where kubelogin --token-cache-storage=keyring keeps it.
+    let item = format!("kubelogin/tokencache/{}", "ab".repeat(32));
+    keyring.store_item("kubelogin", &item, &entry.to_string());
+    let logins_before = world.wait_for_logins(1).len();
+
+    let kubeconfig = world.default_kubeconfig(&[]);
+    let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &as_refs(&env));
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "Imported the login kubelogin cached in its keyring item kubelogin/{item}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(world.logins().len(), logins_before, "no browser login");
+
+    let clean = world.plugin(
+        &[
+            "clean".into(),
+            format!("--token-cache-dir={}", world.cache_dir().display()),
+        ],
+        &as_refs(&env),
+    );
+    clean.assert_ok();
+    let theirs = clean
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Removed kubelogin's cached logins"))
+        .unwrap_or_else(|| panic!("{}", clean.stderr));
+    assert!(
+        theirs.starts_with("Removed kubelogin's cached logins: 0 file(s)")
+            && theirs.ends_with("and 1 keyring entry."),
+        "{theirs}"
+    );
+    assert!(!keyring.has_item("kubelogin", &item));
+}

@@ -136,6 +136,44 @@ impl SecretService {
         Some(out)
     }
 
+    /// Stores `secret` as another program would: attributes `service` and `username`, as
+    /// zalando/go-keyring (kubelogin's) writes them.
+    pub fn store_item(&self, service: &str, username: &str, secret: &str) {
+        use std::io::Write;
+        let mut child = Command::new("secret-tool")
+            .args([
+                "store",
+                "--label=test item",
+                "service",
+                service,
+                "username",
+                username,
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", &self.data_home)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(secret.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "secret-tool store");
+    }
+
+    /// Whether `service` holds an item `username`.
+    pub fn has_item(&self, service: &str, username: &str) -> bool {
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", service, "username", username])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", &self.data_home)
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    }
+
     /// The secret stored under `username` for our service, read with secret-tool.
     pub fn lookup(&self, username: &str) -> Option<String> {
         let out = self.lookup_raw(username)?;
