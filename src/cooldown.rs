@@ -7,6 +7,8 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use crate::store::file::write_private;
+
 /// How long background callers hold back after an abandoned login.
 pub const COOLDOWN_SECS: i64 = 300;
 
@@ -14,11 +16,12 @@ fn marker(dir: &Path, key_id: &str) -> PathBuf {
     dir.join(format!("{key_id}.abandoned"))
 }
 
-/// Records that a browser login of `key_id` was abandoned at `now`.
+/// Records that a browser login of `key_id` was abandoned at `now`, through the cache's own
+/// writer (a private directory, an atomic 0600 file).
 pub fn record(dir: &Path, key_id: &str, now: i64) {
     // The marker holds only a time; failing to write it costs the cool-down, nothing more.
-    if std::fs::create_dir_all(dir).is_ok() {
-        let _ = std::fs::write(marker(dir, key_id), now.to_string());
+    if let Err(e) = write_private(&marker(dir, key_id), now.to_string().as_bytes()) {
+        crate::debug!(1, "{e}");
     }
 }
 

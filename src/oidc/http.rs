@@ -73,23 +73,17 @@ impl HttpClient {
 
 impl HttpClient {
     /// The time the server at `url` says it is (its `Date` header), Unix seconds; None when
-    /// it sends none. For comparing this machine's clock with the provider's.
+    /// it sends none. For comparing this machine's clock with the provider's. Goes through
+    /// [`SyncHttpClient::call`], so the headers, size limit and error wording are the same as
+    /// for every other request to the provider.
     pub fn server_time(&self, url: &str) -> Result<Option<i64>, HttpError> {
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let mut request = self.inner.get(url);
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().map_err(|e| {
-            let (detail, hint) = describe(&e);
-            HttpError::Transport { host, detail, hint }
-        })?;
+        let request = openidconnect::http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|e| HttpError::Build(e.to_string()))?;
+        let response = self.call(request)?;
         Ok(response
             .headers()
-            .get(reqwest::header::DATE)
+            .get(openidconnect::http::header::DATE)
             .and_then(|d| d.to_str().ok())
             .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
             .map(|d| d.timestamp()))
