@@ -49,6 +49,11 @@ impl Identity {
         }
     }
 
+    /// Who this is, for people: the email, else the subject.
+    pub fn who(self) -> String {
+        self.email.unwrap_or(self.sub)
+    }
+
     /// Lifetime of the token in seconds, when it says when it was issued.
     pub fn lifetime(&self) -> Option<i64> {
         self.iat.map(|iat| self.exp - iat)

@@ -29,13 +29,8 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let theirs = if args.account.is_some() {
         kubelogin::Removed::default()
     } else {
-        let wanted = |entry: &kubelogin::Entry| match (&args.issuer, &args.client_id) {
-            (None, None) => true,
-            (issuer, client) => crate::claims::Identity::from_id_token(&entry.id_token)
-                .is_some_and(|id| {
-                    issuer.as_ref().is_none_or(|i| *i == id.iss)
-                        && client.as_ref().is_none_or(|c| id.aud.contains(c))
-                }),
+        let wanted = |entry: &kubelogin::Entry| {
+            entry.matches(args.issuer.as_deref(), args.client_id.as_deref())
         };
         kubelogin::remove(dir, &wanted)?
     };

@@ -362,7 +362,7 @@ fn check_cached_login(config: &Config, findings: &mut Vec<Finding>) {
         return;
     };
     let who = Identity::from_id_token(&tokens.id_token)
-        .map(|id| id.email.unwrap_or(id.sub))
+        .map(Identity::who)
         .unwrap_or_else(|| "(unreadable ID token)".into());
     let now = now();
     let expiry = format!(

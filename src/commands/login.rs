@@ -22,7 +22,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let exec = ExecInfo::from_env()?;
     let tokens = obtain(&flow, &exec, &*store, &key, Mode::FreshLogin)?;
     let who = Identity::from_id_token(&tokens.id_token)
-        .map(|id| id.email.unwrap_or(id.sub))
+        .map(Identity::who)
         .unwrap_or_else(|| "(unreadable ID token)".into());
     eprintln!(
         "Signed in as {who} for account {}.",

@@ -72,7 +72,7 @@ pub fn login(
 /// shared by the browser make "who" worth saying.
 pub fn signed_in_as(tokens: &TokenSet, account: Option<&str>) -> String {
     let who = crate::claims::Identity::from_id_token(&tokens.id_token)
-        .and_then(|id| id.email.or(id.preferred_username).or(Some(id.sub)))
+        .map(crate::claims::Identity::who)
         .filter(|who| !who.is_empty());
     match (who, account) {
         (Some(who), Some(account)) => format!("Signed in as {who} (account {account})"),

@@ -62,10 +62,16 @@ impl Entry {
         })
     }
 
-    /// Whether this entry is a login of `client_id` at `issuer`, by its ID token's claims.
-    pub fn is_for(&self, issuer: &str, client_id: &str) -> bool {
-        Identity::from_id_token(&self.id_token)
-            .is_some_and(|id| id.iss == issuer && id.aud.iter().any(|a| a == client_id))
+    /// Whether this entry is a login of `client_id` at `issuer`, by its ID token's claims;
+    /// `None` matches any (and with both `None`, even an entry whose token cannot be read).
+    pub fn matches(&self, issuer: Option<&str>, client_id: Option<&str>) -> bool {
+        if issuer.is_none() && client_id.is_none() {
+            return true;
+        }
+        Identity::from_id_token(&self.id_token).is_some_and(|id| {
+            issuer.is_none_or(|i| i == id.iss)
+                && client_id.is_none_or(|c| id.aud.iter().any(|a| a == c))
+        })
     }
 }
 
@@ -126,13 +132,13 @@ pub fn find_one(
 ) -> (Option<Entry>, usize) {
     let mut matching: Vec<Entry> = files(dir)
         .into_iter()
-        .filter(|e| e.is_for(issuer, client_id))
+        .filter(|e| e.matches(Some(issuer), Some(client_id)))
         .collect();
     if with_keyring {
         matching.extend(
             keyring_items(&Keyring)
                 .into_iter()
-                .filter(|e| e.is_for(issuer, client_id)),
+                .filter(|e| e.matches(Some(issuer), Some(client_id))),
         );
     }
     let count = matching.len();
@@ -248,7 +254,7 @@ mod tests {
         std::fs::write(dir.path().join(format!("{hash}.lock")), "").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "keep").unwrap();
         // Files only: a unit test must not touch the keyring of the machine it runs on.
-        let wanted = |e: &Entry| e.is_for("https://i", "kubernetes");
+        let wanted = |e: &Entry| e.matches(Some("https://i"), Some("kubernetes"));
         assert_eq!(remove_files(dir.path(), &wanted).unwrap(), 1);
         let mut left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
