@@ -340,28 +340,7 @@ fn a_login_kubelogin_kept_in_the_keyring_is_imported_and_clean_removes_it() {
     let world = World::new(300);
     let keyring = SecretService::start(world.dir.path());
     let env = env_of(&keyring);
-    // Real tokens of the test provider, from a login in a scratch directory.
-    let scratch = world.path("scratch");
-    let mut args: Vec<String> = world
-        .get_token_args()
-        .into_iter()
-        .filter(|a| !a.starts_with("--token-cache-dir"))
-        .collect();
-    args.push(format!("--token-cache-dir={}", scratch.display()));
-    args.push("--token-cache-storage=disk".into());
-    world.plugin(&args, &as_refs(&env)).assert_ok();
-    let read = |suffix: &str| -> serde_json::Value {
-        let path = std::fs::read_dir(&scratch)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(suffix))
-            .unwrap();
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-    };
-    let entry = serde_json::json!({
-        "id_token": read(".token.json")["id_token"],
-        "refresh_token": read(".refresh.json")["refresh_token"],
-    });
+    let entry = world.kubelogin_entry("keyring", &as_refs(&env));
     // Where kubelogin --token-cache-storage=keyring keeps it.
     let item = format!("kubelogin/tokencache/{}", "ab".repeat(32));
     keyring.store_item("kubelogin", &item, &entry.to_string());

@@ -8,7 +8,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{support_dir, World};
-use serde_json::Value;
 
 /// What a row's flags must make the plugin send.
 struct Row {
@@ -279,42 +278,16 @@ fn url_host(url: &str) -> String {
 
 /// A login cached by kubelogin: its file format (`{"id_token","refresh_token"}` JSON in a
 /// file named by a 64-hex-digit hash, mode 0600), with real tokens from the test provider.
-fn kubelogin_cache_file(world: &World, dir: &std::path::Path, name: &str) -> (String, String) {
-    // Real tokens of the test provider: sign in once with this plugin in a scratch dir, then
-    // write them in kubelogin's format.
-    let scratch = world.path(&format!("scratch-{name}"));
-    let mut args = world.get_token_args();
-    args.retain(|a| !a.starts_with("--token-cache-dir"));
-    args.push(format!("--token-cache-dir={}", scratch.display()));
-    args.push("--token-cache-storage=disk".into());
-    world.plugin(&args, &[]).assert_ok();
-    let read = |suffix: &str| -> Value {
-        let path = std::fs::read_dir(&scratch)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(suffix))
-            .unwrap();
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-    };
-    let id_token = read(".token.json")["id_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let refresh_token = read(".refresh.json")["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    std::fs::remove_dir_all(&scratch).unwrap();
+fn kubelogin_cache_file(world: &World, dir: &std::path::Path, name: &str) {
+    let entry = world.kubelogin_entry(name, &[]);
     std::fs::create_dir_all(dir).unwrap();
-    let body = serde_json::json!({"id_token": id_token, "refresh_token": refresh_token});
     let path = dir.join(name);
-    std::fs::write(&path, body.to_string()).unwrap();
+    std::fs::write(&path, entry.to_string()).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    (id_token, refresh_token)
 }
 
 const HASH_A: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";

@@ -190,6 +190,32 @@ impl SecretService {
 }
 
 impl World {
+    /// A login as int128/kubelogin caches it, `{"id_token","refresh_token"}` JSON, with real
+    /// tokens of the test provider: this plugin signs in once (disk storage) in a scratch
+    /// directory named after `name`, which is then removed.
+    pub fn kubelogin_entry(&self, name: &str, env: &[(&str, &str)]) -> Value {
+        let scratch = self.path(&format!("scratch-{name}"));
+        let mut args = self.get_token_args();
+        args.retain(|a| !a.starts_with("--token-cache-dir"));
+        args.push(format!("--token-cache-dir={}", scratch.display()));
+        args.push("--token-cache-storage=disk".into());
+        self.plugin(&args, env).assert_ok();
+        let read = |suffix: &str| -> Value {
+            let path = std::fs::read_dir(&scratch)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.to_string_lossy().ends_with(suffix))
+                .unwrap();
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        };
+        let entry = serde_json::json!({
+            "id_token": read(".token.json")["id_token"],
+            "refresh_token": read(".refresh.json")["refresh_token"],
+        });
+        std::fs::remove_dir_all(&scratch).unwrap();
+        entry
+    }
+
     /// The cached refresh token of the only login in the cache dir (disk storage).
     pub fn cached_refresh_token(&self) -> String {
         let entry = std::fs::read_dir(self.cache_dir())
