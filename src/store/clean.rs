@@ -14,7 +14,7 @@ const SUFFIXES: &[&str] = &[
     ".refresh.json",
     ".meta.json",
     ".lock",
-    // An abandoned login's cool-down (see crate::cooldown).
+    // An abandoned login's cool-down marker (the cooldown module writes it).
     ".abandoned",
 ];
 
