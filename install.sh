@@ -5,19 +5,35 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# A static (musl) binary where this machine can build one: no dynamic loader at start-up (a
-# cache hit is faster), and it runs on any Linux of the same architecture (Alpine, distroless,
-# old glibc). Elsewhere, or without musl-gcc (Debian: musl-tools), the host build.
+# A static (musl) binary on every Linux where one can be built: no dynamic loader at start-up
+# (a cache hit is faster than `cat`), and it runs on any Linux of the same architecture
+# (Alpine, distroless, old glibc). ring's C code needs a compiler: musl-gcc (Debian:
+# musl-tools) when present, else the system's cc, which builds it for musl just as well. The
+# host build only where a static one cannot be made, and then the reason is printed.
 binary=target/release/kubectl-oidc_login
 musl="$(uname -m)-unknown-linux-musl"
-if [[ "$(uname -s)" == Linux ]] && command -v musl-gcc >/dev/null &&
-  { rustup target list --installed 2>/dev/null | grep -qx "$musl" ||
-    rustup target add "$musl" >/dev/null 2>&1; } &&
-  env "CC_${musl//-/_}=musl-gcc" cargo build --release --locked --target "$musl"; then
+static_build() { # prints why not on failure
+  [[ "$(uname -s)" == Linux ]] || { echo "this is $(uname -s), not Linux"; return 1; }
+  local cc
+  cc="$(command -v musl-gcc || command -v cc || command -v gcc)" ||
+    { echo "no C compiler for ring (install gcc or musl-tools)"; return 1; }
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+    command -v rustup >/dev/null || { echo "no rustup to add the $musl target"; return 1; }
+    local out
+    out="$(rustup target add "$musl" 2>&1)" ||
+      { echo "rustup target add $musl failed: $(tail -n1 <<<"$out")"; return 1; }
+  fi
+  echo "Building a static binary ($musl, C compiler $cc)" >&2
+  env "CC_${musl//-/_}=$cc" cargo build --release --locked --target "$musl" >&2 ||
+    { echo "cargo build --target $musl failed (output above)"; return 1; }
+  "target/$musl/release/kubectl-oidc_login" --version >/dev/null 2>&1 ||
+    { echo "the $musl binary does not run here"; return 1; }
+}
+if why="$(static_build)"; then
   binary="target/$musl/release/kubectl-oidc_login"
   echo "Built a static binary ($musl)"
 else
-  echo "Building for this host (a static build needs Linux, musl-gcc and the $musl target)" >&2
+  echo "Building for this host instead of a static binary: $why" >&2
   cargo build --release --locked
 fi
 

@@ -4,13 +4,24 @@
 
 use std::io::Write;
 
+use thiserror::Error;
+
 use crate::cli::Command;
 use crate::commands;
 use crate::error::Error;
-use crate::settings;
+use crate::settings::{self, SettingsError};
 
-pub fn run(command: Command) -> Result<(), Error> {
-    match command {
+/// Why a command line failed: its flags made no sense, or the command itself failed.
+#[derive(Debug, Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Command(#[from] Error),
+}
+
+pub fn run(command: Command) -> Result<(), Failure> {
+    let result = match command {
         Command::GetToken(args) => commands::get_token::run(&settings::config(&args)?),
         Command::Login(args) => commands::login::run(&settings::config(&args)?),
         Command::Setup(args) => commands::setup::run(&settings::setup(&args)?),
@@ -32,7 +43,8 @@ pub fn run(command: Command) -> Result<(), Error> {
         Command::Completion(args) => stdout(&crate::cli::completion_script(args.shell)),
         Command::Man => stdout(&crate::cli::man_page().map_err(Error::Output)?),
         Command::Complete { words } => crate::cli::print_completions(&words).map_err(Error::Output),
-    }
+    };
+    Ok(result?)
 }
 
 fn stdout(bytes: &[u8]) -> Result<(), Error> {

@@ -1,19 +1,18 @@
-//! The plugin's top-level error, returned by the commands. Each building block has its own
-//! typed error; this one only gathers them so `main` can print one line. Every message names the cause and, where there is one,
-//! the fix, and never contains a token, code or secret.
+//! The error the commands return. Each building block has its own typed error; this one only
+//! gathers them so `main` can print one line. Every message names the cause and, where there
+//! is one, the fix, and never contains a token, code or secret. It imports building blocks
+//! only: the settings' own error is joined to it above, in `dispatch`.
 
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum Error {
     #[error(transparent)]
-    Settings(#[from] crate::settings::SettingsError),
-    #[error(transparent)]
     ExecInfo(#[from] crate::exec_credential::ExecInfoError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    SignIn(#[from] crate::signin::SignInError),
     #[error(transparent)]
     Oidc(#[from] crate::oidc::OidcError),
     #[error(transparent)]
@@ -22,6 +21,4 @@ pub enum Error {
     Output(std::io::Error),
     #[error("{0}")]
     Setup(String),
-    #[error("{0}")]
-    Cooldown(String),
 }

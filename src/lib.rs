@@ -1,7 +1,7 @@
 //! kubectl credential plugin for OpenID Connect providers (Keycloak and friends).
 //!
 //! Layers, each importing only those below it: [`cli`] (syntax) → [`settings`] (meaning) →
-//! [`dispatch`] → [`commands`] (one use case per subcommand) → building blocks ([`oidc`],
+//! [`dispatch`] → [`commands`] (one use case per subcommand) → building blocks ([`signin`], [`oidc`],
 //! [`store`], [`loopback`], [`exec_credential`], ...). Data flows one way: flags → [`config`]
 //! → [`store`] cache lookup → [`oidc`] flow → [`store`] → [`exec_credential`] output. The hot
 //! path (a still-valid cached token) touches only `cli`, `settings`, the token file and
@@ -29,6 +29,7 @@ pub mod lock;
 pub mod log;
 pub mod loopback;
 pub mod oidc;
+pub mod signin;
 pub mod store;
 
 use std::ffi::OsString;

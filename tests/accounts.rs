@@ -173,9 +173,15 @@ fn login_switches_the_user_of_one_account_only() {
     // Switch the admin account to bob, on purpose.
     let run = world.plugin(&args_for(&world, "login", Some("admin")), &env("bob"));
     run.assert_ok();
-    assert!(
-        run.stderr
-            .contains("Signed in as bob@example.com for account admin."),
+    // One line says who signed in, for which account (the sign-in step's, as get-token's).
+    let signed_in: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Signed in"))
+        .collect();
+    assert_eq!(
+        signed_in,
+        ["Signed in as bob@example.com (account admin)."],
         "{}",
         run.stderr
     );

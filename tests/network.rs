@@ -232,6 +232,28 @@ fn local_server_cert_serves_the_redirect_over_https() {
         .unwrap()
         .contains("Signed in"));
 
+    // A browser that resolves `localhost` to ::1 reaches the HTTPS listener there too.
+    let mut fresh = args.clone();
+    fresh.push("--token-cache-storage=none".into());
+    let run = world.plugin(
+        &fresh,
+        &[
+            ("NODE_EXTRA_CA_CERTS", ca_env.as_str()),
+            ("LOGIN_LOOPBACK_HOST", "::1"),
+        ],
+    );
+    run.assert_ok();
+    let login = &world.wait_for_logins(2)[1];
+    assert_eq!(login["callback_via"], "::1", "{login}");
+    assert_eq!(login["callback_status"], 200, "{login}");
+    assert!(
+        login["callback_page"]
+            .as_str()
+            .unwrap()
+            .contains("Signed in as alice@example.com"),
+        "{login}"
+    );
+
     // A key that does not belong to the certificate is named before any browser opens.
     let (_, _, other_key) = common::test_certificate(world.dir.path(), "other");
     let mut bad = args.clone();
@@ -247,5 +269,5 @@ fn local_server_cert_serves_the_redirect_over_https() {
         "{}",
         run.stderr
     );
-    assert_eq!(world.logins().len(), 1);
+    assert_eq!(world.logins().len(), 2);
 }

@@ -36,7 +36,7 @@ fn static_x86_64() -> PathBuf {
     built(
         "x86_64-unknown-linux-musl",
         "kubectl-oidc_login",
-        "CC_x86_64_unknown_linux_musl=musl-gcc cargo build --target x86_64-unknown-linux-musl",
+        "CC_x86_64_unknown_linux_musl=cc cargo build --target x86_64-unknown-linux-musl",
     )
 }
 

@@ -55,7 +55,7 @@ fn kubectl(context: Option<&str>, args: &[&str]) -> Result<String, String> {
     if args.first() == Some(&"config") {
         // Reading the kubeconfig must not sign in (some kubectl builds run the exec plugin
         // for every command); the API server check below may.
-        command.env(super::get_token::NO_LOGIN_ENV, "1");
+        command.env(crate::signin::NO_LOGIN_ENV, "1");
     }
     if let Some(context) = context {
         command.arg(format!("--context={context}"));

@@ -2,11 +2,10 @@
 //! `prompt=login` makes the provider ask for credentials even while its session cookie would
 //! silently sign the same user in again: this is how a user switches user.
 
-use super::get_token::{obtain, Mode};
-use crate::claims::Identity;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec_credential::ExecInfo;
+use crate::signin::{obtain, Mode};
 use crate::store;
 
 pub fn run(config: &Config) -> Result<(), Error> {
@@ -20,13 +19,7 @@ pub fn run(config: &Config) -> Result<(), Error> {
             .push(("prompt".to_string(), "login".to_string()));
     }
     let exec = ExecInfo::from_env()?;
-    let tokens = obtain(&flow, &exec, &*store, &key, Mode::FreshLogin)?;
-    let who = Identity::from_id_token(&tokens.id_token)
-        .map(Identity::who)
-        .unwrap_or_else(|| "(unreadable ID token)".into());
-    eprintln!(
-        "Signed in as {who} for account {}.",
-        config.account.as_deref().unwrap_or("(default)")
-    );
+    // The sign-in step says who signed in, for which account.
+    obtain(&flow, &exec, &*store, &key, Mode::FreshLogin)?;
     Ok(())
 }

@@ -7,7 +7,6 @@
 use std::io::IsTerminal;
 use std::process::Command;
 
-use super::get_token::{obtain, Mode};
 use crate::claims::{human, relative, Identity};
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
@@ -17,6 +16,7 @@ use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
+use crate::signin::{obtain, Mode};
 use crate::store;
 
 /// What `setup` prints without an issuer, as kubelogin's does: the way through.

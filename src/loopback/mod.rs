@@ -124,20 +124,20 @@ impl Listener {
         self.addr.port()
     }
 
-    /// Also listens on [::1] at the same port, when this listener is plain HTTP on 127.0.0.1:
-    /// the redirect URI says `localhost`, which some browsers resolve to ::1 first. Where ::1
-    /// cannot be bound (IPv6 off), IPv4 alone goes on.
+    /// Also listens on [::1] at the same port, when this listener is on 127.0.0.1 (HTTP or
+    /// HTTPS): the redirect URI says `localhost`, which some browsers resolve to ::1 first.
+    /// Where ::1 cannot be bound (IPv6 off), IPv4 alone goes on.
     pub fn also_on_ipv6_loopback(&mut self) {
-        if !matches!(self.transport, Transport::Http(_))
-            || self.addr.ip() != std::net::Ipv4Addr::LOCALHOST
-        {
+        if self.addr.ip() != std::net::Ipv4Addr::LOCALHOST {
             return;
         }
-        match Server::http(("::1", self.port())) {
-            Ok(server) => {
-                crate::debug!(1, "also listening on [::1]:{}", self.port());
-                self.ipv6 = Some(server);
-            }
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, self.port()));
+        let bound = match &mut self.transport {
+            Transport::Http(_) => Server::http(v6).map(|server| self.ipv6 = Some(server)),
+            Transport::Https(server) => server.also_listen(v6).map_err(Into::into),
+        };
+        match bound {
+            Ok(()) => crate::debug!(1, "also listening on [::1]:{}", self.port()),
             Err(e) => crate::debug!(1, "not listening on [::1]:{} ({e}); IPv4 only", self.port()),
         }
     }

@@ -44,20 +44,27 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Loopb
 }
 
 pub struct TlsServer {
-    listener: TcpListener,
+    /// The bound address first; then the same port on [::1] when `localhost` may resolve there.
+    listeners: Vec<TcpListener>,
     config: Arc<ServerConfig>,
 }
 
 impl TlsServer {
     pub fn bind(address: &str, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address)?;
-        // Polled, so the login deadline is kept without a thread per accept.
-        listener.set_nonblocking(true)?;
-        Ok(TlsServer { listener, config })
+        Ok(TlsServer {
+            listeners: vec![polled(TcpListener::bind(address)?)?],
+            config,
+        })
+    }
+
+    /// Listens on `address` too; connections on either socket are answered alike.
+    pub fn also_listen(&mut self, address: SocketAddr) -> std::io::Result<()> {
+        self.listeners.push(polled(TcpListener::bind(address)?)?);
+        Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listener
+        self.listeners[0]
             .local_addr()
             .expect("a bound listener has an address")
     }
@@ -70,17 +77,18 @@ impl TlsServer {
         decide: impl FnOnce(Option<&str>, &str) -> (Reply, T),
     ) -> std::io::Result<Option<T>> {
         let deadline = Instant::now() + wait;
-        let stream = loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => break stream,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if Instant::now() >= deadline {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
+        let stream = 'wait: loop {
+            for listener in &self.listeners {
+                match listener.accept() {
+                    Ok((stream, _)) => break 'wait stream,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         };
         // A failed handshake or a garbled request ends only this connection, not the login.
         match self.answer(stream, decide) {
@@ -124,6 +132,12 @@ impl TlsServer {
         let _ = tls.flush();
         Ok(Some(outcome))
     }
+}
+
+/// Polled, so the login deadline is kept without a thread per accept.
+fn polled(listener: TcpListener) -> std::io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 fn read_head(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {

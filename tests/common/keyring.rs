@@ -241,7 +241,7 @@ impl World {
         let json: Value =
             serde_json::from_slice(&std::fs::read(self.token_file()).unwrap()).unwrap();
         let expiry = json["id_token_expiry"].as_i64().unwrap();
-        let margin = kubectl_oidc_login::commands::get_token::MIN_VALIDITY_SECS;
+        let margin = kubectl_oidc_login::signin::MIN_VALIDITY_SECS;
         let now = kubectl_oidc_login::jwt::now();
         let wait = expiry - margin - now + 1;
         if wait > 0 {

@@ -18,6 +18,7 @@
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 
 const start = process.argv[2];
@@ -37,7 +38,10 @@ const isProvider = (u) => new URL(u).pathname.startsWith('/realms/');
 function getVia(url, address) {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: address, family: address.includes(':') ? 6 : 4, port: u.port, path: u.pathname + u.search, headers: { host: u.host } }, (res) => {
+    // An https listener (--local-server-cert) is checked against the name in the URL, as a
+    // browser does, whichever address it connected to.
+    const client = u.protocol === 'https:' ? https : http;
+    const req = client.request({ host: address, family: address.includes(':') ? 6 : 4, port: u.port, path: u.pathname + u.search, headers: { host: u.host }, servername: u.hostname }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { body += c; });
