@@ -18,6 +18,8 @@ command -v chromium >/dev/null || need+=(chromium)
 # the password prompt test.
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v python3 >/dev/null || need+=(python3)
+# libfaketime shifts the plugin's clock in tests/clock.rs (a machine minutes or hours off).
+command -v faketime >/dev/null || need+=(faketime)
 # Other platforms (tests/platforms.rs, tests/release.rs): the Windows build (mingw) run under
 # Wine, the aarch64 build run under qemu-user. The static x86_64 build needs no musl-gcc: the
 # system cc builds ring for musl (as ./install.sh does).

@@ -19,6 +19,7 @@ pub mod commands;
 // The building blocks: they import nothing above them (see tests/layering.rs).
 pub mod browser;
 pub mod claims;
+pub mod clock;
 pub mod config;
 pub mod cooldown;
 pub mod diagnose;

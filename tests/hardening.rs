@@ -69,13 +69,31 @@ forged_id_token_cases! {
     id_token_for_another_audience: "wrong_aud" => "the token is not for --oidc-client-id",
     id_token_with_two_audiences_and_no_azp: "multi_aud_no_azp" => "`someone-else` is not a trusted audience",
     id_token_authorized_for_another_party: "wrong_azp" => "`someone-else` is not a trusted audience",
-    id_token_already_expired: "expired" => "check this machine's clock",
-    id_token_issued_in_the_future: "future_iat" => "issued in the future",
     id_token_with_another_nonce: "wrong_nonce" => "the token does not belong to this login",
     id_token_with_alg_none: "alg_none" => "the token is unsigned (alg none), which is never accepted",
     id_token_hmac_signed_with_the_public_key: "hs256_public_key" => "HMAC-signed (HS256), which a public client without a secret never accepts",
     id_token_signed_by_another_key: "other_key" => "the signature does not match the provider's key test-key-1",
     id_token_with_an_unlisted_alg: "unlisted_alg" => "algorithm RS512 is not one the provider announces for ID tokens (RS256)",
+}
+
+/// Tokens refused for a time reason, by the provider's own clock (its Date header): one error
+/// that says so, with the clock hint once.
+macro_rules! untimely_id_token_cases {
+    ($($name:ident: $mode:literal => $message:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            let (world, run) = login_with_forged_token($mode);
+            assert_refused(&run, "the ID token is not valid at the provider's time");
+            assert_refused(&run, $message);
+            assert_eq!(run.stderr.matches("timedatectl").count(), 1, "{}", run.stderr);
+            assert!(no_tokens_cached(&world), "{:?}", world.cache_files());
+        }
+    )*};
+}
+
+untimely_id_token_cases! {
+    id_token_already_expired: "expired" => "ID token expired at",
+    id_token_issued_in_the_future: "future_iat" => "s in the future",
 }
 
 #[test]

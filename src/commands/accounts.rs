@@ -56,7 +56,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
                 println!(
                     "  ID token expires {} ({})",
                     crate::exec_credential::rfc3339(tokens.id_token_expiry),
-                    relative(tokens.id_token_expiry, now)
+                    relative(tokens.id_token_expiry, now + tokens.clock_offset)
                 );
             }
             None => println!("  no readable ID token cached"),

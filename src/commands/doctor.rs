@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::claims::{relative, Identity};
+use crate::clock::{human, Offset};
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
@@ -17,9 +18,6 @@ use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::store::{self, keyring::Keyring, Storage};
-
-/// Clocks further apart than this make tokens look expired or not yet valid.
-const MAX_SKEW_SECS: i64 = 30;
 
 /// What `doctor` was asked for.
 pub struct Options {
@@ -314,21 +312,21 @@ fn check_provider(config: &Config, findings: &mut Vec<Finding>) {
     );
     match http.server_time(&url) {
         Ok(Some(theirs)) => {
-            let skew = now() - theirs;
-            if skew.abs() > MAX_SKEW_SECS {
-                let way = if skew > 0 { "ahead of" } else { "behind" };
-                findings.push(Finding::warning(
-                    format!(
-                        "this machine's clock is {}s {way} the provider's: tokens look expired or not yet valid",
-                        skew.abs()
-                    ),
-                    "synchronise the clock (NTP: timedatectl set-ntp true; Windows: Settings > Time > Sync now)",
-                ));
-            } else {
-                findings.push(Finding::ok(format!(
-                    "this machine's clock agrees with the provider's (within {}s)",
-                    skew.abs()
-                )));
+            // The measurement a login or refresh takes, and the same words.
+            let offset = Offset::measure(Some(theirs), None, now());
+            let host = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            match offset.notice(&host) {
+                Some(line) => {
+                    let (what, fix) = line.split_once("; ").unwrap_or((&line, ""));
+                    findings.push(Finding::warning(what.to_string(), fix.to_string()));
+                }
+                None => findings.push(Finding::ok(format!(
+                    "this machine's clock agrees with the provider's (within {})",
+                    human(offset.0.abs())
+                ))),
             }
         }
         Ok(None) => findings.push(Finding::ok(
@@ -364,7 +362,8 @@ fn check_cached_login(config: &Config, findings: &mut Vec<Finding>) {
     let who = Identity::from_id_token(&tokens.id_token)
         .map(Identity::who)
         .unwrap_or_else(|| "(unreadable ID token)".into());
-    let now = now();
+    // Token times are the provider's clock, measured at the last token response.
+    let now = tokens.clock().now();
     let expiry = format!(
         "ID token expires {} ({})",
         rfc3339(tokens.id_token_expiry),

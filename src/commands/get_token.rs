@@ -30,7 +30,8 @@ pub fn run(config: &Config) -> Result<(), Error> {
     let (token, expiry) = tokens
         .credential(config.use_access_token)
         .ok_or(OidcError::NoAccessTokenExpiry)?;
-    output(&exec, token, expiry)
+    // client-go compares expirationTimestamp with this machine's clock.
+    output(&exec, token, tokens.clock().to_local(expiry))
 }
 
 fn output(exec: &ExecInfo, token: &str, expiry: i64) -> Result<(), Error> {

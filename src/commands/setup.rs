@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ExecInfo, V1};
-use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
@@ -118,6 +117,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
         exec_args,
         extra_users: &extra_users,
         findings: &findings,
+        provider_now: tokens.clock().now(),
     };
     print!("{}", report.render());
     if args.write_kubeconfig {
@@ -170,6 +170,8 @@ struct Report<'a> {
     /// Kubeconfig users of further accounts (--extra-account), with their exec arguments.
     extra_users: &'a [(String, Vec<String>)],
     findings: &'a [Finding],
+    /// The provider's time, which the ID token's times are in.
+    provider_now: i64,
 }
 
 /// A YAML scalar: JSON strings are valid YAML and quote everything that needs it.
@@ -193,7 +195,7 @@ impl Report<'_> {
     fn render(&self) -> String {
         let id = self.id;
         let mut out = String::new();
-        let now = now();
+        let now = self.provider_now;
         out += "## 1. Your ID token\n\n";
         out += &format!(
             "  iss:      {}\n  sub:      {}\n  aud:      {}\n",

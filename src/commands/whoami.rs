@@ -6,7 +6,6 @@ use std::process::Command;
 use crate::claims::{relative, Identity};
 use crate::config::Config;
 use crate::error::Error;
-use crate::jwt::now;
 use crate::store::{self, Storage};
 
 /// What `whoami` was asked for.
@@ -35,7 +34,8 @@ pub fn run(args: &Options) -> Result<(), Error> {
             "the cached ID token's claims cannot be read; run `kubectl oidc-login clean`".into(),
         )
     })?;
-    let now = now();
+    // Token times are the provider's clock (see crate::clock).
+    let now = tokens.clock().now();
     let storage = match config.storage {
         Storage::Auto => "auto (refresh token in the OS keyring when one answers)",
         Storage::Disk => "disk",

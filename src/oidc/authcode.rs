@@ -11,7 +11,7 @@ use openidconnect::{
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, token_error, token_set, verify, OidcError};
+use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::{Config, Pkce};
 use crate::loopback::{Callback, Landing, Listener};
 use crate::store::TokenSet;
@@ -175,8 +175,9 @@ impl AuthRequest {
         }
         let response = exchange.request(http).map_err(token_error)?;
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-        let expiry = verify::verify(id_token, provider, config, http, Some(&self.nonce))?;
-        Ok(token_set(&response, expiry, None))
+        let clock = measure_clock(http, Some(&id_token.to_string()));
+        let expiry = verify::verify(id_token, provider, config, http, Some(&self.nonce), clock)?;
+        Ok(token_set(&response, expiry, None, clock))
     }
 }
 

@@ -33,11 +33,12 @@ pub fn login(
     }
     let response = request.request(http).map_err(token_error)?;
     let access_token = response.access_token().secret().clone();
+    let clock = super::measure_clock(http, None);
     let expiry = crate::jwt::peek_expiry(&access_token)
         .or_else(|| {
             response
                 .expires_in()
-                .map(|d| crate::jwt::now() + d.as_secs() as i64)
+                .map(|d| clock.now() + d.as_secs() as i64)
         })
         .ok_or(OidcError::NoAccessTokenExpiry)?;
     Ok(TokenSet {
@@ -46,5 +47,6 @@ pub fn login(
         access_token: Some(access_token),
         access_token_expiry: Some(expiry),
         refresh_token: None,
+        clock_offset: clock.0,
     })
 }

@@ -10,7 +10,7 @@ use openidconnect::{
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, token_error, token_set, verify, OidcError};
+use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::Config;
 use crate::store::TokenSet;
 
@@ -84,8 +84,9 @@ pub fn login(
         .map_err(|e| OidcError::Device(describe(e)))?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
     // No nonce in this grant: the device code itself binds the response to this request.
-    let expiry = verify::verify(id_token, provider, config, http, None)?;
-    Ok(token_set(&response, expiry, None))
+    let clock = measure_clock(http, Some(&id_token.to_string()));
+    let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
+    Ok(token_set(&response, expiry, None, clock))
 }
 
 type DeviceError = RequestTokenError<super::http::HttpError, DeviceCodeErrorResponse>;

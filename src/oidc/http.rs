@@ -3,6 +3,7 @@
 //! method, host and path only.
 
 use std::io::Read;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use openidconnect::{HttpRequest, HttpResponse, SyncHttpClient};
@@ -36,6 +37,9 @@ pub enum HttpError {
 pub struct HttpClient {
     inner: reqwest::blocking::Client,
     headers: Vec<(String, String)>,
+    /// The last response's `Date` header and this machine's time when it arrived, both Unix
+    /// seconds: what the provider's clock said, for [`crate::clock`].
+    last_date: Mutex<Option<(i64, i64)>>,
 }
 
 impl HttpClient {
@@ -67,6 +71,7 @@ impl HttpClient {
         Ok(HttpClient {
             inner,
             headers: config.request_headers.clone(),
+            last_date: Mutex::new(None),
         })
     }
 }
@@ -81,13 +86,21 @@ impl HttpClient {
             .body(Vec::new())
             .map_err(|e| HttpError::Build(e.to_string()))?;
         let response = self.call(request)?;
-        Ok(response
-            .headers()
-            .get(openidconnect::http::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-            .map(|d| d.timestamp()))
+        Ok(date_header(response.headers()))
     }
+
+    /// The last response's `Date` and this machine's time when it arrived.
+    pub fn last_date(&self) -> Option<(i64, i64)> {
+        *self.last_date.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn date_header(headers: &openidconnect::http::HeaderMap) -> Option<i64> {
+    headers
+        .get(openidconnect::http::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+        .map(|d| d.timestamp())
 }
 
 fn add_pem_bundle(
@@ -175,6 +188,10 @@ impl SyncHttpClient for HttpClient {
             });
         }
         let headers = response.headers().clone();
+        if let Some(date) = date_header(&headers) {
+            *self.last_date.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((date, crate::jwt::now()));
+        }
         let mut body = Vec::new();
         response
             .take(MAX_BODY + 1)

@@ -22,9 +22,10 @@ use openidconnect::{
 };
 use thiserror::Error;
 
+use crate::clock::Offset;
 use crate::config::Config;
 use crate::store::TokenSet;
-use http::HttpError;
+use http::{HttpClient, HttpError};
 use provider::Provider;
 
 #[derive(Debug, Error)]
@@ -47,6 +48,10 @@ pub enum OidcError {
     NoAccessTokenExpiry,
     #[error("the ID token failed verification: {0}")]
     IdToken(String),
+    /// A fresh token refused for a time reason even by the provider's own clock: the
+    /// provider's clock and its tokens disagree, or the token is old.
+    #[error("the ID token is not valid at the provider's time: {0}; if the provider's clock is wrong, its administrators must fix it (NTP), and if this machine's is, fix it with `sudo timedatectl set-ntp true` (WSL: `sudo hwclock -s`)")]
+    Clock(String),
     #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
     NoTokenEndpoint,
     #[error("revocation failed: {0}")]
@@ -77,6 +82,8 @@ impl OidcError {
         match self {
             OidcError::Loopback(L::Timeout(_) | L::Interrupted) => true,
             OidcError::Loopback(L::Provider { error, .. }) => error == "access_denied",
+            // Another browser login would get the same refused token: no login loop.
+            OidcError::Clock(_) => true,
             _ => false,
         }
     }
@@ -138,17 +145,42 @@ pub(crate) fn token_error(err: TokenError) -> OidcError {
     }
 }
 
-/// Builds the token set from a verified token response.
+/// The offset between the provider's clock and this machine's, from the token response that
+/// just arrived through `http` (its `Date` header) or, failing that, from its ID token's `iat`.
+pub(crate) fn measure_clock(http: &HttpClient, id_token: Option<&str>) -> Offset {
+    #[derive(serde::Deserialize)]
+    struct Iat {
+        iat: i64,
+    }
+    let iat = id_token
+        .and_then(crate::jwt::peek_claims::<Iat>)
+        .map(|c| c.iat);
+    let (date, local) = match http.last_date() {
+        Some((date, local)) => (Some(date), local),
+        None => (None, crate::jwt::now()),
+    };
+    let offset = Offset::measure(date, iat, local);
+    crate::debug!(
+        1,
+        "the provider's clock is {}s ahead of this machine's",
+        offset.0
+    );
+    offset
+}
+
+/// Builds the token set from a verified token response; `clock` is the provider's, measured
+/// at that response.
 pub(crate) fn token_set(
     response: &CoreTokenResponse,
     id_token_expiry: i64,
     previous_refresh_token: Option<&str>,
+    clock: Offset,
 ) -> TokenSet {
     let access_token = response.access_token().secret().clone();
     let access_token_expiry = crate::jwt::peek_expiry(&access_token).or_else(|| {
         response
             .expires_in()
-            .map(|d| crate::jwt::now() + d.as_secs() as i64)
+            .map(|d| clock.now() + d.as_secs() as i64)
     });
     TokenSet {
         id_token: response
@@ -163,5 +195,6 @@ pub(crate) fn token_set(
             .refresh_token()
             .map(|t| t.secret().clone())
             .or_else(|| previous_refresh_token.map(str::to_string)),
+        clock_offset: clock.0,
     }
 }

@@ -7,7 +7,7 @@ use openidconnect::{ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenRe
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, read_answer, token_error, token_set, verify, OidcError};
+use super::{client, measure_clock, read_answer, token_error, token_set, verify, OidcError};
 use crate::config::Config;
 use crate::store::TokenSet;
 
@@ -52,8 +52,9 @@ pub fn login(
         other => other,
     })?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-    let expiry = verify::verify(id_token, provider, config, http, None)?;
-    Ok(token_set(&response, expiry, None))
+    let clock = measure_clock(http, Some(&id_token.to_string()));
+    let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
+    Ok(token_set(&response, expiry, None, clock))
 }
 
 fn prompt_line(prompt: &str) -> Result<String, OidcError> {

@@ -4,7 +4,7 @@ use openidconnect::{RefreshToken, TokenResponse};
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, token_error, token_set, verify, OidcError};
+use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::Config;
 use crate::store::TokenSet;
 
@@ -23,6 +23,7 @@ pub fn refresh(
         .request(http)
         .map_err(token_error)?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
-    let expiry = verify::verify(id_token, provider, config, http, None)?;
-    Ok(token_set(&response, expiry, Some(refresh_token)))
+    let clock = measure_clock(http, Some(&id_token.to_string()));
+    let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
+    Ok(token_set(&response, expiry, Some(refresh_token), clock))
 }

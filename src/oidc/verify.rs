@@ -10,27 +10,31 @@ use openidconnect::{
 use super::http::HttpClient;
 use super::provider::Provider;
 use super::OidcError;
+use crate::clock::Offset;
 use crate::config::Config;
 
 /// How far in the future `iat` may be before the token is refused (clock skew allowance).
 const MAX_IAT_SKEW_SECS: i64 = 300;
 
 /// Verifies `id_token` and returns its `exp`. `nonce` is the one sent in the authorization
-/// request; `None` for a refreshed token, which carries no fresh nonce.
+/// request; `None` for a refreshed token, which carries no fresh nonce. `exp` and `iat` are
+/// judged by the provider's clock (`clock`, measured at the token response), so a machine
+/// whose clock is off neither refuses good tokens nor accepts expired ones.
 pub fn verify(
     id_token: &CoreIdToken,
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
     nonce: Option<&Nonce>,
+    clock: Offset,
 ) -> Result<i64, OidcError> {
-    let result = match verify_once(id_token, provider, config, nonce) {
+    let result = match verify_once(id_token, provider, config, nonce, clock) {
         Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey,
         )) => {
             // The provider rotated its keys since we cached them: fetch once and retry.
             provider.refetch_jwks(http)?;
-            verify_once(id_token, provider, config, nonce)
+            verify_once(id_token, provider, config, nonce, clock)
         }
         other => other,
     };
@@ -48,6 +52,7 @@ fn verify_once(
     provider: &Provider,
     config: &Config,
     nonce: Option<&Nonce>,
+    clock: Offset,
 ) -> Result<i64, ClaimsVerificationError> {
     let client_id = ClientId::new(config.client_id.clone());
     let issuer = provider.metadata.issuer().clone();
@@ -63,9 +68,11 @@ fn verify_once(
     };
     let verifier = verifier
         .set_allowed_algs(allowed_algs(provider, config.client_secret.is_some()))
-        .set_issue_time_verifier_fn(|iat| {
-            if iat.timestamp() > crate::jwt::now() + MAX_IAT_SKEW_SECS {
-                Err("the token is issued in the future; check this machine's clock".to_string())
+        .set_time_fn(move || chrono::Utc::now() + chrono::Duration::seconds(clock.0))
+        .set_issue_time_verifier_fn(move |iat| {
+            let ahead = iat.timestamp() - clock.now();
+            if ahead > MAX_IAT_SKEW_SECS {
+                Err(format!("it is issued {}s in the future", ahead))
             } else {
                 Ok(())
             }
@@ -101,7 +108,8 @@ fn describe(
 ) -> OidcError {
     use ClaimsVerificationError as E;
     let text = match &err {
-        E::Expired(_) => format!("{err}; check this machine's clock"),
+        // Judged by the provider's clock already: say so once, with no second hint.
+        E::Expired(why) => return OidcError::Clock(why.clone()),
         E::InvalidAudience(_) => format!("{err}; the token is not for --oidc-client-id"),
         E::InvalidIssuer(_) => {
             format!("{err}; --oidc-issuer-url must equal the provider's issuer exactly")

@@ -158,6 +158,8 @@ mod tests {
             access_token: Some("at".into()),
             access_token_expiry: Some(43),
             refresh_token: Some("rt".into()),
+            // A machine 7 minutes behind its provider: the offset is kept with the login.
+            clock_offset: 420,
         }
     }
 

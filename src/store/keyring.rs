@@ -169,6 +169,13 @@ impl From<KeyringError> for StoreError {
 struct Expiring {
     token: String,
     expiry: i64,
+    /// The provider's clock minus this machine's (see crate::clock); absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    clock_offset: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// `--token-cache-storage=keyring`: every token in the keyring, one entry each (Windows'
@@ -191,10 +198,17 @@ impl KeyringStore {
         }
     }
 
-    fn set_expiring(&self, entry: &str, token: &str, expiry: i64) -> Result<(), StoreError> {
+    fn set_expiring(
+        &self,
+        entry: &str,
+        token: &str,
+        expiry: i64,
+        clock_offset: i64,
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(&Expiring {
             token: token.to_string(),
             expiry,
+            clock_offset,
         })
         .expect("entry serialises");
         Ok(self.keyring.set(entry, &json)?)
@@ -219,6 +233,7 @@ impl TokenStore for KeyringStore {
             access_token_expiry: access.as_ref().map(|a| a.expiry),
             access_token: access.map(|a| a.token),
             refresh_token: None,
+            clock_offset: id.clock_offset,
         }))
     }
 
@@ -234,12 +249,13 @@ impl TokenStore for KeyringStore {
             }
         }
         if let (Some(token), Some(expiry)) = (&tokens.access_token, tokens.access_token_expiry) {
-            self.set_expiring(&access_token_entry(key), token, expiry)?;
+            self.set_expiring(&access_token_entry(key), token, expiry, tokens.clock_offset)?;
         }
         self.set_expiring(
             &id_token_entry(key),
             &tokens.id_token,
             tokens.id_token_expiry,
+            tokens.clock_offset,
         )
     }
 

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::clock::Offset;
+
 /// Where tokens are kept (`--token-cache-storage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -82,11 +84,24 @@ pub struct TokenSet {
     /// Not serialised with the rest: stores keep it apart (see [`TokenStore`]).
     #[serde(skip)]
     pub refresh_token: Option<String>,
+    /// The provider's clock minus this machine's, seconds, measured at the token response
+    /// (see [`crate::clock`]); the expiries above are in the provider's clock.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_offset: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl TokenSet {
-    /// The token kubectl gets, and its expiry: the ID token, or the access token with
-    /// `--oidc-use-access-token`.
+    /// The clock these tokens' expiries are judged by.
+    pub fn clock(&self) -> Offset {
+        Offset(self.clock_offset)
+    }
+
+    /// The token kubectl gets, and its expiry (in the provider's clock): the ID token, or the
+    /// access token with `--oidc-use-access-token`.
     pub fn credential(&self, use_access_token: bool) -> Option<(&str, i64)> {
         if use_access_token {
             Some((self.access_token.as_deref()?, self.access_token_expiry?))

@@ -1,0 +1,105 @@
+//! The provider's clock, as seen from this machine.
+//!
+//! Token lifetimes (`exp`, `iat`) are the provider's clock; the API server that judges them
+//! keeps the same time. A machine whose own clock is minutes off (WSL 2 after sleep, a VM after
+//! suspend, a container without NTP) would judge every token wrongly, so each token response
+//! measures the offset between the two clocks and every time decision about tokens uses the
+//! provider's time: local time plus [`Offset`]. Only what client-go compares with this
+//! machine's clock (the ExecCredential's `expirationTimestamp`) is turned back into local time.
+
+/// Offsets up to this size are ordinary (network latency, the `Date` header's one-second
+/// resolution, NTP slew); beyond it the user is told once per login or refresh.
+pub const NOTICE_SECS: i64 = 60;
+
+/// Seconds to add to this machine's time to get the provider's: positive when this machine
+/// is behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(pub i64);
+
+impl Offset {
+    /// Measures the offset from a token response: the provider's `Date` header (the time
+    /// the response was made, by the server that made the token), else the fresh ID token's
+    /// `iat`, against `local`, this machine's time when the response arrived. The `Date`
+    /// header comes first because it does not depend on the token: a token whose `iat`
+    /// and `exp` are both in the past stays expired, whatever this machine's clock says.
+    pub fn measure(date: Option<i64>, id_token_iat: Option<i64>, local: i64) -> Offset {
+        match date.or(id_token_iat) {
+            Some(theirs) => Offset(theirs - local),
+            None => Offset(0),
+        }
+    }
+
+    /// The provider's time now.
+    pub fn now(self) -> i64 {
+        crate::jwt::now() + self.0
+    }
+
+    /// A provider time in this machine's clock.
+    pub fn to_local(self, provider_time: i64) -> i64 {
+        provider_time - self.0
+    }
+
+    /// One line for stderr when this machine's clock is more than [`NOTICE_SECS`] off: how
+    /// far, which way, that it is handled, and how to fix it.
+    pub fn notice(self, provider_host: &str) -> Option<String> {
+        if self.0.abs() <= NOTICE_SECS {
+            return None;
+        }
+        let way = if self.0 < 0 { "ahead of" } else { "behind" };
+        Some(format!(
+            "this machine's clock is {} {way} {provider_host}'s; tokens are judged by the provider's clock, but fix this machine's (systemd: `sudo timedatectl set-ntp true`; WSL: `sudo hwclock -s` or `wsl --shutdown`; Windows: Settings > Time > Sync now)",
+            human(self.0.abs())
+        ))
+    }
+}
+
+/// "4 min 10 s", "1 h 2 min": how far apart two clocks are.
+pub fn human(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m, s) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_date_header_wins_over_iat() {
+        assert_eq!(Offset::measure(Some(1_000), Some(500), 400), Offset(600));
+        assert_eq!(Offset::measure(None, Some(500), 400), Offset(100));
+        assert_eq!(Offset::measure(None, None, 400), Offset(0));
+    }
+
+    #[test]
+    fn converts_provider_times_back_to_local_ones() {
+        // This machine is 10 minutes ahead: the provider's 12:00 is its 12:10.
+        let ahead = Offset(-600);
+        assert_eq!(ahead.to_local(43_200), 43_800);
+    }
+
+    #[test]
+    fn notices_only_offsets_past_a_minute_and_says_which_way() {
+        assert_eq!(Offset(59).notice("kc"), None);
+        assert_eq!(Offset(-60).notice("kc"), None);
+        let behind = Offset(360).notice("kc.example.com").unwrap();
+        assert!(behind.starts_with("this machine's clock is 6 min behind kc.example.com's"));
+        let ahead = Offset(-3_600).notice("kc").unwrap();
+        assert!(ahead.contains("1 h ahead of kc's"), "{ahead}");
+        assert!(ahead.contains("timedatectl set-ntp true") && ahead.contains("hwclock -s"));
+    }
+
+    #[test]
+    fn says_durations_as_people_do() {
+        assert_eq!(human(5), "5 s");
+        assert_eq!(human(240), "4 min");
+        assert_eq!(human(250), "4 min 10 s");
+        assert_eq!(human(3_600), "1 h");
+        assert_eq!(human(3_720), "1 h 2 min");
+    }
+}
