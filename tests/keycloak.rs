@@ -41,6 +41,8 @@ struct KcWorld {
     realm: String,
     ldap: Ldap,
     api: ApiServer,
+    /// The loopback listener's port, registered for this realm's client.
+    port: u16,
 }
 
 impl KcWorld {
@@ -49,6 +51,15 @@ impl KcWorld {
         let dir = tempfile::tempdir().unwrap();
         let ldap = Ldap::start(dir.path());
         kc.create_realm("keycloak-realm-ldap.json", realm, Some(&ldap.url), overrides);
+        // Keycloak 26 matches redirect URIs exactly, port included (a registered
+        // http://127.0.0.1:8000 does not admit port 41234), so tests running side by side
+        // each register their own port, as an admin would add one.
+        let port = ldap::free_port();
+        let mut uris = kc.client(realm, "kubernetes")["redirectUris"].clone();
+        uris.as_array_mut()
+            .unwrap()
+            .push(json!(format!("http://localhost:{port}")));
+        kc.update_client(realm, "kubernetes", json!({"redirectUris": uris}));
         let api = ApiServer::start(dir.path(), &kc.issuer(realm), Some(&kc.ca));
         KcWorld {
             kc,
@@ -56,6 +67,7 @@ impl KcWorld {
             realm: realm.to_string(),
             ldap,
             api,
+            port,
         }
     }
 
@@ -80,7 +92,9 @@ impl KcWorld {
             format!("--certificate-authority={}", self.kc.ca.display()),
             format!("--token-cache-dir={}", self.cache_dir().display()),
             "--token-cache-storage=disk".into(),
-            "--listen-address=127.0.0.1:0".into(),
+            format!("--listen-address=127.0.0.1:{}", self.port),
+            // A browser run that goes wrong ends the test in a minute, with the plugin's words.
+            "--authentication-timeout-sec=60".into(),
             format!(
                 "--browser-command={}",
                 support_dir().join("chromium-keycloak.mjs").display()
@@ -166,7 +180,12 @@ impl KcWorld {
     /// `kubectl auth whoami` as the API server sees it: (username, groups).
     fn whoami(&self, kubeconfig: &PathBuf, user: &str) -> (String, Vec<String>) {
         let run = self.kubectl(kubeconfig, &["auth", "whoami", "-o", "json"], user);
-        run.assert_ok();
+        assert!(
+            run.ok(),
+            "whoami failed: {}\nbrowser: {:?}",
+            run.stderr,
+            std::fs::read_to_string(self.login_log()).unwrap_or_default()
+        );
         let info = &run.json()["status"]["userInfo"];
         let groups = info["groups"]
             .as_array()
