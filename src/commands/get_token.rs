@@ -105,6 +105,23 @@ pub fn obtain(
     if let Some(refresh_token) = refresh_token {
         match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
             Ok(tokens) => return Ok(save(store, key, tokens)),
+            // Keycloak refuses a disabled user's refresh with `invalid_grant (User disabled)`,
+            // and its login page then refuses the same user without ever returning to the
+            // loopback listener: a browser login could only end in a timeout, so stop here.
+            Err(OidcError::TokenEndpoint {
+                error, description, ..
+            }) if error == "invalid_grant" && description.to_lowercase().contains("disabled") => {
+                let who = load(store, key)
+                    .and_then(|t| crate::claims::Identity::from_id_token(&t.id_token))
+                    .map(crate::claims::Identity::who)
+                    .filter(|w| !w.is_empty())
+                    .or_else(|| config.account.clone())
+                    .unwrap_or_else(|| "this account".into());
+                return Err(Error::Setup(format!(
+                    "{} disabled the account {who} (invalid_grant{description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)",
+                    config.issuer_url
+                )));
+            }
             Err(e) if e.is_invalid_grant() => {
                 crate::warn!(
                     "the provider no longer accepts the cached login ({e}); signing in again"
