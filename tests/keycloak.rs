@@ -50,7 +50,12 @@ impl KcWorld {
     fn new(kc: &'static Keycloak, realm: &str, overrides: Value) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ldap = Ldap::start(dir.path());
-        kc.create_realm("keycloak-realm-ldap.json", realm, Some(&ldap.url), overrides);
+        kc.create_realm(
+            "keycloak-realm-ldap.json",
+            realm,
+            Some(&ldap.url),
+            overrides,
+        );
         // Keycloak 26 matches redirect URIs exactly, port included (a registered
         // http://127.0.0.1:8000 does not admit port 41234), so tests running side by side
         // each register their own port, as an admin would add one.
@@ -294,7 +299,10 @@ fn login_hit_and_refresh(kc: &'static Keycloak, realm: &str, rotation: bool) {
     let login = &world.logins(1)[0];
     assert_eq!(login["error"], Value::Null, "{login}");
     assert_eq!(login["steps"][0], "login-form", "{login}");
-    assert_eq!(login["start_query"]["code_challenge_method"], "S256", "{login}");
+    assert_eq!(
+        login["start_query"]["code_challenge_method"], "S256",
+        "{login}"
+    );
     assert!(
         login["final_query_keys"]
             .as_array()
@@ -303,12 +311,18 @@ fn login_hit_and_refresh(kc: &'static Keycloak, realm: &str, rotation: bool) {
         "Keycloak sends iss (RFC 9207) in the authorization response: {login}"
     );
     assert!(
-        login["text"].as_str().unwrap().contains("Signed in as alice@example.com"),
+        login["text"]
+            .as_str()
+            .unwrap()
+            .contains("Signed in as alice@example.com"),
         "{login}"
     );
     let discovery: Value = kc
         .http()
-        .get(format!("{}/.well-known/openid-configuration", world.issuer()))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            world.issuer()
+        ))
         .send()
         .and_then(|r| r.text())
         .map(|t| serde_json::from_str(&t).unwrap())
@@ -358,7 +372,10 @@ fn login_hit_and_refresh(kc: &'static Keycloak, realm: &str, rotation: bool) {
     // an older one still works.
     let reused = world.refresh_status(&first_refresh_token);
     if rotation {
-        assert_eq!(reused, 400, "Keycloak accepted a rotated-away refresh token");
+        assert_eq!(
+            reused, 400,
+            "Keycloak accepted a rotated-away refresh token"
+        );
     } else {
         assert_eq!(reused, 200);
     }
@@ -374,4 +391,456 @@ fn first_login_cache_hit_and_refresh_without_rotation() {
 fn first_login_cache_hit_and_refresh_with_rotation() {
     let kc = keycloak_or_skip!();
     login_hit_and_refresh(kc, "t-refresh-rotating", true);
+}
+
+/// The same flags under another subcommand (login, logout, setup share get-token's).
+fn with_command(mut args: Vec<String>, command: &str) -> Vec<String> {
+    args[0] = command.to_string();
+    args
+}
+
+fn count(requests: &[String], what: &str) -> usize {
+    requests.iter().filter(|r| r.as_str() == what).count()
+}
+
+/// The example realm exactly as Keycloak's --import-realm made it, federating the directory
+/// started with Keycloak: a login on the registered default port (8000, else 18000) gets the
+/// LDAP groups into the token.
+#[test]
+fn the_imported_ldap_example_realm_signs_in_an_ldap_user_with_groups() {
+    let kc = keycloak_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let api = ApiServer::start(dir.path(), &kc.issuer("platform-ldap"), Some(&kc.ca));
+    let world = KcWorld {
+        kc,
+        ldap: Ldap::start(dir.path()),
+        dir,
+        realm: "platform-ldap".into(),
+        api,
+        port: 8000,
+    };
+    let mut args = world.args(&[]);
+    args.retain(|a| !a.starts_with("--listen-address"));
+    let kubeconfig = world.kubeconfig("kubeconfig", &args);
+    let (username, groups) = world.whoami(&kubeconfig, "carol");
+    assert_eq!(username, "carol@example.com");
+    assert!(
+        groups.contains(&"oidc:developers".to_string()),
+        "{groups:?}"
+    );
+    assert!(!groups.contains(&"oidc:KubernetesAdministrators".to_string()));
+}
+
+/// The other example, examples/keycloak-realm.json as imported: its local user must set a new
+/// password at the first login (the example's password is temporary), then is signed in.
+#[test]
+fn the_imported_plain_example_realm_signs_in_its_user_after_a_password_change() {
+    let kc = keycloak_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let api = ApiServer::start(dir.path(), &kc.issuer("platform"), Some(&kc.ca));
+    let world = KcWorld {
+        kc,
+        ldap: Ldap::start(dir.path()),
+        dir,
+        realm: "platform".into(),
+        api,
+        port: 8000,
+    };
+    let mut args = world.args(&[]);
+    args.retain(|a| !a.starts_with("--listen-address"));
+    let kubeconfig = world.kubeconfig("kubeconfig", &args);
+    let run = world.kubectl_env(
+        &kubeconfig,
+        &["auth", "whoami", "-o", "json"],
+        "alice",
+        &[
+            ("KC_PASSWORD", "change-me"),
+            ("KC_NEW_PASSWORD", "a-new-password-1"),
+        ],
+    );
+    assert!(run.ok(), "{}\n{:?}", run.stderr, world.logins(1));
+    let info = &run.json()["status"]["userInfo"];
+    assert_eq!(info["username"], "alice@example.com");
+    assert!(
+        info["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("oidc:KubernetesAdministrators")),
+        "{info}"
+    );
+    let login = &world.logins(1)[0];
+    assert_eq!(login["steps"][0], "login-form", "{login}");
+    assert_eq!(login["steps"][1], "new-password", "{login}");
+}
+
+/// Case 2: the Keycloak session ends (SSO Session Idle passes): the next call tries the
+/// refresh once, then falls back to one browser login, which shows the form again.
+#[test]
+fn an_ended_keycloak_session_falls_back_to_one_browser_login() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(
+        kc,
+        "t-session-idle",
+        json!({"accessTokenLifespan": 15, "ssoSessionIdleTimeout": 15}),
+    );
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    world.whoami(&kubeconfig, "alice");
+    // Past the idle timeout: the refresh token (whose expiry is the idle timeout) is dead.
+    let expiry = world.cached_id_token_expiry();
+    let now = chrono::Utc::now().timestamp();
+    std::thread::sleep(Duration::from_secs((expiry - now + 2).max(0) as u64));
+    let before = world.requests();
+    let run = world.kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], "alice");
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        run.stderr
+            .matches("no longer accepts the cached login")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let logins = world.logins(2);
+    assert_eq!(logins.len(), 2, "{logins:?}");
+    assert_eq!(logins[1]["steps"][0], "login-form", "{logins:?}");
+    let after = new_requests(&before, &world.requests());
+    // The refused refresh and the code exchange: no loop.
+    assert_eq!(count(&after, TOKEN), 2, "{after:?}");
+}
+
+/// Case 3: `logout` revokes the refresh token and ends the Keycloak session (end-session with
+/// id_token_hint, back to the registered loopback redirect), so the next login shows the form.
+#[test]
+fn logout_ends_the_keycloak_session_so_the_next_login_shows_the_form() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-logout", json!({}));
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    world.whoami(&kubeconfig, "alice");
+    // While the session lives, another login goes through without the form.
+    world
+        .plugin(&with_command(world.args(&[]), "login"), "alice")
+        .assert_ok();
+    let logins = world.logins(2);
+    assert_eq!(logins[1]["error"], Value::Null, "{logins:?}");
+    assert!(
+        !logins[1]["steps"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("login-form")),
+        "{logins:?}"
+    );
+    assert!(!kc.sessions(&world.realm, "alice").is_empty());
+
+    let run = world.plugin(&with_command(world.args(&[]), "logout"), "alice");
+    assert!(run.ok(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Signed out at the provider"),
+        "{}",
+        run.stderr
+    );
+    let logout = &world.logins(3)[2];
+    assert_eq!(logout["error"], Value::Null, "{logout}");
+    assert!(
+        kc.sessions(&world.realm, "alice").is_empty(),
+        "session left"
+    );
+
+    world.whoami(&kubeconfig, "alice");
+    let login = &world.logins(4)[3];
+    assert_eq!(login["steps"][0], "login-form", "{login}");
+}
+
+/// Case 4: the device authorization grant, its verification page driven in Chromium.
+#[test]
+fn the_device_grant_signs_in_through_keycloaks_verification_page() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-device", json!({}));
+    kc.update_client(
+        &world.realm,
+        "kubernetes",
+        json!({"attributes": {"oauth2.device.authorization.grant.enabled": "true"}}),
+    );
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&["--grant-type=device-code"]));
+    let run = world.kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], "bob");
+    assert!(run.ok(), "{}\n{:?}", run.stderr, world.logins(1));
+    assert_eq!(
+        run.json()["status"]["userInfo"]["username"],
+        "bob@example.com"
+    );
+    assert!(run.stderr.contains("enter the code"), "{}", run.stderr);
+    let login = &world.logins(1)[0];
+    assert!(
+        login["start_path"].as_str().unwrap().ends_with("/device"),
+        "{login}"
+    );
+    assert!(
+        login["steps"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("login-form")),
+        "{login}"
+    );
+    let requests = world.requests();
+    assert_eq!(
+        count(&requests, "POST /protocol/openid-connect/auth/device"),
+        1,
+        "{requests:?}"
+    );
+}
+
+fn set_ldap_cache_lifespan(kc: &Keycloak, realm: &str, millis: u64) {
+    let providers = kc.admin(
+        "GET",
+        &format!("/{realm}/components?type=org.keycloak.storage.UserStorageProvider"),
+        None,
+    );
+    let mut ldap = providers[0].clone();
+    ldap["config"]["cachePolicy"] = json!(["MAX_LIFESPAN"]);
+    ldap["config"]["maxLifespan"] = json!([millis.to_string()]);
+    let id = ldap["id"].as_str().unwrap().to_string();
+    kc.admin("PUT", &format!("/{realm}/components/{id}"), Some(&ldap));
+}
+
+/// Case 5: the promise end to end: removed from KubernetesAdministrators in LDAP, the user's
+/// next refreshed token lacks the group, so the API server sees the change within one ID
+/// token lifetime (with the federation's cache lifespan shortened to a second here).
+#[test]
+fn an_ldap_user_removed_from_a_group_loses_it_at_the_next_refresh() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-ldap-group", json!({"accessTokenLifespan": 20}));
+    set_ldap_cache_lifespan(kc, &world.realm, 1000);
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    let (_, groups) = world.whoami(&kubeconfig, "alice");
+    assert!(groups.contains(&"oidc:KubernetesAdministrators".to_string()));
+
+    world
+        .ldap
+        .remove_from_group("alice", "KubernetesAdministrators");
+    assert!(!world
+        .ldap
+        .members("KubernetesAdministrators")
+        .iter()
+        .any(|m| m.starts_with("uid=alice,")));
+    // Until the ID token expires, the API server still sees the old groups (the token says so).
+    let (_, groups) = world.whoami(&kubeconfig, "alice");
+    assert!(groups.contains(&"oidc:KubernetesAdministrators".to_string()));
+
+    world.wait_until_refresh_due();
+    let before = world.requests();
+    let (_, groups) = world.whoami(&kubeconfig, "alice");
+    assert_eq!(
+        groups,
+        vec![
+            "oidc:developers".to_string(),
+            "system:authenticated".to_string()
+        ]
+    );
+    assert_eq!(
+        new_requests(&before, &world.requests()),
+        vec![TOKEN.to_string()]
+    );
+}
+
+/// Case 5: a user disabled in Keycloak gets one clear error naming the account and what to do,
+/// and nothing retries.
+#[test]
+fn a_user_disabled_in_keycloak_gets_one_clear_error_and_no_retries() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-disabled", json!({"accessTokenLifespan": 20}));
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    world.whoami(&kubeconfig, "bob");
+    kc.set_user_enabled(&world.realm, "bob", false);
+    world.wait_until_refresh_due();
+    let before = world.requests();
+    let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], "bob");
+    run.assert_failed();
+    let after = new_requests(&before, &world.requests());
+    eprintln!("stderr: {}\nrequests: {after:?}", run.stderr);
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert!(!errors.is_empty(), "{}", run.stderr);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("disabled") && e.contains("administrator")),
+        "{}",
+        run.stderr
+    );
+    assert!(count(&after, TOKEN) <= 2, "{after:?}");
+    assert_eq!(
+        world.logins(1).len(),
+        1,
+        "no browser for a disabled account"
+    );
+}
+
+/// Case 6: two accounts at one Keycloak: login_hint and prompt=login make the second account's
+/// login show the form despite the first's session; each sees its own groups.
+#[test]
+fn two_accounts_at_one_keycloak_each_see_their_own_groups() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-accounts", json!({}));
+    let alice = world.kubeconfig("alice", &world.args(&["--account=alice"]));
+    let bob = world.kubeconfig("bob", &world.args(&["--account=bob"]));
+    let (user, groups) = world.whoami(&alice, "alice");
+    assert_eq!(user, "alice@example.com");
+    assert!(groups.contains(&"oidc:KubernetesAdministrators".to_string()));
+    let (user, groups) = world.whoami(&bob, "bob");
+    assert_eq!(user, "bob@example.com");
+    assert_eq!(
+        groups,
+        vec![
+            "oidc:developers".to_string(),
+            "system:authenticated".to_string()
+        ]
+    );
+    let logins = world.logins(2);
+    assert_eq!(logins[1]["start_query"]["login_hint"], "bob", "{logins:?}");
+    assert_eq!(logins[1]["start_query"]["prompt"], "login", "{logins:?}");
+    assert_eq!(logins[1]["steps"][0], "login-form", "{logins:?}");
+    let before = world.requests();
+    assert_eq!(world.whoami(&alice, "alice").0, "alice@example.com");
+    assert!(new_requests(&before, &world.requests()).is_empty());
+}
+
+/// Case 7: `setup` against real misconfigured clients names each fault with the Keycloak
+/// setting that fixes it.
+#[test]
+fn setup_names_the_keycloak_setting_for_each_misconfigured_client() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-setup", json!({}));
+    let redirect = format!("http://localhost:{}", world.port);
+    let base = json!({
+        "publicClient": true, "standardFlowEnabled": true, "directAccessGrantsEnabled": false,
+        "redirectUris": [redirect], "attributes": {"pkce.code.challenge.method": "S256"},
+        "defaultClientScopes": ["basic", "profile", "email", "groups"],
+    });
+    let client = |id: &str, changes: Value| {
+        let mut c = base.clone();
+        c["clientId"] = json!(id);
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        kc.admin("POST", &format!("/{}/clients", world.realm), Some(&c));
+    };
+    client("no-pkce", json!({"attributes": {}}));
+    client(
+        "no-redirect",
+        json!({"redirectUris": ["https://app.example.com/callback"]}),
+    );
+    client(
+        "no-groups",
+        json!({"defaultClientScopes": ["basic", "profile", "email"]}),
+    );
+    client(
+        "confidential",
+        json!({"publicClient": false, "clientAuthenticatorType": "client-secret", "secret": "s3cret"}),
+    );
+    let cases = [
+        (
+            "no-pkce",
+            "PKCE is not enforced",
+            "Proof Key for Code Exchange",
+        ),
+        (
+            "no-redirect",
+            "is not allowed for client",
+            "Valid redirect URIs",
+        ),
+        ("no-groups", "no groups claim", "Group Membership"),
+        ("confidential", "invalid_client", "Client authentication"),
+    ];
+    for (id, finding, setting) in cases {
+        let mut args = with_command(world.args(&[]), "setup");
+        args.retain(|a| !a.starts_with("--oidc-client-id"));
+        args.push(format!("--oidc-client-id={id}"));
+        let run = world.plugin(&args, "alice");
+        let out = format!("{}{}", run.stdout, run.stderr);
+        eprintln!("$ setup --oidc-client-id={id}\n{out}");
+        assert!(out.contains(finding), "{id}: no {finding:?} in\n{out}");
+        assert!(out.contains(setting), "{id}: no {setting:?} in\n{out}");
+    }
+}
+
+/// Case 7: `doctor` finds nothing wrong with the healthy chain.
+#[test]
+fn doctor_is_all_ok_on_the_healthy_chain() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-doctor", json!({}));
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    world.whoami(&kubeconfig, "alice");
+    let mut command = Command::new(PLUGIN);
+    command.arg("doctor");
+    world.prepare(
+        &mut command,
+        "alice",
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    );
+    let run = run_with_timeout(command, Duration::from_secs(120));
+    let out = format!("{}{}", run.stdout, run.stderr);
+    eprintln!("$ doctor\n{out}");
+    assert!(run.ok(), "{out}");
+    let findings: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("          "))
+        .collect();
+    assert!(findings.len() >= 5, "{out}");
+    assert!(
+        findings.iter().all(|l| l.trim_start().starts_with("ok")),
+        "{out}"
+    );
+}
+
+/// An unreachable Keycloak at login: one error naming the host, non-zero exit.
+#[test]
+fn an_unreachable_keycloak_at_login_is_named() {
+    let kc = keycloak_or_skip!();
+    let port = ldap::free_port();
+    let world = KcWorld::new(kc, "t-unreachable", json!({}));
+    let mut args = world.args(&[]);
+    args.retain(|a| !a.starts_with("--oidc-issuer-url"));
+    args.push(format!(
+        "--oidc-issuer-url=https://127.0.0.1:{port}/realms/t-unreachable"
+    ));
+    let run = world.plugin(&args, "alice");
+    run.assert_failed();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert!(world.logins(0).is_empty());
+}
+
+/// A realm renamed under a cached login: the error names the issuer and what to check.
+#[test]
+fn a_renamed_realm_is_named_in_the_error() {
+    let kc = keycloak_or_skip!();
+    let world = KcWorld::new(kc, "t-rename", json!({"accessTokenLifespan": 20}));
+    let kubeconfig = world.kubeconfig("kubeconfig", &world.args(&[]));
+    world.whoami(&kubeconfig, "alice");
+    kc.update_realm("t-rename", json!({"realm": "t-renamed"}));
+    world.wait_until_refresh_due();
+    let run = world.plugin(&world.args(&[]), "alice");
+    run.assert_failed();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    eprintln!("{}", run.stderr);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains(&world.issuer()), "{}", run.stderr);
+    assert!(errors[0].contains("--oidc-issuer-url"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
 }

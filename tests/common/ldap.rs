@@ -25,6 +25,9 @@ pub const PEOPLE: &[(&str, &str, &str, &[&str])] = &[
     ),
     ("bob", "Bob", "bob-pw", &["developers"]),
     ("carol", "Carol", "carol-pw", &["developers"]),
+    // groupOfNames needs one member at least: dave keeps KubernetesAdministrators non-empty
+    // when a test removes alice.
+    ("dave", "Dave", "dave-pw", &["KubernetesAdministrators"]),
 ];
 
 pub fn password_of(uid: &str) -> &'static str {

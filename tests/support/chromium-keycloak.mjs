@@ -71,13 +71,18 @@ async function main() {
   try {
     const page = await context.newPage();
     await page.route((url) => !['127.0.0.1', 'localhost'].includes(url.hostname), (route) => route.abort());
+    // Keycloak may answer at once with a redirect back (a live session, a logout with
+    // id_token_hint): having passed through it counts as having been there.
+    let visitedKeycloak = false;
+    page.on('request', (r) => {
+      if (r.isNavigationRequest() && new URL(r.url()).origin === kcOrigin) visitedKeycloak = true;
+    });
     await page.goto(start, { waitUntil: 'domcontentloaded' });
     if (process.env.KC_STALL === '1') {
       log.stalled = true;
       await new Promise((resolve) => { setTimeout(resolve, 15_000); });
       return;
     }
-    let visitedKeycloak = false;
     for (let i = 0; i < 10; i += 1) {
       if (!onKeycloak(page)) {
         // Back at the plugin's loopback listener (after Keycloak): the end of the journey.
