@@ -751,7 +751,11 @@ fn setup_names_the_keycloak_setting_for_each_misconfigured_client() {
             "Valid redirect URIs",
         ),
         ("no-groups", "no groups claim", "Group Membership"),
-        ("confidential", "invalid_client", "Client authentication"),
+        (
+            "confidential",
+            "Invalid client credentials",
+            "--oidc-client-secret",
+        ),
     ];
     for (id, finding, setting) in cases {
         let mut args = with_command(world.args(&[]), "setup");
