@@ -35,6 +35,9 @@ async function pageKind(page) {
   if (await has('#device-user-code')) return 'device-code';
   if (await has('input[name=password-new]')) return 'new-password';
   if (await has('input[name=username]') && await has('input[name=password]')) return 'login-form';
+  // prompt=login with a live session: Keycloak asks the session's user for the password
+  // again, naming them, and ignores login_hint; another user must press "Restart login".
+  if (await has('input[name=password]') && await has('#reset-login')) return 're-authenticate';
   if (await has('#kc-logout')) return 'logout-confirm';
   if (await has('input[name=accept], button[name=accept]')) return 'consent';
   return 'other';
@@ -100,6 +103,14 @@ async function main() {
         if (onKeycloak(page) && await pageKind(page) === 'login-form') {
           log.refused = (await page.innerText('body')).replace(/\s+/g, ' ').trim();
           break;
+        }
+      } else if (kind === 're-authenticate') {
+        const shown = (await page.locator('#kc-attempted-username').innerText().catch(() => '')).trim();
+        if (shown === (process.env.KC_USER || 'alice')) {
+          await page.fill('input[name=password]', process.env.KC_PASSWORD || '');
+          await submit(page, '#kc-login');
+        } else {
+          await submit(page, '#reset-login');
         }
       } else if (kind === 'new-password') {
         await page.fill('input[name=password-new]', process.env.KC_NEW_PASSWORD || 'new-password');
