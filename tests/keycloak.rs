@@ -156,13 +156,13 @@ impl KcWorld {
         }
     }
 
-    fn kubectl(&self, kubeconfig: &PathBuf, args: &[&str], user: &str) -> Run {
+    fn kubectl(&self, kubeconfig: &std::path::Path, args: &[&str], user: &str) -> Run {
         self.kubectl_env(kubeconfig, args, user, &[])
     }
 
     fn kubectl_env(
         &self,
-        kubeconfig: &PathBuf,
+        kubeconfig: &std::path::Path,
         args: &[&str],
         user: &str,
         extra_env: &[(&str, &str)],
@@ -183,7 +183,7 @@ impl KcWorld {
     }
 
     /// `kubectl auth whoami` as the API server sees it: (username, groups).
-    fn whoami(&self, kubeconfig: &PathBuf, user: &str) -> (String, Vec<String>) {
+    fn whoami(&self, kubeconfig: &std::path::Path, user: &str) -> (String, Vec<String>) {
         let run = self.kubectl(kubeconfig, &["auth", "whoami", "-o", "json"], user);
         assert!(
             run.ok(),

@@ -53,7 +53,10 @@ pub fn login(
     let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
     request = request
         .add_extra_param("code_challenge", challenge.as_str().to_string())
-        .add_extra_param("code_challenge_method", challenge.method().as_str().to_string());
+        .add_extra_param(
+            "code_challenge_method",
+            challenge.method().as_str().to_string(),
+        );
     let details: CoreDeviceAuthorizationResponse =
         request.request(http).map_err(|e| match token_error(e) {
             OidcError::TokenEndpoint {
