@@ -35,6 +35,12 @@ pub enum SignInError {
     Cooldown { issuer: String, age: i64, left: i64 },
     #[error("no usable cached token, and {NO_LOGIN_ENV} forbids signing in")]
     LoginForbidden,
+    #[error("{issuer} disabled the account {who} (invalid_grant{description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)")]
+    AccountDisabled {
+        issuer: String,
+        who: String,
+        description: String,
+    },
 }
 
 /// The cached credential (ID token, or access token with `--oidc-use-access-token`) and its
@@ -103,6 +109,24 @@ pub fn obtain(
             Ok(tokens) => {
                 clock_notice(&tokens, config);
                 return Ok(save(store, key, tokens));
+            }
+            // Keycloak refuses a disabled user's refresh with `invalid_grant (User disabled)`,
+            // and its login page then refuses the same user without ever returning to the
+            // loopback listener: a browser login could only end in a timeout, so stop here.
+            Err(OidcError::TokenEndpoint {
+                error, description, ..
+            }) if error == "invalid_grant" && description.to_lowercase().contains("disabled") => {
+                let who = load(store, key)
+                    .and_then(|t| crate::claims::Identity::from_id_token(&t.id_token))
+                    .map(crate::claims::Identity::who)
+                    .filter(|w| !w.is_empty())
+                    .or_else(|| config.account.clone())
+                    .unwrap_or_else(|| "this account".into());
+                return Err(SignInError::AccountDisabled {
+                    issuer: config.issuer_url.clone(),
+                    who,
+                    description,
+                });
             }
             Err(e) if e.is_invalid_grant() => {
                 crate::warn!(

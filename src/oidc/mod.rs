@@ -123,9 +123,14 @@ pub(crate) fn token_error(err: TokenError) -> OidcError {
     match err {
         RequestTokenError::ServerResponse(resp) => {
             let error = resp.error().as_ref().to_string();
+            let described = resp
+                .error_description()
+                .is_some_and(|d| d.to_lowercase().contains("client credentials"));
             let hint = match error.as_str() {
                 "invalid_grant" => "; the login expired or was revoked, log in again",
-                "invalid_client" => "; check --oidc-client-id and --oidc-client-secret (Keycloak: Client authentication off for a public client)",
+                // Keycloak 26 answers a confidential client that sent no secret with
+                // unauthorized_client ("Invalid client or Invalid client credentials").
+                "invalid_client" | "unauthorized_client" if error == "invalid_client" || described => "; check --oidc-client-id and --oidc-client-secret (Keycloak: Client authentication off for a public client)",
                 "unauthorized_client" => "; enable the grant for this client at the provider (Keycloak: Standard flow)",
                 "invalid_scope" => "; check --oidc-extra-scope against the client's scopes",
                 _ => "",

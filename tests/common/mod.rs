@@ -1,7 +1,8 @@
 //! Test harness: a [`World`] per test, with its own temporary directory and ports, and one
 //! file per real part it drives: the OpenID Provider (`provider`), the HTTPS API server
 //! stand-in (`apiserver`), kubectl and kubeconfigs (`kubectl`), the scripted browser
-//! (`browser`), and the Secret Service keyring with the token cache (`keyring`). Here: the
+//! (`browser`), the Secret Service keyring with the token cache (`keyring`), and the real
+//! Keycloak with OpenLDAP behind it (`keycloak`, `ldap`). Here: the
 //! world itself, the processes it starts, and how a run's outcome is read.
 #![allow(dead_code)]
 
@@ -71,8 +72,13 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
+// The real Keycloak and OpenLDAP (tests/keycloak.rs): Linux processes in a group of their own.
+#[cfg(unix)]
+pub mod keycloak;
 mod keyring;
 mod kubectl;
+#[cfg(unix)]
+pub mod ldap;
 mod provider;
 
 // Each test binary uses some of these.
