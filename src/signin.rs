@@ -68,18 +68,25 @@ pub fn obtain(
     key: &CacheKey,
     mode: Mode,
 ) -> Result<TokenSet, SignInError> {
+    // What is cached now: served while it has not expired if the provider cannot be
+    // reached to refresh it (a refresh is attempted some seconds early, or on --force-refresh).
+    let mut cached = None;
     let _lock = match config.storage {
         Storage::None => None,
         _ => {
             let (lock, waited) =
                 KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
+            if mode == Mode::Normal {
+                cached = load(store, key);
+            }
             // Whoever held the lock may have just stored fresh tokens: use them.
-            if mode == Mode::Normal && (waited || !config.force_refresh) {
-                if let Some(tokens) = load(store, key) {
-                    if usable(Some(&tokens), config).is_some() {
-                        crate::debug!(1, "another process refreshed the token meanwhile");
-                        return Ok(tokens);
-                    }
+            if waited || !config.force_refresh {
+                if let Some(tokens) = cached
+                    .as_ref()
+                    .filter(|t| usable(Some(t), config).is_some())
+                {
+                    crate::debug!(1, "another process refreshed the token meanwhile");
+                    return Ok(tokens.clone());
                 }
             }
             Some(lock)
@@ -103,7 +110,10 @@ pub fn obtain(
     }
 
     let http = HttpClient::new(config).map_err(OidcError::from)?;
-    let mut provider = Provider::load(config, &http)?;
+    let mut provider = match Provider::load(config, &http) {
+        Ok(provider) => provider,
+        Err(e) => return serve_while_valid(cached, config, e),
+    };
     if let Some(refresh_token) = refresh_token {
         match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
             Ok(tokens) => {
@@ -136,7 +146,7 @@ pub fn obtain(
                     crate::warn!("{e}");
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return serve_while_valid(cached, config, e),
         }
     }
 
@@ -176,6 +186,30 @@ pub fn obtain(
     clock_notice(&tokens, config);
     record(config, key);
     Ok(save(store, key, tokens))
+}
+
+/// When the provider cannot be reached (down, slow, a network error) but the cached credential
+/// has not expired, that credential still serves this call, with a warning; otherwise the
+/// error. Only transport and server errors: a refusal is the provider's answer.
+fn serve_while_valid(
+    cached: Option<TokenSet>,
+    config: &Config,
+    error: OidcError,
+) -> Result<TokenSet, SignInError> {
+    if matches!(error, OidcError::Http(_)) {
+        if let Some(tokens) = cached {
+            if let Some((_, expiry)) = tokens.credential(config.use_access_token) {
+                let left = expiry - tokens.clock().now();
+                if left > 0 {
+                    crate::warn!(
+                        "cannot refresh: {error}; using the cached token, valid for {left}s more"
+                    );
+                    return Ok(tokens);
+                }
+            }
+        }
+    }
+    Err(error.into())
 }
 
 /// One line when this machine's clock is far from the provider's, at each login or refresh

@@ -276,3 +276,46 @@ fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
         String::from_utf8_lossy(&listed.stdout)
     );
 }
+
+#[test]
+fn a_provider_that_is_down_at_refresh_time_does_not_break_a_still_valid_token() {
+    let mut world = World::new(15);
+    let kubeconfig = world.default_kubeconfig(&[]);
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+
+    // The token is within the refresh margin but not expired, and the provider is down: the
+    // refresh fails, the cached token still gets this call through, with one warning.
+    world.wait_for_cached_token_to_expire();
+    world.provider.stop();
+    let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
+    run.assert_ok();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("using the cached token"))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(
+        warning.contains("cannot refresh: request to 127.0.0.1:"),
+        "{warning}"
+    );
+
+    // Once it has expired too: one error naming the provider's host, no browser.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let run = world.plugin(&world.get_token_args(), &[]);
+    run.assert_failed();
+    assert!(run.stdout.is_empty());
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: request to 127.0.0.1:")
+            && last.contains("check --oidc-issuer-url and that the provider is reachable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        world.logins().len(),
+        1,
+        "no browser while the provider is down"
+    );
+}

@@ -28,6 +28,11 @@ impl Provider {
         }
     }
 
+    /// The provider goes down: its port refuses connections from now on.
+    pub fn stop(&mut self) {
+        self._daemon.stop();
+    }
+
     fn test_url(&self, path: &str) -> String {
         let scheme = self.issuer.split("://").next().unwrap();
         format!("{scheme}://127.0.0.1:{}/__test/{path}", self.port)
