@@ -187,9 +187,10 @@ impl KcWorld {
         let run = self.kubectl(kubeconfig, &["auth", "whoami", "-o", "json"], user);
         assert!(
             run.ok(),
-            "whoami failed: {}\nbrowser: {:?}",
+            "whoami failed: {}\nbrowser: {:?}\nAPI server: {}",
             run.stderr,
-            std::fs::read_to_string(self.login_log()).unwrap_or_default()
+            std::fs::read_to_string(self.login_log()).unwrap_or_default(),
+            std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
         );
         let info = &run.json()["status"]["userInfo"];
         let groups = info["groups"]

@@ -17,6 +17,10 @@ const usernameClaim = process.env.OIDC_USERNAME_CLAIM || 'email';
 const groupsPrefix = process.env.OIDC_GROUPS_PREFIX ?? 'oidc:';
 const jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`));
 const seen = [];
+// A failure inside one request must not take the whole server down (kubectl would see a reset
+// connection with no reason): log it, where the tests print this server's log on failure.
+process.on('unhandledRejection', (e) => console.error('unhandled rejection:', e));
+process.on('uncaughtException', (e) => console.error('uncaught exception:', e));
 
 function json(res, status, body) {
   res.writeHead(status, { 'content-type': 'application/json' });
