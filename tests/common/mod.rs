@@ -73,6 +73,8 @@ mod apiserver;
 mod browser;
 mod keyring;
 mod kubectl;
+pub mod kubelogin_table;
+mod peers;
 mod provider;
 
 // Each test binary uses some of these.
@@ -82,6 +84,8 @@ pub use apiserver::{test_certificate, ApiServer};
 pub use keyring::SecretService;
 #[allow(unused_imports)]
 pub use kubectl::{kubectl_path, kubectl_path_absolute};
+#[allow(unused_imports)]
+pub use peers::{peer, peer_version, KubeApiServer, OidcConfig};
 pub use provider::Provider;
 
 /// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.
