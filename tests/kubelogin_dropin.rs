@@ -75,6 +75,9 @@ fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
         if params.get("scope").map(String::as_str) != Some(row.scope) {
             failures.push(format!("{:?}: scope {:?}", row.args, params.get("scope")));
         }
+        if params.get("access_type").map(String::as_str) != Some("offline") {
+            failures.push(format!("{:?}: access_type {params:?}", row.args));
+        }
         if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
             failures.push(format!("{:?}: PKCE {params:?}", row.args));
         }

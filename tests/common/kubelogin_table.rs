@@ -151,6 +151,9 @@ pub const STANDARD: &[&str] = &[
     "redirect_uri",
     "scope",
     "code_challenge_method",
+    // Sent on every request by kubelogin and by us (Google's refresh-token switch); checked
+    // on its own.
+    "access_type",
 ];
 
 pub fn is_deprecated(arg: &str) -> bool {
