@@ -19,7 +19,12 @@ const TOKEN_PATH: &str = "/realms/test/protocol/openid-connect/token";
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     accepted: bool,
-    scope: String,
+    /// The scopes as a set: their order carries no meaning (RFC 6749 §3.3), and kubelogin
+    /// puts `openid` last.
+    scope: BTreeSet<String>,
+    access_type: String,
+    /// The first line of stderr when the program refused the args (shown, not compared).
+    error: String,
     pkce: String,
     redirect_host: String,
     extras: BTreeMap<String, String>,
@@ -39,6 +44,7 @@ impl Seen {
         }
         for (name, same) in [
             ("scope", self.scope == other.scope),
+            ("access_type", self.access_type == other.access_type),
             ("pkce", self.pkce == other.pkce),
             ("redirect_host", self.redirect_host == other.redirect_host),
             ("extras", self.extras == other.extras),
@@ -58,7 +64,14 @@ impl Seen {
 
 /// Runs `program` with a row's exec args through kubectl (a fresh cache, so every run is a
 /// browser login), and reads what reached the provider.
-fn observe(world: &World, program: &Path, tag: &str, row_args: &[&str], first: bool) -> Seen {
+fn observe(
+    world: &World,
+    program: &Path,
+    api_version: &str,
+    tag: &str,
+    row_args: &[&str],
+    first: bool,
+) -> Seen {
     let mut args = vec![
         "get-token".to_string(),
         format!("--oidc-issuer-url={}", world.provider.issuer),
@@ -82,7 +95,7 @@ fn observe(world: &World, program: &Path, tag: &str, row_args: &[&str], first: b
     }
     let kubeconfig = world.kubeconfig(
         &format!("kubeconfig-{tag}"),
-        "client.authentication.k8s.io/v1",
+        api_version,
         program.to_str().unwrap(),
         &args,
     );
@@ -96,7 +109,14 @@ fn observe(world: &World, program: &Path, tag: &str, row_args: &[&str], first: b
     let Some(login) = logins.get(before) else {
         return Seen {
             accepted: false,
-            scope: String::new(),
+            scope: BTreeSet::new(),
+            access_type: String::new(),
+            error: run
+                .stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .to_string(),
             pkce: String::new(),
             redirect_host: String::new(),
             extras: BTreeMap::new(),
@@ -116,7 +136,9 @@ fn observe(world: &World, program: &Path, tag: &str, row_args: &[&str], first: b
         .unwrap_or_default();
     Seen {
         accepted: true,
-        scope: params.get("scope").cloned().unwrap_or_default(),
+        scope: scope_set(params.get("scope").map(String::as_str).unwrap_or("")),
+        access_type: params.get("access_type").cloned().unwrap_or_default(),
+        error: String::new(),
         pkce: params
             .get("code_challenge_method")
             .cloned()
@@ -132,14 +154,33 @@ fn observe(world: &World, program: &Path, tag: &str, row_args: &[&str], first: b
     }
 }
 
+fn scope_set(scope: &str) -> BTreeSet<String> {
+    scope.split_whitespace().map(str::to_string).collect()
+}
+
 /// Where our plugin and kubelogin differ on purpose: (row's first argument, field). Each is
 /// explained in README "Migrating from kubelogin".
-const INTENDED_DIFFERENCES: &[(&str, &str)] = &[];
+const INTENDED_DIFFERENCES: &[(&str, &str)] = &[
+    // kubelogin v1.30+ dropped these deprecated flags ("unknown flag"); kubeconfigs written
+    // for older releases still carry them, and ours still reads them (with a notice).
+    ("--listen-port=0", "accepted"),
+    ("--listen-port=0,0", "accepted"),
+    ("--oidc-redirect-url-hostname=localhost", "accepted"),
+    ("--oidc-redirect-url-hostname=127.0.0.1", "accepted"),
+    // pflag prints "Flag --oidc-use-pkce has been deprecated" for any value; ours stays quiet
+    // when the value turns the deprecated behaviour off.
+    ("--oidc-use-pkce=false", "deprecation_notice"),
+];
 
 /// Every row of the kubelogin table through `kubelogin` and through our plugin, one after the
-/// other against one provider; returns the rows' differences (row args, fields) and prints the
-/// table.
-fn differential(kubelogin: &Path, label: &str, only: impl Fn(&[&str]) -> bool) -> Vec<String> {
+/// other against one provider, in kubeconfigs of exec `api_version`; returns the rows'
+/// differences (row args, fields) and prints the table.
+fn differential(
+    kubelogin: &Path,
+    api_version: &str,
+    label: &str,
+    only: impl Fn(&[&str]) -> bool,
+) -> Vec<String> {
     let world = World::new(300);
     let ours = Path::new(common::PLUGIN);
     let mut found = Vec::new();
@@ -149,8 +190,22 @@ fn differential(kubelogin: &Path, label: &str, only: impl Fn(&[&str]) -> bool) -
             continue;
         }
         compared += 1;
-        let theirs = observe(&world, kubelogin, &format!("{label}-{i}"), row.args, i == 0);
-        let mine = observe(&world, ours, &format!("ours-{label}-{i}"), row.args, i == 0);
+        let theirs = observe(
+            &world,
+            kubelogin,
+            api_version,
+            &format!("{label}-{i}"),
+            row.args,
+            i == 0,
+        );
+        let mine = observe(
+            &world,
+            ours,
+            api_version,
+            &format!("ours-{label}-{i}"),
+            row.args,
+            i == 0,
+        );
         let diff = mine.differences(&theirs);
         println!(
             "{label} row {i} {:?}: {}",
@@ -162,7 +217,7 @@ fn differential(kubelogin: &Path, label: &str, only: impl Fn(&[&str]) -> bool) -
             }
         );
         // The same row must mean what the table says for kubelogin too, or the table is wrong.
-        if theirs.accepted && theirs.scope != row.scope {
+        if theirs.accepted && theirs.scope != scope_set(row.scope) {
             found.push(format!(
                 "{label}: table scope {:?} for {:?}",
                 row.scope, row.args
@@ -176,11 +231,26 @@ fn differential(kubelogin: &Path, label: &str, only: impl Fn(&[&str]) -> bool) -
     found
 }
 
-fn intended(found: &[String]) -> (Vec<String>, Vec<String>) {
+/// Against the old release, besides: flags deprecated after it (and dropped by the latest
+/// release) draw our deprecation notice, which that release did not print.
+const INTENDED_DIFFERENCES_OLD: &[(&str, &str)] = &[
+    ("--oidc-use-pkce", "deprecation_notice"),
+    (
+        "--oidc-redirect-url-hostname=localhost",
+        "deprecation_notice",
+    ),
+    (
+        "--oidc-redirect-url-hostname=127.0.0.1",
+        "deprecation_notice",
+    ),
+];
+
+/// Splits differences into (intended by `list`, unexpected).
+fn intended(found: &[String], list: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
     found.iter().cloned().partition(|f| {
-        INTENDED_DIFFERENCES
-            .iter()
-            .any(|(row, field)| f.starts_with(&format!("[{row:?}")) && f.ends_with(field))
+        list.iter().any(|(row, field)| {
+            f.starts_with(&format!("[{row:?}")) && f.ends_with(&format!(" {field}"))
+        })
     })
 }
 
@@ -189,14 +259,21 @@ fn kubelogin_table_rows_send_the_same_request_through_real_kubelogin_and_ours() 
     let Some(kubelogin) = peer("kubelogin", &peer_version("KUBELOGIN")) else {
         return;
     };
-    let found = differential(&kubelogin, "kubelogin", |_| true);
-    let (expected, unexpected) = intended(&found);
+    let found = differential(
+        &kubelogin,
+        "client.authentication.k8s.io/v1",
+        "kubelogin",
+        |_| true,
+    );
+    let (expected, unexpected) = intended(&found, INTENDED_DIFFERENCES);
     println!("intended differences: {expected:#?}");
     assert!(
         unexpected.is_empty(),
         "our plugin and kubelogin differ:\n{}",
         unexpected.join("\n")
     );
+    // Against the latest release every intended difference shows: none is stale.
+    assert_eq!(expected.len(), INTENDED_DIFFERENCES.len(), "{expected:#?}");
 }
 
 /// The flags of a kubelogin binary, from its own `get-token --help` (flags added later make a
@@ -227,8 +304,19 @@ fn kubelogin_table_rows_an_old_kubelogin_knew_send_the_same_request_through_ours
             flags.contains(name)
         })
     };
-    let found = differential(&kubelogin, &format!("kubelogin-{version}"), applies);
-    let (expected, unexpected) = intended(&found);
+    // Releases before v1.29 answer v1beta1 only, so the kubeconfigs written for them say so.
+    let found = differential(
+        &kubelogin,
+        "client.authentication.k8s.io/v1beta1",
+        &format!("kubelogin-{version}"),
+        applies,
+    );
+    let list: Vec<_> = INTENDED_DIFFERENCES
+        .iter()
+        .chain(INTENDED_DIFFERENCES_OLD)
+        .copied()
+        .collect();
+    let (expected, unexpected) = intended(&found, &list);
     println!("intended differences: {expected:#?}");
     assert!(
         unexpected.is_empty(),
