@@ -350,6 +350,26 @@ fn kubelogin_files(world: &World) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many items kubelogin keeps in the Secret Service (service `kubelogin`, as go-keyring
+/// writes them), counted with secret-tool; 0 without a keyring.
+fn kubelogin_keyring_items(keyring: Option<&SecretService>) -> usize {
+    let Some(keyring) = keyring else {
+        return 0;
+    };
+    let out = std::process::Command::new("secret-tool")
+        .args(["search", "--all", "service", "kubelogin"])
+        .envs(keyring.env())
+        .output()
+        .unwrap();
+    // One "[/org/freedesktop/secrets/collection/…]" header per item, on stdout or stderr
+    // depending on the libsecret version.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter(|l| l.starts_with("[/"))
+        .count()
+}
+
 fn token_of(run: &common::Run) -> String {
     run.json()["status"]["token"].as_str().unwrap().to_string()
 }
@@ -370,15 +390,40 @@ fn migration(storage: &str, keyring: Option<&SecretService>) {
     run.assert_ok();
     let kubelogins_token = token_of(&run);
     assert_eq!(world.wait_for_logins(1).len(), 1, "kubelogin signed in");
-    if storage == "disk" {
-        assert_eq!(kubelogin_files(&world).len(), 1, "kubelogin's cache file");
-    }
+    // Where kubelogin put it: one file, or one keyring item and no file.
+    let (files, items) = match keyring {
+        None => (1, 0),
+        Some(_) => (0, 1),
+    };
+    assert_eq!(
+        kubelogin_files(&world).len(),
+        files,
+        "kubelogin's cache files"
+    );
+    assert_eq!(
+        kubelogin_keyring_items(keyring),
+        items,
+        "kubelogin's keyring items"
+    );
     world.provider.reset_counts();
-    let mut ours = world.get_token_args();
-    ours.push("--token-cache-storage=auto".into());
-    let run = world.plugin(&ours, &env);
+    let ours = |world: &World| {
+        let mut args = world.get_token_args();
+        args.push("--token-cache-storage=auto".into());
+        args
+    };
+    let run = world.plugin(&ours(&world), &env);
     run.assert_ok();
-    assert!(run.stderr.contains("Imported"), "{}", run.stderr);
+    let origin = if keyring.is_some() {
+        "in its keyring item kubelogin/"
+    } else {
+        "in its file "
+    };
+    assert!(
+        run.stderr
+            .contains(&format!("Imported the login kubelogin cached {origin}")),
+        "{}",
+        run.stderr
+    );
     assert_eq!(token_of(&run), kubelogins_token, "kubelogin's ID token");
     assert_eq!(
         world.provider.realm_requests(),
@@ -403,6 +448,11 @@ fn migration(storage: &str, keyring: Option<&SecretService>) {
         "{:?}",
         kubelogin_files(&world)
     );
+    assert_eq!(
+        kubelogin_keyring_items(keyring),
+        0,
+        "kubelogin's keyring items"
+    );
     kubelogin_get_token(&world, &kubelogin, storage, &env).assert_ok();
     assert_eq!(
         world.wait_for_logins(2).len(),
@@ -417,10 +467,16 @@ fn migration(storage: &str, keyring: Option<&SecretService>) {
     assert_eq!(world.wait_for_logins(1).len(), 1);
     std::thread::sleep(Duration::from_secs(3));
     world.provider.reset_counts();
-    let run = world.plugin(&ours, &env);
+    let run = world.plugin(&ours(&world), &env);
     run.assert_ok();
     assert!(run.stderr.contains("Imported"), "{}", run.stderr);
-    assert_eq!(world.provider.count("/protocol/openid-connect/token"), 1);
+    assert_eq!(
+        world.provider.count("/protocol/openid-connect/token"),
+        1,
+        "{}\n{}",
+        world.provider.counts(),
+        run.stderr
+    );
     assert_eq!(world.logins().len(), 1, "no browser login");
 }
 
