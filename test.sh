@@ -39,6 +39,9 @@ if ! command -v kubectl >/dev/null; then
 fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
+# The real Go peers of tests/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
+# outside the clone; one that cannot be built is named ("not built here"), never fatal.
+scripts/peers
 
 # Cross targets, and zig as the C compiler for aarch64 Linux and macOS (Debian has neither).
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu

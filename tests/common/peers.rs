@@ -62,8 +62,10 @@ pub fn peer(name: &str, version: &str) -> Option<PathBuf> {
     let why = std::fs::read_to_string(peer_cache().join(format!("{id}.not-built")))
         .map(|l| l.trim().to_string())
         .unwrap_or_else(|_| format!("not built here: {id} (scripts/peers has not run)"));
-    eprintln!("{why}");
-    println!("{why}");
+    // Straight to stderr, past the test harness's capture: a passing test's captured output
+    // is never shown, and this line must be.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{why}");
     None
 }
 
