@@ -274,6 +274,17 @@ fn kubelogin_table_rows_send_the_same_request_through_real_kubelogin_and_ours() 
     );
     // Against the latest release every intended difference shows: none is stale.
     assert_eq!(expected.len(), INTENDED_DIFFERENCES.len(), "{expected:#?}");
+    // And the README's migration section names each flag.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let migrating = common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    for (row, _) in INTENDED_DIFFERENCES.iter().chain(INTENDED_DIFFERENCES_OLD) {
+        let flag = row.split('=').next().unwrap();
+        assert!(
+            migrating.contains(&format!("`{flag}")),
+            "README Migrating names {flag}"
+        );
+    }
 }
 
 /// The flags of a kubelogin binary, from its own `get-token --help` (flags added later make a
