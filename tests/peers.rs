@@ -613,6 +613,12 @@ fn the_real_api_server_with_the_flags_example_maps_users_and_groups() {
     // helm against the same server (it is the costly part to start).
     helm_through_the_plugin(&world, &api, "HELM3");
     helm_through_the_plugin(&world, &api, "HELM4");
+    let (rss, peak) = api.memory_kib();
+    println!(
+        "kube-apiserver after the helm runs: RSS {} MiB (peak {} MiB)",
+        rss / 1024,
+        peak / 1024
+    );
 }
 
 #[test]
