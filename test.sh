@@ -44,6 +44,9 @@ if ! command -v kubectl >/dev/null; then
 fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
+# The real Go peers of tests/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
+# outside the clone; one that cannot be built is named ("not built here"), never fatal.
+scripts/peers
 
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once
 # for `start --optimized`). Where it cannot be had, the script says "not built here: keycloak

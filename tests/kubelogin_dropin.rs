@@ -7,157 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::kubelogin_table::{is_deprecated, rows, url_host, STANDARD};
 use common::{support_dir, World};
-
-/// What a row's flags must make the plugin send.
-struct Row {
-    /// Flags after the issuer and client (which each row writes its own way when it says so).
-    args: &'static [&'static str],
-    /// The `scope` parameter.
-    scope: &'static str,
-    /// Authorization parameters besides the standard ones.
-    extra_params: &'static [(&'static str, &'static str)],
-    /// `x-*` headers on the token request.
-    headers: &'static [(&'static str, &'static str)],
-    /// The redirect URI's host.
-    redirect_host: &'static str,
-}
-
-const fn row(args: &'static [&'static str]) -> Row {
-    Row {
-        args,
-        scope: "openid",
-        extra_params: &[],
-        headers: &[],
-        redirect_host: "localhost",
-    }
-}
-
-/// The rows: booleans written pflag's ways, string slices as CSV, string arrays, string maps,
-/// deprecated and renamed flags, klog's flags, separate values.
-fn rows() -> Vec<Row> {
-    vec![
-        // Booleans: `--f`, `--f=true|false|1|0|t|f`.
-        row(&["--skip-open-browser=false"]),
-        row(&["--skip-open-browser=0"]),
-        row(&["--force-refresh=true"]),
-        row(&["--force-refresh=1"]),
-        row(&["--insecure-skip-tls-verify=false"]),
-        row(&["--oidc-use-access-token=false"]),
-        row(&["--oidc-use-access-token=F"]),
-        row(&["--tls-renegotiation-once"]),
-        row(&["--tls-renegotiation-freely=true"]),
-        row(&["--oidc-use-pkce"]),
-        row(&["--oidc-use-pkce=false", "--oidc-pkce-method=S256"]),
-        // stringSlice: one CSV record per value, repeats append.
-        Row {
-            scope: "openid email profile",
-            ..row(&["--oidc-extra-scope=email,profile"])
-        },
-        Row {
-            scope: "openid email groups",
-            ..row(&["--oidc-extra-scope=email", "--oidc-extra-scope=groups"])
-        },
-        Row {
-            scope: "openid email profile",
-            ..row(&["--oidc-extra-scope=email,\"profile\""])
-        },
-        Row {
-            scope: "openid email groups",
-            ..row(&["--oidc-extra-scope", "email,groups"])
-        },
-        Row {
-            scope: "openid email profile",
-            ..row(&["--oidc-extra-scope=email profile"])
-        },
-        row(&["--listen-address=127.0.0.1:0,127.0.0.1:0"]),
-        row(&["--listen-address", "127.0.0.1:0"]),
-        // intSlice, deprecated: split on commas.
-        row(&["--listen-port=0"]),
-        row(&["--listen-port=0,0"]),
-        // stringToString: `k1=v1,k2=v2` in one value, repeats merge, one pair keeps commas.
-        Row {
-            extra_params: &[("ui_locales", "en"), ("login_hint", "alice")],
-            ..row(&["--oidc-auth-request-extra-params=ui_locales=en,login_hint=alice"])
-        },
-        Row {
-            extra_params: &[("ui_locales", "en"), ("login_hint", "alice")],
-            ..row(&[
-                "--oidc-auth-request-extra-params=ui_locales=en",
-                "--oidc-auth-request-extra-params=login_hint=alice",
-            ])
-        },
-        Row {
-            extra_params: &[("x_tags", "a,b")],
-            ..row(&["--oidc-auth-request-extra-params=x_tags=a,b"])
-        },
-        Row {
-            extra_params: &[("x_q", "1")],
-            ..row(&["--oidc-auth-request-extra-params=\"x_q=1\""])
-        },
-        Row {
-            extra_params: &[("ui_locales", "de"), ("x_a", "2")],
-            ..row(&[
-                "--oidc-auth-request-extra-params=ui_locales=en,x_a=1",
-                "--oidc-auth-request-extra-params=ui_locales=de,x_a=2",
-            ])
-        },
-        Row {
-            headers: &[("x-tenant", "team-a"), ("x-team", "b")],
-            ..row(&["--oidc-request-header=X-Tenant=team-a,X-Team=b"])
-        },
-        Row {
-            headers: &[("x-tenant", "team-a")],
-            ..row(&["--oidc-request-header", "X-Tenant=team-a"])
-        },
-        Row {
-            headers: &[("x-tags", "a,b")],
-            ..row(&["--oidc-request-header=X-Tags=a,b"])
-        },
-        // Deprecated and renamed flags.
-        row(&["--oidc-redirect-url-hostname=localhost"]),
-        Row {
-            redirect_host: "127.0.0.1",
-            ..row(&["--oidc-redirect-url-hostname=127.0.0.1"])
-        },
-        row(&["--oidc-pkce-method=auto", "--grant-type=authcode"]),
-        row(&["--grant-type=auto", "--authentication-timeout-sec=60"]),
-        row(&["--token-cache-storage=disk"]),
-        row(&["--token-cache-storage=none"]),
-        // klog's global flags, underscore names, `=value` or a separate value.
-        row(&["--logtostderr=true", "--alsologtostderr"]),
-        row(&["--v=1"]),
-        row(&["-v1"]),
-        row(&["-v", "0"]),
-        row(&[
-            "--log_dir",
-            "/tmp",
-            "--log_file_max_size=10",
-            "--skip_headers",
-        ]),
-        row(&[
-            "--vmodule=x=2",
-            "--stderrthreshold",
-            "2",
-            "--one_output",
-            "--add_dir_header=false",
-            "--skip_log_headers",
-            "--log_backtrace_at=file.go:1",
-            "--legacy_stderr_threshold_behavior=false",
-            "--alsologtostderrthreshold=INFO",
-            "--log_file=/tmp/kubelogin.log",
-        ]),
-    ]
-}
-
-/// The authorization parameters every request carries; the rest are a row's extras.
-const STANDARD: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "code_challenge_method",
-];
 
 #[test]
 fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
@@ -224,6 +75,9 @@ fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
         if params.get("scope").map(String::as_str) != Some(row.scope) {
             failures.push(format!("{:?}: scope {:?}", row.args, params.get("scope")));
         }
+        if params.get("access_type").map(String::as_str) != Some("offline") {
+            failures.push(format!("{:?}: access_type {params:?}", row.args));
+        }
         if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
             failures.push(format!("{:?}: PKCE {params:?}", row.args));
         }
@@ -255,25 +109,6 @@ fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn is_deprecated(arg: &str) -> bool {
-    [
-        "--oidc-use-pkce",
-        "--listen-port",
-        "--oidc-redirect-url-hostname",
-    ]
-    .iter()
-    .any(|d| arg == *d || arg.starts_with(&format!("{d}=")))
-        && arg != "--oidc-use-pkce=false"
-}
-
-fn url_host(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|rest| rest.split([':', '/']).next())
-        .unwrap_or("")
-        .to_string()
 }
 
 /// A login cached by kubelogin: its file format (`{"id_token","refresh_token"}` JSON in a

@@ -122,6 +122,17 @@ impl AuthRequest {
         for scope in &config.extra_scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
+        // As int128/kubelogin does on every authorization request (golang.org/x/oauth2's
+        // AccessTypeOffline; seen by tests/peers.rs): Google issues a refresh token only with
+        // access_type=offline, and other providers ignore a parameter they do not know (OpenID
+        // Connect Core 3.1.2.1). A kubeconfig's own access_type wins.
+        if !config
+            .auth_extra_params
+            .iter()
+            .any(|(k, _)| k == "access_type")
+        {
+            request = request.add_extra_param("access_type", "offline");
+        }
         for (name, value) in &config.auth_extra_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }

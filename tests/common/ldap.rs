@@ -53,22 +53,7 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
-/// A port that is free now, for a server started next or a redirect URI registered ahead.
-/// Taken below Linux's ephemeral range (32768 and up), where every outgoing connection and
-/// every `127.0.0.1:0` listener of the tests running beside this one draws its port, so the
-/// port cannot be handed to one of them before its owner binds it.
-pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        // A fresh random seed per call (std's RandomState), no dependency needed.
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+pub use super::free_port;
 
 impl Ldap {
     /// A directory for one test, stopped when the returned value is dropped.

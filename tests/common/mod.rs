@@ -26,6 +26,39 @@ fn require_node_modules() {
     );
 }
 
+/// Says a test could not run on this machine (`line` is "not built here: WHAT (WHY)"): on the
+/// terminal, past the test harness's capture (a passing test's output is never shown), and in
+/// the run's summary file, which test.sh prints at the end. Never a silent pass.
+pub fn not_built_here(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+    let summary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("not-built-here.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(summary)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// A port that is free now, for a server started next or a redirect URI registered ahead.
+/// Taken below Linux's ephemeral range (32768 and up), where every outgoing connection and
+/// every `127.0.0.1:0` listener of the tests running beside this one draws its port, so the
+/// port cannot be handed to one of them before its owner binds it.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        // A fresh random seed per call (std's RandomState), no dependency needed.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A child process killed when the test ends, whatever the outcome.
 pub struct Daemon {
     child: Child,
@@ -84,8 +117,10 @@ mod browser;
 pub mod keycloak;
 mod keyring;
 mod kubectl;
+pub mod kubelogin_table;
 #[cfg(unix)]
 pub mod ldap;
+mod peers;
 mod provider;
 
 // Each test binary uses some of these.
@@ -95,6 +130,8 @@ pub use apiserver::{test_certificate, ApiServer};
 pub use keyring::SecretService;
 #[allow(unused_imports)]
 pub use kubectl::{kubectl_path, kubectl_path_absolute};
+#[allow(unused_imports)]
+pub use peers::{peer, peer_version, KubeApiServer, OidcConfig};
 pub use provider::Provider;
 
 /// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.

@@ -25,7 +25,8 @@ const start = process.argv[2];
 const user = process.env.LOGIN_USER || 'alice';
 const log = { url_host: new URL(start).host, steps: [] };
 // The authorization request's parameters, minus the per-login secrets, for the tests.
-log.auth_params = Object.fromEntries([...new URL(start).searchParams].filter(([k]) => !['state', 'nonce', 'code_challenge'].includes(k)));
+const authParams = (u) => Object.fromEntries([...u.searchParams].filter(([k]) => !['state', 'nonce', 'code_challenge'].includes(k)));
+log.auth_params = authParams(new URL(start));
 // LOGIN_COOKIE_JAR=FILE keeps the provider's cookies between runs, like a real browser
 // profile: the provider's session then survives from one login to the next.
 const jarFile = process.env.LOGIN_COOKIE_JAR;
@@ -115,6 +116,9 @@ async function main() {
       if (!location || !isProvider(new URL(location, url).toString())) throw new Error(`the start page answered ${res.status}`);
       log.steps.push('plugin-start');
       url = new URL(location, url).toString();
+      // int128/kubelogin opens its own loopback page, which redirects to the authorization
+      // request: record that request's parameters, as for a plugin that opens it directly.
+      if (new URL(url).pathname.endsWith('/protocol/openid-connect/auth')) log.auth_params = authParams(new URL(url));
       continue;
     }
     if (!isProvider(url)) {
