@@ -31,6 +31,9 @@ command -v unzip >/dev/null || need+=(unzip)
 command -v file >/dev/null || need+=(file)
 # OpenLDAP behind the real Keycloak (tests/keycloak.rs); the system slapd it starts is unused.
 [[ -x /usr/sbin/slapd ]] || need+=(slapd)
+# scripts/keycloak fetches Keycloak with mvn and runs it on a JDK (17 or later).
+command -v mvn >/dev/null || need+=(maven)
+command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
@@ -45,7 +48,10 @@ fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
 # The real Go peers of tests/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
-# outside the clone; one that cannot be built is named ("not built here"), never fatal.
+# outside the clone; one that cannot be built is named ("not built here"), never fatal. They
+# need Go 1.24 or later, which this machine kind installs in /usr/local/go (Debian's golang is
+# too old and cannot fetch a newer toolchain); without it scripts/peers says "no Go".
+[[ -x /usr/local/go/bin/go ]] && ! command -v go >/dev/null && export PATH="/usr/local/go/bin:$PATH"
 scripts/peers
 
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once

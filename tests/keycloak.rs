@@ -111,25 +111,13 @@ impl KcWorld {
 
     /// A kubeconfig named `name` whose user runs the plugin with `args`.
     fn kubeconfig(&self, name: &str, args: &[String]) -> PathBuf {
-        use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.api.ca_pem);
-        let config = json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.api.url, "certificate-authority-data": ca}}],
-            "users": [{"name": "oidc", "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1",
-                "command": PLUGIN,
-                "args": args,
-                "interactiveMode": "IfAvailable",
-                "provideClusterInfo": false,
-            }}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "oidc"}}],
-            "current-context": "test",
-        });
-        let path = self.path(name);
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-        path
+        common::write_kubeconfig(
+            &self.path(name),
+            &self.api,
+            "client.authentication.k8s.io/v1",
+            PLUGIN,
+            args,
+        )
     }
 
     fn login_log(&self) -> PathBuf {
@@ -192,14 +180,7 @@ impl KcWorld {
             std::fs::read_to_string(self.login_log()).unwrap_or_default(),
             std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
         );
-        let info = &run.json()["status"]["userInfo"];
-        let groups = info["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g.as_str().unwrap().to_string())
-            .collect();
-        (info["username"].as_str().unwrap().to_string(), groups)
+        common::user_info(&run)
     }
 
     /// The browser's runs so far; waits (up to 30 s) for `n`, since the browser reports after

@@ -519,14 +519,7 @@ fn plugin_args(world: &World, cache: &str) -> Vec<String> {
 fn whoami(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> (String, Vec<String>) {
     let run = world.kubectl(kubeconfig, &["auth", "whoami", "-o", "json"], env);
     run.assert_ok();
-    let info = &run.json()["status"]["userInfo"];
-    let groups = info["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g.as_str().unwrap().to_string())
-        .collect();
-    (info["username"].as_str().unwrap().to_string(), groups)
+    common::user_info(&run)
 }
 
 /// The real API server with the OIDC settings of `examples/`: users, `oidc:` groups and RBAC

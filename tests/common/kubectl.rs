@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{support_dir, Run, World, PLUGIN};
+use super::{support_dir, ApiServer, Run, World, PLUGIN};
 
 impl World {
     /// get-token arguments for this world, before any extra ones.
@@ -40,25 +40,7 @@ impl World {
         command: &str,
         args: &[String],
     ) -> PathBuf {
-        use base64::Engine;
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.api.ca_pem);
-        let config = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.api.url, "certificate-authority-data": ca}}],
-            "users": [{"name": "oidc", "user": {"exec": {
-                "apiVersion": api_version,
-                "command": command,
-                "args": args,
-                "interactiveMode": "IfAvailable",
-                "provideClusterInfo": false,
-            }}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "oidc"}}],
-            "current-context": "test",
-        });
-        let path = self.path(name);
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-        path
+        write_kubeconfig(&self.path(name), &self.api, api_version, command, args)
     }
 
     /// The usual kubeconfig: v1, the built plugin by absolute path, plus `extra` flags.
@@ -117,4 +99,45 @@ pub fn kubectl_path_absolute() -> String {
         .find(|p| p.is_file())
         .map(|p| p.display().to_string())
         .unwrap_or(name)
+}
+
+/// Writes to `path` a kubeconfig for `api` (its URL and CA) whose user runs `command args`
+/// with exec apiVersion `api_version`.
+pub fn write_kubeconfig(
+    path: &Path,
+    api: &ApiServer,
+    api_version: &str,
+    command: &str,
+    args: &[String],
+) -> PathBuf {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(&api.ca_pem);
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {"server": api.url, "certificate-authority-data": ca}}],
+        "users": [{"name": "oidc", "user": {"exec": {
+            "apiVersion": api_version,
+            "command": command,
+            "args": args,
+            "interactiveMode": "IfAvailable",
+            "provideClusterInfo": false,
+        }}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "oidc"}}],
+        "current-context": "test",
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    path.to_path_buf()
+}
+
+/// The user and groups of a `kubectl auth whoami -o json` run: (username, groups).
+pub fn user_info(run: &Run) -> (String, Vec<String>) {
+    let info = &run.json()["status"]["userInfo"];
+    let groups = info["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_string())
+        .collect();
+    (info["username"].as_str().unwrap().to_string(), groups)
 }

@@ -129,7 +129,7 @@ pub use apiserver::{test_certificate, ApiServer};
 #[allow(unused_imports)]
 pub use keyring::SecretService;
 #[allow(unused_imports)]
-pub use kubectl::{kubectl_path, kubectl_path_absolute};
+pub use kubectl::{kubectl_path, kubectl_path_absolute, user_info, write_kubeconfig};
 #[allow(unused_imports)]
 pub use peers::{peer, peer_version, KubeApiServer, OidcConfig};
 pub use provider::Provider;
