@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::store::{CacheKey, Storage};
+use crate::tokens::{CacheKey, Storage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pkce {

@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::store::file::write_private;
+use crate::private_file::write_private;
 
 /// How long background callers hold back after an abandoned login.
 pub const COOLDOWN_SECS: i64 = 300;

@@ -30,8 +30,10 @@ pub mod lock;
 pub mod log;
 pub mod loopback;
 pub mod oidc;
+pub mod private_file;
 pub mod signin;
 pub mod store;
+pub mod tokens;
 
 use std::ffi::OsString;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::store::CacheKey;
+use crate::tokens::CacheKey;
 
 #[derive(Debug, Error)]
 pub enum LockError {
@@ -41,7 +41,7 @@ impl KeyLock {
         key: &CacheKey,
         timeout: Duration,
     ) -> Result<(KeyLock, bool), LockError> {
-        crate::store::file::ensure_private_dir(dir).map_err(|e| LockError::Open {
+        crate::private_file::ensure_private_dir(dir).map_err(|e| LockError::Open {
             path: dir.to_path_buf(),
             source: std::io::Error::other(e.to_string()),
         })?;

@@ -14,7 +14,7 @@ use crate::cli::{
 };
 use crate::commands::{accounts, clean, doctor, logout, setup, whoami};
 use crate::config::{Config, GrantType, Pkce};
-use crate::store::Storage;
+use crate::tokens::Storage;
 
 #[derive(Debug, Error)]
 pub enum SettingsError {

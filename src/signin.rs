@@ -13,7 +13,8 @@ use crate::jwt::now;
 use crate::lock::{KeyLock, LockError};
 use crate::oidc::grant::Grant;
 use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
-use crate::store::{self, kubelogin, CacheKey, Storage, TokenSet, TokenStore};
+use crate::store::{self, kubelogin, TokenStore};
+use crate::tokens::{CacheKey, Storage, TokenSet};
 
 /// A cached token is used only while it stays valid at least this long, so it does not expire
 /// on its way to the API server.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kubectl_oidc_login::cli::{self, Command};
 use kubectl_oidc_login::config::{Config, GrantType, Pkce};
 use kubectl_oidc_login::settings;
-use kubectl_oidc_login::store::Storage;
+use kubectl_oidc_login::tokens::Storage;
 
 fn config(args: &[&str]) -> Config {
     let argv: Vec<OsString> = std::iter::once("kubectl-oidc_login")

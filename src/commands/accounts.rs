@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::jwt::now;
-use crate::store::{self, clean, CacheKey, Storage};
+use crate::store::{self, clean};
+use crate::tokens::{CacheKey, Storage};
 
 /// Where `accounts` looks.
 #[derive(Debug, Clone)]

@@ -17,7 +17,8 @@ use crate::exec_credential::rfc3339;
 use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
-use crate::store::{self, keyring::Keyring, Storage};
+use crate::store::{self, keyring::Keyring};
+use crate::tokens::Storage;
 
 /// What `doctor` was asked for.
 pub struct Options {

@@ -6,7 +6,8 @@ use std::process::Command;
 use crate::claims::{relative, Identity};
 use crate::config::Config;
 use crate::error::Error;
-use crate::store::{self, Storage};
+use crate::store;
+use crate::tokens::Storage;
 
 /// What `whoami` was asked for.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use super::provider::Provider;
 use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::{Config, Pkce};
 use crate::loopback::{Callback, Landing, Listener};
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 pub fn login(
     provider: &mut Provider,

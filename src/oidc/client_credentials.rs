@@ -8,7 +8,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, token_error, OidcError};
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 pub fn login(
     provider: &Provider,

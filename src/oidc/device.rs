@@ -12,7 +12,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 /// Whether the provider offers the grant (announces a device authorization endpoint).
 pub fn supported(provider: &Provider) -> bool {

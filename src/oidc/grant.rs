@@ -8,7 +8,7 @@ use super::provider::Provider;
 use super::{authcode, client_credentials, device, keyboard, password, OidcError};
 use crate::config::{Config, GrantType};
 use crate::exec_credential::ExecInfo;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {

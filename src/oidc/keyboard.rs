@@ -7,7 +7,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{read_answer, OidcError};
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 /// kubelogin's default redirect for this grant: the provider shows the code on its own page.
 pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";

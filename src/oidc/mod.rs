@@ -24,7 +24,7 @@ use thiserror::Error;
 
 use crate::clock::Offset;
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 use http::{HttpClient, HttpError};
 use provider::Provider;
 

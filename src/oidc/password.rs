@@ -9,7 +9,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, measure_clock, read_answer, token_error, token_set, verify, OidcError};
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 pub fn login(
     provider: &mut Provider,

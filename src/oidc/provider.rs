@@ -19,7 +19,7 @@ use super::http::{HttpClient, HttpError};
 use super::OidcError;
 use crate::config::Config;
 use crate::jwt::now;
-use crate::store::file::{read_optional, write_private};
+use crate::private_file::{read_optional, write_private};
 
 /// Metadata older than this is discovered again, so a provider that moves its endpoints is
 /// followed within a week even if no request fails.
@@ -142,13 +142,13 @@ impl Provider {
 }
 
 fn cache_path(config: &Config) -> Option<PathBuf> {
-    if config.storage == crate::store::Storage::None {
+    if config.storage == crate::tokens::Storage::None {
         return None;
     }
     let digest = Sha256::digest(config.issuer_url.as_bytes());
     Some(config.cache_dir.join(format!(
         "provider-{}.json",
-        crate::store::hex(&digest[..16])
+        crate::tokens::hex(&digest[..16])
     )))
 }
 

@@ -6,7 +6,7 @@ use super::http::HttpClient;
 use super::provider::Provider;
 use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::Config;
-use crate::store::TokenSet;
+use crate::tokens::TokenSet;
 
 pub fn refresh(
     refresh_token: &str,

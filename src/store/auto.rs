@@ -5,7 +5,8 @@
 
 use super::disk::DiskStore;
 use super::keyring::{refresh_entry, Keyring};
-use super::{CacheKey, StoreError, TokenSet, TokenStore};
+use super::{StoreError, TokenStore};
+use crate::tokens::{CacheKey, TokenSet};
 
 pub struct AutoStore {
     disk: DiskStore,

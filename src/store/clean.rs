@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::file::remove_optional;
 use super::keyring::{remove_all, Keyring};
 use super::StoreError;
+use crate::private_file::remove_optional;
 
 /// File suffixes of one login's files; the part before is the key id.
 const SUFFIXES: &[&str] = &[
@@ -81,10 +81,10 @@ pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(source) => {
-            return Err(StoreError::Dir {
+            return Err(StoreError::File(crate::private_file::FileError::Dir {
                 path: dir.to_path_buf(),
                 source,
-            })
+            }))
         }
     };
     let mut found: BTreeMap<String, Owner> = BTreeMap::new();

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::file::{read_optional, remove_optional, write_private};
-use super::{CacheKey, StoreError, TokenSet, TokenStore};
+use super::{StoreError, TokenStore};
+use crate::private_file::{read_optional, remove_optional, write_private};
+use crate::tokens::{CacheKey, TokenSet};
 
 /// Bumped when the file layout changes; files of another version are a cache miss.
 pub const FORMAT_VERSION: u32 = 1;
@@ -56,7 +57,7 @@ impl DiskStore {
             tokens: tokens.clone(),
         };
         let json = serde_json::to_vec(&file).expect("token file serialises");
-        write_private(&self.token_path(key), &json)
+        Ok(write_private(&self.token_path(key), &json)?)
     }
 
     pub fn save_refresh_token(
@@ -72,9 +73,9 @@ impl DiskStore {
                     refresh_token: token.to_string(),
                 })
                 .expect("refresh file serialises");
-                write_private(&path, &json)
+                Ok(write_private(&path, &json)?)
             }
-            None => remove_optional(&path).map(|_| ()),
+            None => Ok(remove_optional(&path).map(|_| ())?),
         }
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::{CacheKey, StoreError, TokenSet, TokenStore};
+use super::{StoreError, TokenStore};
+use crate::tokens::{CacheKey, TokenSet};
 
 /// Service name of every entry; `secret-tool search service kubectl-oidc-login` lists them.
 pub const SERVICE: &str = "kubectl-oidc-login";

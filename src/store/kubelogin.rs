@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::file::{read_optional, remove_optional};
 use super::keyring::Keyring;
 use super::StoreError;
 use crate::claims::Identity;
+use crate::private_file::{read_optional, remove_optional};
 
 /// kubelogin's keyring service name.
 pub const SERVICE: &str = "kubelogin";

@@ -1,15 +1,39 @@
-//! Private files: a 0700 directory, 0600 files, written atomically (temp file, fsync, rename)
+//! Private files, for the token stores, the provider cache, the lock and the cool-down: a 0700 directory, 0600 files, written atomically (temp file, fsync, rename)
 //! so a reader or a crash sees either the old content or the new, never half of one.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::StoreError;
+use thiserror::Error;
+
+/// What went wrong with one private file or its directory; the path is always named.
+#[derive(Debug, Error)]
+pub enum FileError {
+    #[error("cannot use the token cache directory {path}: {source}; check its owner and permissions, or choose another with --token-cache-dir")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the token cache file {path}: {source}; check free space and permissions of --token-cache-dir")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the token cache file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token cache file {path} is larger than {limit} bytes; remove it")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("the token cache file {path} belongs to another user (uid {owner}); it is ignored: remove it, or fix the owner of --token-cache-dir")]
+    ForeignOwner { path: PathBuf, owner: u32 },
+}
 
 /// Creates `dir` (0700) if needed; tightens the mode of an existing one that others can read.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let err = |source| StoreError::Dir {
+pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
+    let err = |source| FileError::Dir {
         path: dir.to_path_buf(),
         source,
     };
@@ -47,10 +71,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Writes `contents` to `path` atomically with mode 0600.
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ensure_private_dir(dir)?;
-    let err = |source| StoreError::Write {
+    let err = |source| FileError::Write {
         path: path.to_path_buf(),
         source,
     };
@@ -93,9 +117,9 @@ fn sweep_stale_temp_files(dir: &Path) {
 /// Reads `path`; `Ok(None)` when it does not exist. A file owned by another user is refused:
 /// tokens planted by someone else must not be handed to kubectl. Bounded: cache files are a
 /// few KiB.
-pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
     use std::io::Read;
-    let err = |source| StoreError::Read {
+    let err = |source| FileError::Read {
         path: path.to_path_buf(),
         source,
     };
@@ -114,7 +138,7 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         if meta.uid() != me {
-            return Err(StoreError::ForeignOwner {
+            return Err(FileError::ForeignOwner {
                 path: path.to_path_buf(),
                 owner: meta.uid(),
             });
@@ -125,9 +149,9 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
         .read_to_end(&mut bytes)
         .map_err(err)?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(StoreError::Corrupt {
+        return Err(FileError::TooLarge {
             path: path.to_path_buf(),
-            reason: format!("larger than {MAX_FILE} bytes"),
+            limit: MAX_FILE,
         });
     }
     Ok(Some(bytes))
@@ -137,11 +161,11 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 const MAX_FILE: u64 = 4 * 1024 * 1024;
 
 /// Deletes `path`; `Ok(false)` when it was not there.
-pub fn remove_optional(path: &Path) -> Result<bool, StoreError> {
+pub fn remove_optional(path: &Path) -> Result<bool, FileError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(source) => Err(StoreError::Write {
+        Err(source) => Err(FileError::Write {
             path: path.to_path_buf(),
             source,
         }),

@@ -1,0 +1,177 @@
+//! The types the flows, the stores and the settings share: one login's tokens ([`TokenSet`]),
+//! the key they are cached under ([`CacheKey`]) and where they are kept ([`Storage`]). They
+//! live here, below all of them, so no building block reaches into a neighbour for them.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Offset;
+
+/// Where tokens are kept (`--token-cache-storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Refresh token in the OS keyring when one answers, else on disk; ID token on disk.
+    Auto,
+    /// Everything in 0600 files in the cache directory (kubelogin's default).
+    Disk,
+    /// Everything in the OS keyring.
+    Keyring,
+    /// Nothing is kept: every call signs in.
+    None,
+}
+
+impl Storage {
+    /// The flag value that selects this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Auto => "auto",
+            Storage::Disk => "disk",
+            Storage::Keyring => "keyring",
+            Storage::None => "none",
+        }
+    }
+}
+
+/// The tokens of one login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub id_token: String,
+    /// `exp` of the ID token, Unix seconds.
+    pub id_token_expiry: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_expiry: Option<i64>,
+    /// Not serialised with the rest: stores keep it apart (see [`TokenStore`]).
+    #[serde(skip)]
+    pub refresh_token: Option<String>,
+    /// The provider's clock minus this machine's, seconds, measured at the token response
+    /// (see [`crate::clock`]); the expiries above are in the provider's clock.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_offset: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl TokenSet {
+    /// The clock these tokens' expiries are judged by.
+    pub fn clock(&self) -> Offset {
+        Offset(self.clock_offset)
+    }
+
+    /// The token kubectl gets, and its expiry (in the provider's clock): the ID token, or the
+    /// access token with `--oidc-use-access-token`.
+    pub fn credential(&self, use_access_token: bool) -> Option<(&str, i64)> {
+        if use_access_token {
+            Some((self.access_token.as_deref()?, self.access_token_expiry?))
+        } else {
+            Some((&self.id_token, self.id_token_expiry))
+        }
+    }
+}
+
+/// Identifies one login: the same provider, client and request give the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey {
+    hex: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub account: Option<String>,
+}
+
+impl CacheKey {
+    /// The key of one login. Everything that changes which tokens the provider issues feeds
+    /// the hash; the client secret only feeds the hash, so two secrets for one client never
+    /// share tokens.
+    pub fn new(
+        issuer: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        extra_scopes: &[String],
+        auth_params: &[(String, String)],
+        username: Option<&str>,
+        account: Option<&str>,
+    ) -> Self {
+        let mut scopes = extra_scopes.to_vec();
+        scopes.sort();
+        let mut params = auth_params.to_vec();
+        params.sort();
+        let material = serde_json::json!({
+            "issuer": issuer,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scopes": scopes,
+            "auth_params": params,
+            "username": username,
+        });
+        // Only a named account changes the key, so logins cached before accounts existed
+        // (and kubeconfigs without --account) keep theirs: the default account.
+        let material = match account {
+            Some(account) => serde_json::json!({"key": material, "account": account}),
+            None => material,
+        };
+        let digest = Sha256::digest(material.to_string().as_bytes());
+        CacheKey {
+            hex: hex(&digest),
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            account: account.map(str::to_string),
+        }
+    }
+
+    /// The key of a login recorded in the cache directory (see [`record_key`]).
+    pub fn recorded(
+        id: String,
+        issuer: String,
+        client_id: String,
+        account: Option<String>,
+    ) -> Self {
+        CacheKey {
+            hex: id,
+            issuer,
+            client_id,
+            account,
+        }
+    }
+
+    /// A file-name-safe identifier of the key.
+    pub fn id(&self) -> &str {
+        &self.hex
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key of issuer `https://i`, client `c` and every other flag at its default.
+    fn key(account: Option<&str>) -> CacheKey {
+        CacheKey::new("https://i", "c", None, &[], &[], None, account)
+    }
+
+    #[test]
+    fn no_account_keeps_the_key_logins_were_cached_under_before_accounts() {
+        // Pinned to the key the release before --account computed (checked against that
+        // commit): changing it would orphan every cached login of every user.
+        assert_eq!(
+            key(None).id(),
+            "c1a67aa4f93f567d171d432e0fa82662227cfb601299d64667101b92bd3680fc"
+        );
+    }
+
+    #[test]
+    fn each_account_has_its_own_key() {
+        let default = key(None);
+        let admin = key(Some("admin"));
+        let personal = key(Some("personal"));
+        assert_ne!(default.id(), admin.id());
+        assert_ne!(admin.id(), personal.id());
+        assert_eq!(admin.id(), key(Some("admin")).id());
+    }
+}
