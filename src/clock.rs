@@ -18,14 +18,16 @@ pub struct Offset(pub i64);
 
 impl Offset {
     /// Measures the offset from a token response: the provider's `Date` header (the time
-    /// the response was made, by the server that made the token), else the fresh ID token's
-    /// `iat`, against `local`, this machine's time when the response arrived. The `Date`
-    /// header comes first because it does not depend on the token: a token whose `iat`
-    /// and `exp` are both in the past stays expired, whatever this machine's clock says.
+    /// the response was made, by the server that made the token) against `local`, this
+    /// machine's time when the response arrived. Without a `Date` header the fresh ID token's
+    /// `iat` may only move the clock forward: a token must never vouch for its own freshness
+    /// (an `iat` an hour old would otherwise make a token that expired an hour ago look
+    /// fresh). Judged by this machine's clock then, an old token stays old.
     pub fn measure(date: Option<i64>, id_token_iat: Option<i64>, local: i64) -> Offset {
-        match date.or(id_token_iat) {
-            Some(theirs) => Offset(theirs - local),
-            None => Offset(0),
+        match (date, id_token_iat) {
+            (Some(theirs), _) => Offset(theirs - local),
+            (None, Some(iat)) => Offset((iat - local).max(0)),
+            (None, None) => Offset(0),
         }
     }
 
@@ -74,6 +76,12 @@ mod tests {
         assert_eq!(Offset::measure(Some(1_000), Some(500), 400), Offset(600));
         assert_eq!(Offset::measure(None, Some(500), 400), Offset(100));
         assert_eq!(Offset::measure(None, None, 400), Offset(0));
+    }
+
+    #[test]
+    fn without_a_date_header_an_old_iat_does_not_turn_the_clock_back() {
+        // A token issued an hour before this machine's now: judged by this machine's clock.
+        assert_eq!(Offset::measure(None, Some(400 - 3_600), 400), Offset(0));
     }
 
     #[test]

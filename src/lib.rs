@@ -54,7 +54,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     let code = match dispatch::run(cli.command) {
         Ok(()) => 0,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", log::printable(&err.to_string()));
             1
         }
     };

@@ -17,6 +17,8 @@ use crate::tokens::CacheKey;
 
 #[derive(Debug, Error)]
 pub enum LockError {
+    #[error(transparent)]
+    Dir(#[from] crate::private_file::FileError),
     #[error(
         "cannot open the lock file {path}: {source}; check the permissions of --token-cache-dir"
     )]
@@ -41,15 +43,17 @@ impl KeyLock {
         key: &CacheKey,
         timeout: Duration,
     ) -> Result<(KeyLock, bool), LockError> {
-        crate::private_file::ensure_private_dir(dir).map_err(|e| LockError::Open {
-            path: dir.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        crate::private_file::ensure_private_dir(dir)?;
         let path = dir.join(format!("{}.lock", key.id()));
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
+        // Never through a symbolic link: one planted here would make us create or truncate
+        // the file it names (the directory is checked to be ours, this guards the file).
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
         let file = options.open(&path).map_err(|source| LockError::Open {
             path: path.clone(),
             source,

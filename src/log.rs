@@ -2,6 +2,11 @@
 //!
 //! Nothing in this module redacts: callers never hand it a secret. URLs that may carry a
 //! code or state go through [`redact_url`] first.
+//!
+//! Every line for humans passes through [`printable`]: text from the network (a provider's
+//! `error_description`, claims, a device code's URL) may carry terminal control sequences
+//! that would clear the screen, retitle the window or fake a prompt (the class of kubectl's
+//! CVE-2021-25743), so control characters are shown escaped, never sent raw.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -20,7 +25,7 @@ pub fn enabled(level: u8) -> bool {
 macro_rules! debug {
     ($level:expr, $($arg:tt)*) => {
         if $crate::log::enabled($level) {
-            eprintln!("oidc-login: {}", format_args!($($arg)*));
+            eprintln!("oidc-login: {}", $crate::log::printable(&format!($($arg)*)));
         }
     };
 }
@@ -29,8 +34,39 @@ macro_rules! debug {
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)*) => {
-        eprintln!("warning: {}", format_args!($($arg)*));
+        eprintln!("warning: {}", $crate::log::printable(&format!($($arg)*)));
     };
+}
+
+/// `text` with every control character (C0, DEL, C1, and the Unicode bidirectional
+/// overrides that reorder what a terminal shows) escaped as `\u{..}`, `\n`, `\r` or `\t`:
+/// for one line on a terminal.
+pub fn printable(text: &str) -> String {
+    escape_controls(text, false)
+}
+
+/// Like [`printable`], for text of several lines: line feeds stay.
+pub fn printable_lines(text: &str) -> String {
+    escape_controls(text, true)
+}
+
+fn escape_controls(text: &str, keep_newlines: bool) -> String {
+    let hostile = |c: char| {
+        (c.is_control() && !(keep_newlines && c == '\n'))
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Query parameters whose values are secrets or single-use credentials.
@@ -74,6 +110,20 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        let hostile =
+            "denied\u{1b}]0;pwned\u{7}\u{1b}[2J\rre-enter your password:\u{9b}31m\u{202e}";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert_eq!(
+            shown,
+            "denied\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\rre-enter your password:\\u{9b}31m\\u{202e}"
+        );
+        assert_eq!(printable_lines("a\nb\u{1b}"), "a\nb\\u{1b}");
+        assert_eq!(printable("plain, ünïcode"), "plain, ünïcode");
+    }
 
     #[test]
     fn redacts_code_and_state_but_keeps_the_rest() {

@@ -27,11 +27,17 @@ pub enum FileError {
     },
     #[error("the token cache file {path} is larger than {limit} bytes; remove it")]
     TooLarge { path: PathBuf, limit: u64 },
+    /// A cache directory this process must not write through.
+    #[error("refusing the token cache directory {path}: {why}; remove it (or fix its owner), or choose a directory of your own with --token-cache-dir")]
+    Unsafe { path: PathBuf, why: String },
     #[error("the token cache file {path} belongs to another user (uid {owner}); it is ignored: remove it, or fix the owner of --token-cache-dir")]
     ForeignOwner { path: PathBuf, owner: u32 },
 }
 
 /// Creates `dir` (0700) if needed; tightens the mode of an existing one that others can read.
+/// A directory that is a symbolic link or belongs to another user is refused, never adopted:
+/// in a shared cache directory (`KUBECACHEDIR=/tmp/...`) another user could plant either to
+/// steer our token files (and, for root, any file it creates) wherever they like.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     let err = |source| FileError::Dir {
         path: dir.to_path_buf(),
@@ -39,35 +45,58 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), FileError> {
     };
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        match fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    crate::warn!(
-                        "token cache directory {} had mode {mode:o}; setting it to 700",
-                        dir.display()
-                    );
-                    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
-                }
-                Ok(())
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let meta = match fs::symlink_metadata(dir) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(err)?;
+                // Someone may have raced us to the name: judge what is there now.
+                fs::symlink_metadata(dir).map_err(err)?
             }
-            Ok(_) => Err(err(std::io::Error::new(
+            Err(e) => return Err(err(e)),
+        };
+        if meta.file_type().is_symlink() {
+            return Err(FileError::Unsafe {
+                path: dir.to_path_buf(),
+                why: "it is a symbolic link".into(),
+            });
+        }
+        if !meta.is_dir() {
+            return Err(err(std::io::Error::new(
                 ErrorKind::AlreadyExists,
                 "it exists and is not a directory",
-            ))),
-            Err(e) if e.kind() == ErrorKind::NotFound => fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(err),
-            Err(e) => Err(err(e)),
+            )));
         }
+        if meta.uid() != euid() {
+            return Err(FileError::Unsafe {
+                path: dir.to_path_buf(),
+                why: format!("it belongs to another user (uid {})", meta.uid()),
+            });
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            crate::warn!(
+                "token cache directory {} had mode {mode:o}; setting it to 700",
+                dir.display()
+            );
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+        }
+        Ok(())
     }
     #[cfg(not(unix))]
     {
         fs::create_dir_all(dir).map_err(err)
     }
+}
+
+#[cfg(unix)]
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Writes `contents` to `path` atomically with mode 0600.
@@ -135,9 +164,7 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
+        if meta.uid() != euid() {
             return Err(FileError::ForeignOwner {
                 path: path.to_path_buf(),
                 owner: meta.uid(),

@@ -101,12 +101,15 @@ pub fn obtain(
         }),
         Mode::FreshLogin => None,
     };
+    // The ID token a refresh renews: the refreshed one must name the same user.
+    let mut previous_id_token = cached.as_ref().map(|t| t.id_token.clone());
     if mode == Mode::Normal && refresh_token.is_none() {
         if let Some(imported) = import_from_kubelogin(config, store, key) {
             if usable(Some(&imported), config).is_some() {
                 return Ok(imported);
             }
             refresh_token = imported.refresh_token;
+            previous_id_token = Some(imported.id_token);
         }
     }
 
@@ -116,7 +119,8 @@ pub fn obtain(
         Err(e) => return serve_while_valid(cached, config, e),
     };
     if let Some(refresh_token) = refresh_token {
-        match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
+        let previous = previous_id_token.as_deref();
+        match refresh_with_retry(&refresh_token, previous, &mut provider, config, &http) {
             Ok(tokens) => {
                 clock_notice(&tokens, config);
                 return Ok(save(store, key, tokens));
@@ -138,6 +142,13 @@ pub fn obtain(
                     who,
                     description,
                 });
+            }
+            // A hostile or broken provider: neither the answer nor the old login is kept.
+            Err(e @ OidcError::IdentityChanged { .. }) => {
+                if let Err(e) = store.remove(key) {
+                    crate::warn!("{e}");
+                }
+                return Err(e.into());
             }
             Err(e) if e.is_invalid_grant() => {
                 crate::warn!(
@@ -182,7 +193,10 @@ pub fn obtain(
     }
     eprintln!(
         "{}.",
-        oidc::authcode::signed_in_as(&tokens, config.account.as_deref())
+        crate::log::printable(&oidc::authcode::signed_in_as(
+            &tokens,
+            config.account.as_deref()
+        ))
     );
     clock_notice(&tokens, config);
     record(config, key);
@@ -229,22 +243,26 @@ fn clock_notice(tokens: &TokenSet, config: &Config) {
 /// token, discovers again and retries once.
 fn refresh_with_retry(
     refresh_token: &str,
+    previous_id_token: Option<&str>,
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, OidcError> {
-    match oidc::refresh::refresh(refresh_token, provider, config, http) {
+    match oidc::refresh::refresh(refresh_token, previous_id_token, provider, config, http) {
         Err(e)
             if provider.from_cache
                 && !e.is_invalid_grant()
-                && !matches!(e, OidcError::Http(_) | OidcError::Clock(_)) =>
+                && !matches!(
+                    e,
+                    OidcError::Http(_) | OidcError::Clock(_) | OidcError::IdentityChanged { .. }
+                ) =>
         {
             crate::debug!(
                 1,
                 "refresh failed with cached metadata ({e}); discovering again"
             );
             *provider = Provider::discover(config, http)?;
-            oidc::refresh::refresh(refresh_token, provider, config, http)
+            oidc::refresh::refresh(refresh_token, previous_id_token, provider, config, http)
         }
         other => other,
     }

@@ -45,7 +45,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
             .and_then(|t| Identity::from_id_token(&t.id_token).map(|id| (t, id)))
         {
             Some((tokens, id)) => {
-                println!(
+                let line = format!(
                     "  subject {}  email {}  groups {}",
                     id.sub,
                     id.email.as_deref().unwrap_or("-"),
@@ -54,6 +54,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
                         .map(|g| g.join(","))
                         .unwrap_or_else(|| "-".into())
                 );
+                println!("{}", crate::log::printable(&line));
                 println!(
                     "  ID token expires {} ({})",
                     crate::exec_credential::rfc3339(tokens.id_token_expiry),

@@ -119,7 +119,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
         findings: &findings,
         provider_now: tokens.clock().now(),
     };
-    print!("{}", report.render());
+    print!("{}", crate::log::printable_lines(&report.render()));
     if args.write_kubeconfig {
         write_kubeconfig(args, exec_args)?;
         for (user, exec_args) in &extra_users {
@@ -131,7 +131,10 @@ pub fn run(args: &Options) -> Result<(), Error> {
 }
 
 fn fail(findings: &[Finding]) -> Result<(), Error> {
-    eprint!("{}", render_findings(findings));
+    eprint!(
+        "{}",
+        crate::log::printable_lines(&render_findings(findings))
+    );
     let first = findings
         .iter()
         .find(|f| f.level == Level::Error)

@@ -6,6 +6,7 @@ use std::process::Command;
 use crate::claims::{relative, Identity};
 use crate::config::Config;
 use crate::error::Error;
+use crate::log::printable;
 use crate::store;
 use crate::tokens::Storage;
 
@@ -43,19 +44,19 @@ pub fn run(args: &Options) -> Result<(), Error> {
         Storage::Keyring => "keyring",
         Storage::None => "none",
     };
-    println!("issuer:        {}", id.iss);
+    println!("issuer:        {}", printable(&id.iss));
     println!("client:        {}", config.client_id);
-    println!("subject:       {}", id.sub);
+    println!("subject:       {}", printable(&id.sub));
     if let Some(email) = &id.email {
         let verified = if id.email_verified == Some(true) {
             "verified"
         } else {
             "not verified"
         };
-        println!("email:         {email} ({verified})");
+        println!("email:         {} ({verified})", printable(email));
     }
     match &id.groups {
-        Some(groups) => println!("groups:        {}", groups.join(", ")),
+        Some(groups) => println!("groups:        {}", printable(&groups.join(", "))),
         None => println!("groups:        (none in the ID token)"),
     }
     println!(

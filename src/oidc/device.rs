@@ -73,8 +73,8 @@ pub fn login(
 
     eprintln!(
         "To sign in, open {} and enter the code {}",
-        details.verification_uri().as_str(),
-        details.user_code().secret()
+        crate::log::printable(details.verification_uri().as_str()),
+        crate::log::printable(details.user_code().secret())
     );
     if let Some(complete) = details.verification_uri_complete() {
         // The code is already in this URL: one click where a browser can open.

@@ -52,6 +52,16 @@ pub enum OidcError {
     /// provider's clock and its tokens disagree, or the token is old.
     #[error("the ID token is not valid at the provider's time: {0}; if the provider's clock is wrong, its administrators must fix it (NTP), and if this machine's is, fix it with `sudo timedatectl set-ntp true` (WSL: `sudo hwclock -s`)")]
     Clock(String),
+    /// An endpoint that would receive a code, a token or a secret without TLS.
+    #[error("refusing the provider's {what} {url}: it is not https, so codes, tokens and secrets sent there could be read on the network; {fix}")]
+    InsecureEndpoint {
+        what: &'static str,
+        url: String,
+        fix: &'static str,
+    },
+    /// A refresh answered with an ID token for another user or issuer than the login's.
+    #[error("the provider's refresh answer names another user (sub `{after}`) than the login it renews (sub `{before}`); the answer is refused and the cached login removed: sign in again, and report this to the provider's administrators")]
+    IdentityChanged { before: String, after: String },
     #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
     NoTokenEndpoint,
     #[error("revocation failed: {0}")]

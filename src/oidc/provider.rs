@@ -1,6 +1,12 @@
 //! Provider metadata and signing keys, discovered once and cached beside the tokens, so a
 //! refresh is one request to the token endpoint rather than three (kubelogin repeats
 //! discovery and the JWKS fetch every time).
+//!
+//! The cache is trusted only as far as the run that wrote it: it is keyed by the issuer *and*
+//! the TLS trust it was fetched with (the CA certificates given), and a run that does not
+//! verify TLS (`--insecure-skip-tls-verify`) neither writes nor reads it. Otherwise one run
+//! through a man in the middle could plant endpoints that a later, verified run would send
+//! the authorization code and PKCE verifier to.
 
 use std::path::PathBuf;
 
@@ -24,7 +30,9 @@ use crate::private_file::{read_optional, write_private};
 /// Metadata older than this is discovered again, so a provider that moves its endpoints is
 /// followed within a week even if no request fails.
 const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
-const FORMAT_VERSION: u32 = 1;
+/// 2: the file name includes the TLS trust; files of version 1 (keyed by issuer alone, and
+/// possibly written by an unverified run) are never read.
+const FORMAT_VERSION: u32 = 2;
 
 /// Discovery fields outside OIDC Discovery 1.0 that this plugin reads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -87,6 +95,7 @@ impl Provider {
         if let Some(path) = &cache_path {
             if let Some(provider) = read_cache(path, &config.issuer_url) {
                 crate::debug!(1, "using cached provider metadata");
+                check_endpoints(&provider.metadata)?;
                 return Ok(provider);
             }
         }
@@ -100,6 +109,7 @@ impl Provider {
             .map_err(|e| OidcError::Discovery(config.issuer_url.clone(), e.to_string()))?;
         let metadata = Metadata::discover(&issuer, http)
             .map_err(|e| discovery_error(&config.issuer_url, e))?;
+        check_endpoints(&metadata)?;
         let provider = Provider {
             jwks: metadata.jwks().clone(),
             metadata,
@@ -142,14 +152,95 @@ impl Provider {
 }
 
 fn cache_path(config: &Config) -> Option<PathBuf> {
-    if config.storage == crate::tokens::Storage::None {
+    if config.storage == crate::tokens::Storage::None || config.insecure_skip_tls_verify {
         return None;
     }
-    let digest = Sha256::digest(config.issuer_url.as_bytes());
+    let mut digest = Sha256::new();
+    digest.update(config.issuer_url.as_bytes());
+    // What this run trusts: metadata fetched under other trust roots is another file. The CA
+    // files' contents count, not their names, so a replaced CA file is a new trust.
+    for path in &config.ca_files {
+        digest.update(b"\0file\0");
+        digest.update(std::fs::read(path).ok()?);
+    }
+    for data in &config.ca_data {
+        digest.update(b"\0data\0");
+        digest.update(data.trim().as_bytes());
+    }
     Some(config.cache_dir.join(format!(
         "provider-{}.json",
-        crate::tokens::hex(&digest[..16])
+        crate::tokens::hex(&digest.finalize()[..16])
     )))
+}
+
+/// Every endpoint that receives anything from this plugin (the browser's authorization
+/// request, the code and PKCE verifier, refresh tokens, client secrets, the ID token hint)
+/// must be as protected as the issuer: https for an https issuer. Plain http is accepted only
+/// for an http issuer on a loopback address (a provider on this machine, as in development).
+pub fn check_endpoints(metadata: &Metadata) -> Result<(), OidcError> {
+    let issuer = metadata.issuer().url();
+    let issuer_ok_plain = issuer.scheme() == "http" && is_loopback(issuer);
+    if issuer.scheme() != "https" && !issuer_ok_plain {
+        return Err(OidcError::InsecureEndpoint {
+            what: "issuer",
+            url: crate::log::redact_url(issuer.as_str()),
+            fix: "serve the provider over https (kube-apiserver accepts only https issuers); plain http is accepted only on a loopback address",
+        });
+    }
+    let extra = metadata.additional_metadata();
+    let endpoints = [
+        (
+            "authorization endpoint",
+            Some(metadata.authorization_endpoint().url().clone()),
+        ),
+        (
+            "token endpoint",
+            metadata.token_endpoint().map(|u| u.url().clone()),
+        ),
+        ("keys (jwks_uri)", Some(metadata.jwks_uri().url().clone())),
+        (
+            "userinfo endpoint",
+            metadata.userinfo_endpoint().map(|u| u.url().clone()),
+        ),
+        ("revocation endpoint", parse(&extra.revocation_endpoint)),
+        ("end-session endpoint", parse(&extra.end_session_endpoint)),
+        (
+            "device authorization endpoint",
+            parse(&extra.device_authorization_endpoint),
+        ),
+    ];
+    for (what, url) in endpoints {
+        let Some(url) = url else { continue };
+        let ok = match url.scheme() {
+            "https" => true,
+            "http" => issuer_ok_plain && is_loopback(&url),
+            _ => false,
+        };
+        if !ok {
+            return Err(OidcError::InsecureEndpoint {
+                what,
+                url: crate::log::redact_url(url.as_str()),
+                fix: "the provider's discovery document must name https endpoints for an https issuer; its administrators must fix the URL it advertises (Keycloak: KC_HOSTNAME with https, and KC_PROXY_HEADERS behind a proxy)",
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse(url: &Option<String>) -> Option<url::Url> {
+    url.as_deref().map(|u| {
+        // An endpoint that does not even parse is refused like an insecure one.
+        url::Url::parse(u).unwrap_or_else(|_| url::Url::parse("invalid:").expect("static URL"))
+    })
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {

@@ -8,8 +8,11 @@ use super::{client, measure_clock, token_error, token_set, verify, OidcError};
 use crate::config::Config;
 use crate::tokens::TokenSet;
 
+/// Refreshes the login whose current ID token is `previous_id_token` (when one is cached: the
+/// refreshed token must name the same user).
 pub fn refresh(
     refresh_token: &str,
+    previous_id_token: Option<&str>,
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
@@ -24,6 +27,7 @@ pub fn refresh(
         .map_err(token_error)?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
     let clock = measure_clock(http, Some(&id_token.to_string()));
-    let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
+    let expiry =
+        verify::verify_refreshed(id_token, provider, config, http, clock, previous_id_token)?;
     Ok(token_set(&response, expiry, Some(refresh_token), clock))
 }

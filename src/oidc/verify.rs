@@ -41,6 +41,38 @@ pub fn verify(
     result.map_err(|err| describe(err, id_token, provider, config))
 }
 
+/// Verifies the ID token of a refresh like [`verify`], and that it names the same user at the
+/// same issuer as the login it renews (OIDC Core 12.2): a refresh must never change who is
+/// signed in. `previous` is the ID token the refresh replaces, when one is cached.
+pub fn verify_refreshed(
+    id_token: &CoreIdToken,
+    provider: &mut Provider,
+    config: &Config,
+    http: &HttpClient,
+    clock: Offset,
+    previous: Option<&str>,
+) -> Result<i64, OidcError> {
+    let expiry = verify(id_token, provider, config, http, None, clock)?;
+    #[derive(serde::Deserialize, PartialEq)]
+    struct Who {
+        iss: String,
+        sub: String,
+    }
+    let Some(before) = previous.and_then(crate::jwt::peek_claims::<Who>) else {
+        crate::debug!(1, "no earlier ID token to compare the refreshed one with");
+        return Ok(expiry);
+    };
+    // Verified just above, so reading its claims is reading verified claims.
+    let after = crate::jwt::peek_claims::<Who>(&id_token.to_string());
+    if after.as_ref() != Some(&before) {
+        return Err(OidcError::IdentityChanged {
+            before: before.sub,
+            after: after.map(|w| w.sub).unwrap_or_default(),
+        });
+    }
+    Ok(expiry)
+}
+
 #[derive(serde::Deserialize)]
 struct Header {
     alg: Option<String>,
@@ -81,6 +113,18 @@ fn verify_once(
         Some(nonce) => id_token.claims(&verifier, nonce)?,
         None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,
     };
+    // OIDC Core 3.1.3.7 (7): when `azp` is present it must be this client. openidconnect
+    // checks `azp` only as part of its audience rules, so a token whose `aud` includes us but
+    // which was authorized for another client would pass without this.
+    if let Some(azp) = claims.authorized_party() {
+        if azp.as_str() != config.client_id {
+            return Err(ClaimsVerificationError::InvalidAudience(format!(
+                "the token's authorized party (azp) is `{}`, not this client `{}`",
+                azp.as_str(),
+                config.client_id
+            )));
+        }
+    }
     Ok(claims.expiration().timestamp())
 }
 
