@@ -240,7 +240,9 @@ fn clock_notice(tokens: &TokenSet, config: &Config) {
 }
 
 /// Refreshes; when the cached metadata may be stale and the failure is not a dead refresh
-/// token, discovers again and retries once.
+/// token, discovers again and retries once. Never after the provider answered with tokens
+/// that failed verification: that answer spent the refresh token (rotation), and presenting
+/// it again would look like theft to providers with reuse detection.
 fn refresh_with_retry(
     refresh_token: &str,
     previous_id_token: Option<&str>,
@@ -254,7 +256,11 @@ fn refresh_with_retry(
                 && !e.is_invalid_grant()
                 && !matches!(
                     e,
-                    OidcError::Http(_) | OidcError::Clock(_) | OidcError::IdentityChanged { .. }
+                    OidcError::Http(_)
+                        | OidcError::Clock(_)
+                        | OidcError::IdToken(_)
+                        | OidcError::NoIdToken
+                        | OidcError::IdentityChanged { .. }
                 ) =>
         {
             crate::debug!(

@@ -69,6 +69,24 @@ if (env.OP_DATE_SKEW_SECS) {
     next();
   });
 }
+// OP_NO_DATE=1: no Date header on any response (some proxies strip it).
+if (env.OP_NO_DATE === '1') {
+  app.use((_req, res, next) => {
+    res.sendDate = false;
+    next();
+  });
+}
+// OP_AUTH_ERROR_DESCRIPTION=TEXT: a hostile provider answers every authorization request with
+// an error whose description is TEXT (terminal escape sequences, for instance).
+if (env.OP_AUTH_ERROR_DESCRIPTION) {
+  app.get(`/realms/${realm}/protocol/openid-connect/auth`, (req, res) => {
+    const target = new URL(req.query.redirect_uri);
+    target.searchParams.set('error', 'access_denied');
+    target.searchParams.set('error_description', env.OP_AUTH_ERROR_DESCRIPTION);
+    target.searchParams.set('state', req.query.state);
+    res.redirect(target.toString());
+  });
+}
 // OP_DISCOVERY=500|html|truncated|huge: a broken discovery document.
 if (env.OP_DISCOVERY) {
   app.get(`/realms/${realm}/.well-known/openid-configuration`, (_req, res) => {
@@ -97,6 +115,13 @@ async function forge(genuine, mode, providerJwk) {
     case 'wrong_aud': claims.aud = 'someone-else'; break;
     case 'multi_aud_no_azp': claims.aud = [claims.aud, 'someone-else']; delete claims.azp; break;
     case 'wrong_azp': claims.aud = [claims.aud, 'someone-else']; claims.azp = 'someone-else'; break;
+    // aud is ours alone, but the token was authorized for another client (OIDC Core 3.1.3.7).
+    case 'azp_other': claims.azp = 'someone-else'; break;
+    // A validly signed token for another user (with OP_FORGE_GRANT=refresh_token: a refresh
+    // that changes who is signed in).
+    case 'other_sub': claims.sub = 'mallory'; claims.email = 'mallory@example.com'; claims.preferred_username = 'mallory'; break;
+    // Issued and expired an hour ago (with OP_NO_DATE: nothing but iat tells the time).
+    case 'expired_hour': claims.iat = now - 3900; claims.exp = now - 3600; break;
     case 'expired': claims.iat = now - 900; claims.exp = now - 600; break;
     case 'future_iat': claims.iat = now + 3600; claims.exp = now + 7200; break;
     case 'wrong_nonce': claims.nonce = 'forged-nonce'; break;
@@ -180,6 +205,8 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
   if (env.OP_FORGE) {
     provider.use(async (ctx, next) => {
       await next();
+      const grant = ctx.oidc && ctx.oidc.params && ctx.oidc.params.grant_type;
+      if (env.OP_FORGE_GRANT && grant !== env.OP_FORGE_GRANT) return;
       if (ctx.path.endsWith('/token') && ctx.body && ctx.body.id_token) {
         ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, env.OP_FORGE, key) };
       }
@@ -194,7 +221,7 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
         ctx.body = 'upstream database unavailable';
       } else {
         ctx.status = env.OP_TOKEN_ERROR === 'invalid_client' ? 401 : 400;
-        ctx.body = { error: env.OP_TOKEN_ERROR, error_description: 'refused by the test provider' };
+        ctx.body = { error: env.OP_TOKEN_ERROR, error_description: env.OP_ERROR_DESCRIPTION || 'refused by the test provider' };
       }
     });
   }
@@ -233,6 +260,15 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       ctx.body = { ...ctx.body, interval: Number(env.OP_DEVICE_INTERVAL || 1) };
     }
   });
+  // OP_DISCOVERY_PATCH=JSON: the discovery document with these fields replaced (an endpoint
+  // moved elsewhere: plain http, or an impostor's).
+  if (env.OP_DISCOVERY_PATCH) {
+    app.get(`/realms/${realm}/.well-known/openid-configuration`, async (req, res, next) => {
+      if (req.headers['x-test-inner']) return next();
+      const inner = await fetch(`${issuer}/.well-known/openid-configuration`, { headers: { 'x-test-inner': '1' } });
+      res.json({ ...(await inner.json()), ...JSON.parse(env.OP_DISCOVERY_PATCH) });
+    });
+  }
   if (pkceUnannounced) {
     // Serve discovery from the provider's own document, minus the PKCE methods.
     app.get(`/realms/${realm}/.well-known/openid-configuration`, async (req, res, next) => {
