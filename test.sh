@@ -52,12 +52,29 @@ fi
 # need Go 1.24 or later, which this machine kind installs in /usr/local/go (Debian's golang is
 # too old and cannot fetch a newer toolchain); without it scripts/peers says "no Go".
 [[ -x /usr/local/go/bin/go ]] && ! command -v go >/dev/null && export PATH="/usr/local/go/bin:$PATH"
-scripts/peers
-
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once
 # for `start --optimized`). Where it cannot be had, the script says "not built here: keycloak
 # (...)" and tests/keycloak.rs reports that instead of passing; the run goes on.
-scripts/keycloak >/dev/null || echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2
+# Both run in the background beside cargo's builds below: on a cold machine they spend much of
+# their time fetching modules and artifacts, which overlaps well with compiling; the tests wait
+# for them.
+mkdir -p target/tmp
+background=()
+# A failing step below must not leave the builds running behind it.
+trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
+scripts/peers >target/tmp/peers.log 2>&1 &
+background+=("$!:peers")
+{ scripts/keycloak >/dev/null ||
+  echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2; } \
+  2>target/tmp/keycloak.log &
+background+=("$!:keycloak")
+wait_background() {
+  local entry
+  for entry in "${background[@]}"; do
+    wait "${entry%%:*}" || true
+    cat "target/tmp/${entry#*:}.log" >&2
+  done
+}
 
 # Cross targets, and zig as the C compiler for aarch64 Linux and macOS (Debian has neither).
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu
@@ -86,6 +103,8 @@ mkdir -p target/x86_64-pc-windows-gnu/debug
 x86_64-w64-mingw32-gcc -shared -o target/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll \
   tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
 scripts/release --profile dev --out target/dist-dev
+
+wait_background
 
 # Tests that could not run on this machine leave a "not built here: ..." line here; they are
 # listed after the run so none passes silently.
