@@ -456,12 +456,12 @@ fn a_47_mib_request_head_is_cut_short_and_does_not_grow_the_plugin() {
     let after = plugin.peak_rss_kib();
     drop(stream);
 
+    eprintln!("peak RSS {before} KiB before, {after} KiB after; {sent} bytes of the head taken");
     assert!(
         failed.is_some() && sent < SIZE,
         "the listener took all {sent} bytes of the head"
     );
     let growth = after.saturating_sub(before);
-    eprintln!("peak RSS {before} KiB before, {after} KiB after; {sent} bytes of the head taken");
     assert!(
         growth < 8 * 1024,
         "the plugin's peak RSS grew by {growth} KiB ({before} → {after}) for a 47 MiB head"
