@@ -497,8 +497,9 @@ fn get_status(port: u16, host: &str, target: &str, limit: Duration) -> Result<St
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
-#[test]
-fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
+/// Opens `idle` connections that send nothing together with the real callback, which this
+/// test delivers (the browser stops at the redirect), and asserts it is answered.
+fn callback_with_idle_connections(idle: usize) {
     let world = World::new(300);
     let redirect_file = world.path("redirect.txt");
     let redirect_env = redirect_file.display().to_string();
@@ -507,7 +508,6 @@ fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
         &world.get_token_args(),
         &[("LOGIN_REDIRECT_FILE", redirect_env.as_str())],
     );
-    // The browser stops at the redirect to the listener; this test delivers it.
     let start = Instant::now();
     let callback = loop {
         if let Ok(url) = std::fs::read_to_string(&redirect_file) {
@@ -520,8 +520,7 @@ fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
     let port = url.port().unwrap();
     let target = format!("{}?{}", url.path(), url.query().unwrap());
 
-    // Four connections that say nothing, opened together with the real callback.
-    let idle: Vec<TcpStream> = (0..4)
+    let idle: Vec<TcpStream> = (0..idle)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
     let status = get_status(
@@ -534,6 +533,16 @@ fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
     let status = status.unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     plugin.finish(Duration::from_secs(60)).unwrap().assert_ok();
+}
+
+#[test]
+fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
+    callback_with_idle_connections(4);
+}
+
+#[test]
+fn more_idle_connections_than_the_listener_serves_at_once_do_not_crowd_out_the_callback() {
+    callback_with_idle_connections(40);
 }
 
 #[test]

@@ -24,8 +24,6 @@ pub enum LoopbackError {
     Provider { error: String, description: String },
     #[error("the login response came from issuer {got:?}, not {expected:?} (RFC 9207 mix-up protection); check --oidc-issuer-url")]
     IssuerMismatch { got: String, expected: String },
-    #[error("the login listener stopped: {0}")]
-    Io(String),
     #[error("the login was interrupted (Ctrl-C)")]
     Interrupted,
     #[error("cannot use --local-server-cert/--local-server-key: {0}")]

@@ -6,13 +6,15 @@
 //! connections to a few worker threads, so four idle connections opened with the callback left
 //! it unanswered. Here every connection is read on a thread of its own, its head is capped at
 //! [`MAX_HEAD`] (then 431 and close) and must arrive, TLS handshake included, within
-//! [`HEAD_TIME`]; at most [`MAX_CONNECTIONS`] are open at once and the excess is closed at once.
+//! [`HEAD_TIME`]; at most [`MAX_CONNECTIONS`] are open at once: past that, the one that has
+//! waited longest without sending its head is closed to make room (a browser sends its head at
+//! once), so idle connections cannot crowd out the browser's either.
 //! What to answer is decided by the one loop that waits for the login (see [`Server::next`]).
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -33,7 +35,7 @@ pub struct Server {
     /// The bound address first; then the same port on the other loopback address.
     listeners: Vec<TcpListener>,
     tls: Option<Arc<ServerConfig>>,
-    open: Arc<AtomicUsize>,
+    connections: Arc<Mutex<Connections>>,
     heads_tx: mpsc::Sender<Incoming>,
     heads: mpsc::Receiver<Incoming>,
 }
@@ -65,7 +67,7 @@ impl Server {
         Ok(Server {
             listeners: vec![polled(TcpListener::bind(address)?)?],
             tls,
-            open: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::default(),
             heads_tx,
             heads,
         })
@@ -108,22 +110,19 @@ impl Server {
     }
 
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
-        if self.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            self.open.fetch_sub(1, Ordering::SeqCst);
+        let Some(slot) = Slot::take(&self.connections, &stream) else {
             crate::debug!(
                 1,
-                "closed a loopback connection from {peer}: {MAX_CONNECTIONS} are open already"
+                "closed a loopback connection from {peer}: too many are open"
             );
             return;
-        }
-        let open = Slot(self.open.clone());
+        };
         let tls = self.tls.clone();
         let heads = self.heads_tx.clone();
         let spawned = std::thread::Builder::new()
             .name("loopback-connection".into())
             .spawn(move || {
-                let _open = open;
-                if let Err(e) = serve_connection(stream, tls, &heads) {
+                if let Err(e) = serve_connection(stream, tls, &heads, &slot) {
                     crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
                 }
             });
@@ -134,12 +133,64 @@ impl Server {
     }
 }
 
-/// One of the [`MAX_CONNECTIONS`], given back when its connection's thread ends.
-struct Slot(Arc<AtomicUsize>);
+/// The open connections.
+#[derive(Default)]
+struct Connections {
+    open: usize,
+    next_id: u64,
+    /// Those still sending their request head, oldest first, with a handle to close them.
+    reading: VecDeque<(u64, TcpStream)>,
+    /// Those closed to make room, no longer counted in `open`; their threads are ending.
+    closed: Vec<u64>,
+}
+
+/// One open connection's place among the [`Connections`], given back when its thread ends.
+struct Slot {
+    connections: Arc<Mutex<Connections>>,
+    id: u64,
+}
+
+impl Slot {
+    /// A place for `stream`, made by closing the connection that has waited longest for its
+    /// head when [`MAX_CONNECTIONS`] are open; `None` when none can be closed (all have sent
+    /// their heads and are being answered).
+    fn take(connections: &Arc<Mutex<Connections>>, stream: &TcpStream) -> Option<Slot> {
+        let mut all = connections.lock().unwrap_or_else(|e| e.into_inner());
+        if all.open >= MAX_CONNECTIONS {
+            let (id, oldest) = all.reading.pop_front()?;
+            // Its blocked read returns at once and its thread ends.
+            let _ = oldest.shutdown(std::net::Shutdown::Both);
+            all.closed.push(id);
+            all.open -= 1;
+        }
+        let handle = stream.try_clone().ok()?;
+        let id = all.next_id;
+        all.next_id += 1;
+        all.reading.push_back((id, handle));
+        all.open += 1;
+        Some(Slot {
+            connections: connections.clone(),
+            id,
+        })
+    }
+
+    /// The head is in: this connection is no longer the one to close for room.
+    fn head_read(&self) {
+        let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        all.reading.retain(|(id, _)| *id != self.id);
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.head_read();
+        let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        match all.closed.iter().position(|id| *id == self.id) {
+            Some(i) => {
+                all.closed.swap_remove(i);
+            }
+            None => all.open -= 1,
+        }
     }
 }
 
@@ -217,6 +268,7 @@ fn serve_connection(
     stream: TcpStream,
     tls: Option<Arc<ServerConfig>>,
     heads: &mpsc::Sender<Incoming>,
+    slot: &Slot,
 ) -> std::io::Result<()> {
     // Accepted sockets inherit non-blocking mode on some systems (BSDs, Windows).
     stream.set_nonblocking(false)?;
@@ -225,19 +277,25 @@ fn serve_connection(
         deadline: Instant::now() + HEAD_TIME,
     };
     match tls {
-        None => exchange(stream, heads),
+        None => exchange(stream, heads, slot),
         Some(config) => {
             let connection =
                 ServerConnection::new(config).map_err(|e| std::io::Error::other(e.to_string()))?;
             // The handshake happens within the first read, so within HEAD_TIME too.
-            exchange(StreamOwned::new(connection, stream), heads)
+            exchange(StreamOwned::new(connection, stream), heads, slot)
         }
     }
 }
 
 /// Reads one request head, has the waiting loop decide the answer, writes it, closes.
-fn exchange(mut conn: impl Connection, heads: &mpsc::Sender<Incoming>) -> std::io::Result<()> {
-    let head = match read_head(&mut conn)? {
+fn exchange(
+    mut conn: impl Connection,
+    heads: &mpsc::Sender<Incoming>,
+    slot: &Slot,
+) -> std::io::Result<()> {
+    let head = read_head(&mut conn);
+    slot.head_read();
+    let head = match head? {
         Ok(head) => head,
         Err(refusal) => {
             respond(&mut conn, refusal.reply());
@@ -455,6 +513,35 @@ mod tests {
         assert!(matches!(read_head(&mut short), Ok(Ok(_))));
         let mut cut = &b"GET / HTTP/1.1\r\n"[..];
         assert!(read_head(&mut cut).is_err());
+    }
+
+    #[test]
+    fn idle_connections_make_room_for_one_that_sends_its_head() {
+        let server = Server::bind("127.0.0.1:0", None).unwrap();
+        let addr = server.addr();
+        let idle: Vec<TcpStream> = (0..3 * MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let mut browser = TcpStream::connect(addr).unwrap();
+        browser
+            .write_all(b"GET /cb HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let incoming = loop {
+            assert!(Instant::now() < deadline, "the head never reached the loop");
+            if let Some(incoming) = server.next(Duration::from_millis(25)) {
+                break incoming;
+            }
+        };
+        assert_eq!(incoming.target, "/cb");
+        let open = server.connections.lock().unwrap().open;
+        assert!(open <= MAX_CONNECTIONS, "{open} open");
+        incoming.answer(Reply::Page(200, "ok".into()), true);
+        let mut answer = String::new();
+        browser.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+        drop(idle);
     }
 
     #[test]
