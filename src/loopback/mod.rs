@@ -106,7 +106,7 @@ impl Listener {
         let mut server = server::Server::bind(address, config).map_err(|e| e.to_string())?;
         let addr = server.addr();
         crate::debug!(1, "listening for the login redirect on {addr}");
-        if hostname.eq_ignore_ascii_case("localhost") {
+        if resolves_to_both_loopbacks(hostname) {
             if let Some(twin) = loopback_twin(addr) {
                 match server.also_listen(twin) {
                     Ok(()) => crate::debug!(1, "also listening on {twin}"),
@@ -334,6 +334,13 @@ impl Listener {
             && (matches!(name, "localhost" | "127.0.0.1" | "[::1]")
                 || name == self.addr.ip().to_string())
     }
+}
+
+/// Whether browsers resolve `hostname` to both 127.0.0.1 and ::1: `localhost`, and its
+/// subdomains, which Chromium and Firefox treat alike (RFC 6761 §6.3).
+fn resolves_to_both_loopbacks(hostname: &str) -> bool {
+    let name = hostname.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// The same port on the other loopback address, which `localhost` may resolve to as well.

@@ -317,6 +317,9 @@ fn exchange(
     if let Ok(reply) = reply.recv() {
         respond(&mut conn, reply);
     }
+    // Closed before the waiting loop hears the response is out (`_written` goes next), so the
+    // process may exit right after.
+    drop(conn);
     Ok(())
 }
 
