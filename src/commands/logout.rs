@@ -14,7 +14,7 @@ use openidconnect::{
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::loopback::{Listener, LOGOUT_START_PATH};
+use crate::loopback::{Listener, LoopbackError, LOGOUT_KEY_PARAM, LOGOUT_START_PATH};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::{client, OidcError};
@@ -38,6 +38,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     });
 
     let mut failure = None;
+    let mut raced = None;
     if let Some(refresh_token) = &refresh_token {
         match revoke(config, refresh_token) {
             Ok(true) => eprintln!("Revoked the refresh token at {}.", config.issuer_url),
@@ -57,8 +58,12 @@ pub fn run(args: &Options) -> Result<(), Error> {
             .flatten()
             .map(|t| t.id_token)
             .filter(|t| !t.is_empty());
-        if let Err(e) = end_session(config, id_token.as_deref()) {
-            crate::warn!("could not end the provider's browser session: {e}");
+        match end_session(config, id_token.as_deref()) {
+            Ok(()) => {}
+            Err(SessionError::Raced) => raced = Some(raced_message(id_token.as_deref())),
+            Err(SessionError::Failed(e)) => {
+                crate::warn!("could not end the provider's browser session: {e}");
+            }
         }
     }
 
@@ -80,12 +85,50 @@ pub fn run(args: &Options) -> Result<(), Error> {
             }
         );
     }
-    match failure {
-        Some(e) => Err(Error::Setup(format!(
-            "logged out locally, but the provider did not revoke the refresh token ({e}); revoke the session at the provider (Keycloak: Users → USER → Sessions → Sign out)"
-        ))),
-        None => Ok(()),
+    let failure = failure.map(|e| format!(
+        "logged out locally, but the provider did not revoke the refresh token ({e}); revoke the session at the provider (Keycloak: Users → USER → Sessions → Sign out)"
+    ));
+    match (raced, failure) {
+        (Some(raced), failure) => {
+            if let Some(failure) = failure {
+                crate::warn!("{failure}");
+            }
+            Err(Error::Setup(raced))
+        }
+        (None, Some(failure)) => Err(Error::Setup(failure)),
+        (None, None) => Ok(()),
     }
+}
+
+/// Why the provider's browser session was not ended.
+enum SessionError {
+    Failed(String),
+    /// The sign-out start URL was used twice; see [`Listener::wait_for_logout`].
+    Raced,
+}
+
+impl<E: std::fmt::Display> From<E> for SessionError {
+    fn from(e: E) -> Self {
+        SessionError::Failed(e.to_string())
+    }
+}
+
+/// The error of a sign-out whose start URL was used twice: the ID token cannot be revoked, so
+/// say until when it is exposed and how to send it nowhere next time.
+fn raced_message(id_token: Option<&str>) -> String {
+    let until = id_token
+        .and_then(crate::claims::Identity::from_id_token)
+        .and_then(|identity| chrono::DateTime::from_timestamp(identity.exp, 0))
+        .map(|exp| {
+            format!(
+                "until it expires at {}",
+                exp.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+        .unwrap_or_else(|| "until it expires".into());
+    format!(
+        "the sign-out URL was opened twice, so another local process may have received the ID token, which stays valid {until} (an ID token cannot be revoked); if you did not open that URL twice yourself, another user on this machine can read your browser's command line: until that is dealt with, log out with --keep-session, which sends the ID token nowhere"
+    )
 }
 
 /// Revokes the refresh token; `Ok(false)` when the provider has no revocation endpoint.
@@ -124,9 +167,9 @@ fn revoke(config: &Config, refresh_token: &str) -> Result<bool, OidcError> {
 /// our loopback listener, which redirects it to the end-session URL carrying `id_token_hint`:
 /// the ID token never appears on the browser's command line, where other local users could
 /// read it. The provider then sends the browser back to the listener with our `state`.
-fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), String> {
-    let http = HttpClient::new(config).map_err(|e| e.to_string())?;
-    let provider = Provider::load(config, &http).map_err(|e| e.to_string())?;
+fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), SessionError> {
+    let http = HttpClient::new(config)?;
+    let provider = Provider::load(config, &http)?;
     let Some(endpoint) = provider
         .metadata
         .additional_metadata()
@@ -142,11 +185,14 @@ fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), String> {
         eprintln!("No browser can open here, so the provider's browser session stays signed in; run logout where a browser can open to end it.");
         return Ok(());
     }
-    let endpoint = EndSessionUrl::new(endpoint).map_err(|e| e.to_string())?;
-    let listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())
-        .map_err(|e| e.to_string())?;
+    let endpoint = EndSessionUrl::new(endpoint)?;
+    let listener = Listener::bind(
+        &config.listen_addresses,
+        config.local_server_tls.as_ref(),
+        &config.redirect_hostname,
+    )?;
     let base = listener.url(&config.redirect_hostname);
-    let back = PostLogoutRedirectUrl::new(base.clone()).map_err(|e| e.to_string())?;
+    let back = PostLogoutRedirectUrl::new(base.clone())?;
     let state = CsrfToken::new_random();
     let mut request = LogoutRequest::from(endpoint)
         .set_client_id(ClientId::new(config.client_id.clone()))
@@ -157,13 +203,28 @@ fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), String> {
         request = request.set_id_token_hint(hint);
     }
     let url = request.http_get_url();
-    let start = format!("{base}{LOGOUT_START_PATH}");
+    // The browser's command line, where the start URL goes, is readable by every local user:
+    // the one-time key lets only the first request through (see Listener::wait_for_logout).
+    let key = CsrfToken::new_random();
+    let mut start = url::Url::parse(&base)?;
+    start.set_path(LOGOUT_START_PATH);
+    start
+        .query_pairs_mut()
+        .append_pair(LOGOUT_KEY_PARAM, key.secret());
     eprintln!("Signing out at the provider in the browser; if none opens, visit {start}");
-    crate::browser::launch(&start, config);
+    crate::browser::launch(start.as_str(), config);
     let deadline = Instant::now() + config.auth_timeout;
-    listener
-        .wait_for_logout(url.as_str(), state.secret(), deadline, config.auth_timeout)
-        .map_err(|e| e.to_string())?;
+    match listener.wait_for_logout(
+        url.as_str(),
+        key.secret(),
+        state.secret(),
+        deadline,
+        config.auth_timeout,
+    ) {
+        Ok(()) => {}
+        Err(LoopbackError::SignOutKeyReused) => return Err(SessionError::Raced),
+        Err(e) => return Err(e.into()),
+    }
     eprintln!("Signed out at the provider.");
     Ok(())
 }

@@ -2,16 +2,17 @@
 //!
 //! It binds 127.0.0.1 (or the address given), accepts only a callback on the redirect path
 //! whose `state` matches, answers every other request without ending the login, and gives up
-//! at the deadline. Pages never echo the code or the state.
+//! at the deadline. Pages never echo the code or the state. Connections are served by
+//! [`server`], bounded in size, time and number against other local processes.
 
+mod server;
 pub mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tiny_http::{Header, Request, Response, Server};
 
 #[derive(Debug, Error)]
 pub enum LoopbackError {
@@ -23,12 +24,13 @@ pub enum LoopbackError {
     Provider { error: String, description: String },
     #[error("the login response came from issuer {got:?}, not {expected:?} (RFC 9207 mix-up protection); check --oidc-issuer-url")]
     IssuerMismatch { got: String, expected: String },
-    #[error("the login listener stopped: {0}")]
-    Io(String),
     #[error("the login was interrupted (Ctrl-C)")]
     Interrupted,
     #[error("cannot use --local-server-cert/--local-server-key: {0}")]
     Tls(String),
+    /// The sign-out start URL's one-time key came twice: whoever came first got the ID token.
+    #[error("the sign-out URL was opened twice")]
+    SignOutKeyReused,
 }
 
 /// What a valid callback must carry.
@@ -44,12 +46,12 @@ pub struct Callback<'a> {
 
 /// The path the browser is sent to first for a sign-out; see [`Listener::wait_for_logout`].
 pub const LOGOUT_START_PATH: &str = "/logout";
+/// The query parameter of the sign-out start URL that carries its one-time key.
+pub const LOGOUT_KEY_PARAM: &str = "k";
 
 pub struct Listener {
-    transport: Transport,
+    server: server::Server,
     addr: SocketAddr,
-    /// The same port on [::1], for browsers that resolve `localhost` to IPv6 first.
-    ipv6: Option<Server>,
 }
 
 /// What the page after a valid callback says, once the code has been redeemed.
@@ -60,49 +62,35 @@ pub enum Landing {
     Failed,
 }
 
-enum Transport {
-    Http(Server),
-    /// `--local-server-cert/--local-server-key`: HTTPS on the loopback address.
-    Https(tls::TlsServer),
-}
+/// How often a bound port 0 is tried again when its twin on the other loopback address is
+/// taken (another port is drawn each time).
+const ANY_PORT_TRIES: usize = 8;
 
 impl Listener {
     /// Binds the first address of `addresses` that is free; HTTPS when `tls` names a
-    /// certificate and key.
+    /// certificate and key. `hostname` is the name the browser will be sent to: for
+    /// `localhost`, which resolves to both 127.0.0.1 and ::1, the same port on the other
+    /// loopback address is bound too, and an address whose twin another program holds is
+    /// skipped, since a browser that picked that side would hand it the code or the key.
     pub fn bind(
         addresses: &[String],
         tls: Option<&(PathBuf, PathBuf)>,
+        hostname: &str,
     ) -> Result<Self, LoopbackError> {
         let config = tls
             .map(|(cert, key)| tls::server_config(cert, key))
             .transpose()?;
         let mut failures = Vec::new();
         for address in addresses {
-            let bound = match &config {
-                None => Server::http(address.as_str())
-                    .map_err(|e| e.to_string())
-                    .and_then(|server| match server.server_addr().to_ip() {
-                        Some(addr) => Ok((Transport::Http(server), addr)),
-                        None => Err("not an IP address".to_string()),
-                    }),
-                Some(config) => tls::TlsServer::bind(address, config.clone())
-                    .map(|server| {
-                        let addr = server.addr();
-                        (Transport::Https(server), addr)
-                    })
-                    .map_err(|e| e.to_string()),
-            };
-            match bound {
-                Ok((transport, addr)) => {
-                    crate::debug!(1, "listening for the login redirect on {addr}");
-                    return Ok(Listener {
-                        transport,
-                        addr,
-                        ipv6: None,
-                    });
+            let any_port = address.ends_with(":0");
+            let mut failure = String::new();
+            for _ in 0..if any_port { ANY_PORT_TRIES } else { 1 } {
+                match Self::bind_one(address, config.clone(), hostname) {
+                    Ok(listener) => return Ok(listener),
+                    Err(e) => failure = e,
                 }
-                Err(e) => failures.push(format!("{address}: {e}")),
             }
+            failures.push(format!("{address}: {failure}"));
         }
         Err(LoopbackError::Bind {
             addresses: addresses.join(", "),
@@ -110,36 +98,47 @@ impl Listener {
         })
     }
 
+    fn bind_one(
+        address: &str,
+        config: Option<std::sync::Arc<rustls::ServerConfig>>,
+        hostname: &str,
+    ) -> Result<Self, String> {
+        let mut server = server::Server::bind(address, config).map_err(|e| e.to_string())?;
+        let addr = server.addr();
+        crate::debug!(1, "listening for the login redirect on {addr}");
+        if resolves_to_both_loopbacks(hostname) {
+            if let Some(twin) = loopback_twin(addr) {
+                match server.also_listen(twin) {
+                    Ok(()) => crate::debug!(1, "also listening on {twin}"),
+                    // No such address on this machine (IPv6 off): `localhost` cannot lead there.
+                    Err(e) if address_unavailable(&e) => {
+                        crate::debug!(1, "not listening on {twin} ({e}); {} only", addr.ip())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        return Err(format!(
+                            "{twin} is held by another program, and a browser may take `localhost` there"
+                        ))
+                    }
+                    Err(e) => return Err(format!("cannot also listen on {twin}: {e}")),
+                }
+            }
+        }
+        Ok(Listener { server, addr })
+    }
+
     /// This listener's address as the browser reaches it, `SCHEME://HOSTNAME:PORT`: the
     /// default redirect URI of a login, and the post-logout redirect URI.
     pub fn url(&self, hostname: &str) -> String {
-        let scheme = match self.transport {
-            Transport::Http(_) => "http",
-            Transport::Https(_) => "https",
+        let scheme = if self.server.is_https() {
+            "https"
+        } else {
+            "http"
         };
         format!("{scheme}://{hostname}:{}", self.port())
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
-    }
-
-    /// Also listens on [::1] at the same port, when this listener is on 127.0.0.1 (HTTP or
-    /// HTTPS): the redirect URI says `localhost`, which some browsers resolve to ::1 first.
-    /// Where ::1 cannot be bound (IPv6 off), IPv4 alone goes on.
-    pub fn also_on_ipv6_loopback(&mut self) {
-        if self.addr.ip() != std::net::Ipv4Addr::LOCALHOST {
-            return;
-        }
-        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, self.port()));
-        let bound = match &mut self.transport {
-            Transport::Http(_) => Server::http(v6).map(|server| self.ipv6 = Some(server)),
-            Transport::Https(server) => server.also_listen(v6).map_err(Into::into),
-        };
-        match bound {
-            Ok(()) => crate::debug!(1, "also listening on [::1]:{}", self.port()),
-            Err(e) => crate::debug!(1, "not listening on [::1]:{} ({e}); IPv4 only", self.port()),
-        }
     }
 
     /// Serves requests until a valid callback arrives or `deadline` passes. The callback's
@@ -173,25 +172,38 @@ impl Listener {
     /// Sends the browser on to the provider's end-session URL (which carries the ID token as
     /// `id_token_hint`, so it never appears on a command line) and waits for the provider to
     /// send it back to `/` with `state`. Returns once the browser is back.
+    ///
+    /// Only `/logout?k=KEY` is redirected, once: the key is unguessable, so only a process
+    /// that read it from the browser's command line could race the browser for the ID token.
+    /// A second request with the key (one of them was not the browser) gets nothing and ends
+    /// the wait with [`LoopbackError::SignOutKeyReused`].
     pub fn wait_for_logout(
         self,
         end_session_url: &str,
+        key: &str,
         state: &str,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), LoopbackError> {
+        let mut key_used = false;
         self.serve(deadline, timeout, |url: &str| {
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
-            if path == LOGOUT_START_PATH {
-                return (Reply::Redirect(end_session_url.to_string()), None);
+            let params = Params::parse(query);
+            if path == LOGOUT_START_PATH && params.get(LOGOUT_KEY_PARAM) == Some(key) {
+                if !key_used {
+                    key_used = true;
+                    return (Reply::Redirect(end_session_url.to_string()), None);
+                }
+                let page = page("Sign-out link already used", "This sign-out link was opened before, perhaps by another program on this computer. Return to the terminal for details.");
+                return (Reply::Page(410, page), Some(Err(LoopbackError::SignOutKeyReused)));
             }
-            if path == "/" && Params::parse(query).get("state") == Some(state) {
+            if path == "/" && params.get("state") == Some(state) {
                 let page = page("Signed out", "You are signed out at the provider; the next kubectl login will ask who you are. You can close this tab.");
-                return (Reply::Page(200, page), Some(()));
+                return (Reply::Page(200, page), Some(Ok(())));
             }
             let page = page("Not found", "This is the kubectl oidc-login listener; it only awaits the sign-out.");
             (Reply::Page(404, page), None)
-        })
+        })?
     }
 
     /// Answers requests with `decide` until it returns an outcome or `deadline` passes.
@@ -201,11 +213,9 @@ impl Listener {
         timeout: Duration,
         mut decide: impl FnMut(&str) -> (Reply, Option<T>),
     ) -> Result<T, LoopbackError> {
-        // Waits come in short slices, so Ctrl-C is noticed (see crate::interrupt) and, with a
-        // second socket on [::1], each socket is watched in turn.
+        // Waits come in short slices, so Ctrl-C is noticed (see crate::interrupt) and new
+        // connections are accepted soon.
         const SLICE: Duration = Duration::from_millis(25);
-        const TICK: Duration = Duration::from_millis(200);
-        let mut turn = 0usize;
         loop {
             if crate::interrupt::requested() {
                 return Err(LoopbackError::Interrupted);
@@ -214,43 +224,13 @@ impl Listener {
             if remaining.is_zero() {
                 return Err(LoopbackError::Timeout(timeout));
             }
-            let outcome = match &self.transport {
-                Transport::Http(server) => {
-                    let (server, wait) = match &self.ipv6 {
-                        None => (server, remaining.min(TICK)),
-                        Some(v6) => {
-                            turn += 1;
-                            (
-                                if turn.is_multiple_of(2) { v6 } else { server },
-                                remaining.min(SLICE),
-                            )
-                        }
-                    };
-                    match server.recv_timeout(wait) {
-                        Ok(Some(request)) => {
-                            let host = request
-                                .headers()
-                                .iter()
-                                .find(|h| h.field.equiv("Host"))
-                                .map(|h| h.value.as_str().to_string());
-                            let (reply, outcome) =
-                                self.answer(host.as_deref(), request.url(), &mut decide);
-                            respond(request, reply);
-                            outcome
-                        }
-                        Ok(None) => None,
-                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
-                    }
-                }
-                Transport::Https(server) => {
-                    match server.serve_one(remaining.min(TICK), |host, url| {
-                        self.answer(host, url, &mut decide)
-                    }) {
-                        Ok(outcome) => outcome.flatten(),
-                        Err(e) => return Err(LoopbackError::Io(e.to_string())),
-                    }
-                }
+            let Some(request) = self.server.next(remaining.min(SLICE)) else {
+                continue;
             };
+            let (reply, outcome) =
+                self.answer(request.host.as_deref(), &request.target, &mut decide);
+            // The last page is written before the wait ends (and the process with it).
+            request.answer(reply, outcome.is_some());
             if let Some(outcome) = outcome {
                 return Ok(outcome);
             }
@@ -356,6 +336,38 @@ impl Listener {
     }
 }
 
+/// Whether browsers resolve `hostname` to both 127.0.0.1 and ::1: `localhost`, and its
+/// subdomains, which Chromium and Firefox treat alike (RFC 6761 §6.3).
+fn resolves_to_both_loopbacks(hostname: &str) -> bool {
+    let name = hostname.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// The same port on the other loopback address, which `localhost` may resolve to as well.
+fn loopback_twin(addr: SocketAddr) -> Option<SocketAddr> {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() || ip.is_unspecified() => {
+            Some(SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port())))
+        }
+        IpAddr::V6(ip) if ip.is_loopback() => {
+            Some(SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port())))
+        }
+        _ => None,
+    }
+}
+
+/// The machine has no such address (no ::1 with IPv6 off), rather than someone holding it.
+fn address_unavailable(error: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    const EAFNOSUPPORT: i32 = libc::EAFNOSUPPORT;
+    #[cfg(windows)]
+    const EAFNOSUPPORT: i32 = 10047; // WSAEAFNOSUPPORT
+    #[cfg(not(any(unix, windows)))]
+    const EAFNOSUPPORT: i32 = -1;
+    error.kind() == std::io::ErrorKind::AddrNotAvailable
+        || error.raw_os_error() == Some(EAFNOSUPPORT)
+}
+
 /// Splits a Host header into name and port, keeping IPv6 brackets on the name.
 fn split_host(host: &str) -> (&str, Option<&str>) {
     if host.starts_with('[') {
@@ -393,27 +405,6 @@ impl Params {
 pub enum Reply {
     Page(u16, String),
     Redirect(String),
-}
-
-fn respond(request: Request, reply: Reply) {
-    let response = match reply {
-        Reply::Page(status, html) => {
-            let header = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-                .expect("static header is valid");
-            Response::from_string(html)
-                .with_status_code(status)
-                .with_header(header)
-        }
-        Reply::Redirect(location) => {
-            let mut response = Response::from_string("").with_status_code(302);
-            if let Ok(header) = Header::from_bytes("Location", location.as_bytes()) {
-                response.add_header(header);
-            }
-            response
-        }
-    };
-    // The browser may have gone away; the login outcome does not depend on it.
-    let _ = request.respond(response);
 }
 
 fn page(title: &str, message: &str) -> String {
@@ -461,7 +452,7 @@ mod tests {
                 ".{0,40}",
             ],
         ) {
-            let listener = Listener::bind(&["127.0.0.1:0".to_string()], None).unwrap();
+            let listener = Listener::bind(&["127.0.0.1:0".to_string()], None, "localhost").unwrap();
             let host = host.map(|h| h.replace("PORT", &listener.port().to_string()));
             let expected = Callback {
                 state: "s3cret",
@@ -483,11 +474,39 @@ mod tests {
 
     #[test]
     fn binds_the_next_address_when_the_first_is_taken() {
-        let first = Listener::bind(&["127.0.0.1:0".to_string()], None).unwrap();
+        let first = Listener::bind(&["127.0.0.1:0".to_string()], None, "127.0.0.1").unwrap();
         let taken = format!("127.0.0.1:{}", first.port());
-        let second = Listener::bind(&[taken.clone(), "127.0.0.1:0".to_string()], None).unwrap();
+        let second = Listener::bind(
+            &[taken.clone(), "127.0.0.1:0".to_string()],
+            None,
+            "127.0.0.1",
+        )
+        .unwrap();
         assert_ne!(second.port(), first.port());
-        let err = Listener::bind(&[taken], None).err().unwrap();
+        let err = Listener::bind(&[taken], None, "127.0.0.1").err().unwrap();
         assert!(err.to_string().contains("--listen-address"), "{err}");
+    }
+
+    #[test]
+    fn a_localhost_listener_skips_a_port_whose_ipv6_twin_is_taken() {
+        let Ok(squatter) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("not run here: no IPv6 loopback address on this machine");
+            return;
+        };
+        let port = squatter.local_addr().unwrap().port();
+        let half = format!("127.0.0.1:{port}");
+        let err = Listener::bind(std::slice::from_ref(&half), None, "localhost")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains(&format!("[::1]:{port} is held by another program")),
+            "{err}"
+        );
+        // A name that resolves to 127.0.0.1 only does not care.
+        Listener::bind(std::slice::from_ref(&half), None, "127.0.0.1").unwrap();
+        let next = Listener::bind(&[half, "127.0.0.1:0".into()], None, "localhost").unwrap();
+        assert_ne!(next.port(), port);
+        assert!(std::net::TcpListener::bind(("::1", next.port())).is_err());
     }
 }

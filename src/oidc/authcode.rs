@@ -21,17 +21,25 @@ pub fn login(
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, OidcError> {
-    let mut listener = Listener::bind(&config.listen_addresses, config.local_server_tls.as_ref())?;
+    // The name the browser is sent to: a `localhost` one makes the listener hold both
+    // loopback addresses, or skip a port whose other half someone else holds.
+    let hostname = match &config.redirect_url {
+        Some(url) => url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default(),
+        None => config.redirect_hostname.clone(),
+    };
+    let listener = Listener::bind(
+        &config.listen_addresses,
+        config.local_server_tls.as_ref(),
+        &hostname,
+    )?;
     let redirect_uri = match &config.redirect_url {
         Some(url) => url.clone(),
         // No trailing slash: providers compare redirect URIs as strings, and this is the form
         // kubelogin sends and Keycloak clients register.
-        None => {
-            if config.redirect_hostname == "localhost" {
-                listener.also_on_ipv6_loopback();
-            }
-            listener.url(&config.redirect_hostname)
-        }
+        None => listener.url(&config.redirect_hostname),
     };
     let request = AuthRequest::new(provider, config, redirect_uri)?;
 

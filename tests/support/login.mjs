@@ -14,6 +14,9 @@
 //   LOGIN_COOKIE_JAR     keep cookies in this file between runs (a browser profile)
 //   LOGIN_BAD_CALLBACKS=1  send hostile requests to the listener before the real callback
 //   LOGIN_LOOPBACK_HOST=::1  deliver the callback over [::1] (a browser resolving localhost to IPv6)
+//   LOGIN_HOLD=DIR  pause at checkpoints so a test can act in between: write DIR/NAME.reached
+//                   (the URL about to be loaded) and wait for DIR/NAME.go; NAME is `start` (before
+//                   anything) and `after-start` (after the plugin's sign-out start page answered)
 // A start URL outside /realms/ is the plugin's sign-out page, which redirects to the provider.
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
@@ -103,9 +106,19 @@ async function badCallbacks(callback) {
   return result;
 }
 
+// LOGIN_HOLD: announce checkpoint `name` (written whole, then renamed) and wait for the go.
+async function hold(name, url) {
+  const dir = process.env.LOGIN_HOLD;
+  if (!dir) return;
+  fs.writeFileSync(`${dir}/${name}.tmp`, url);
+  fs.renameSync(`${dir}/${name}.tmp`, `${dir}/${name}.reached`);
+  while (!fs.existsSync(`${dir}/${name}.go`)) await new Promise((r) => setTimeout(r, 50));
+}
+
 async function main() {
   // What the plugin passed us: exactly one argument, the URL to open.
   log.argv_count = process.argv.length - 2;
+  await hold('start', start);
   let url = start;
   let pending = null;
   for (let hop = 0; hop < 20; hop++) {
@@ -113,9 +126,11 @@ async function main() {
       // The plugin's own start page (sign-out): it redirects to the provider.
       const res = await fetch(url, { redirect: 'manual' });
       const location = res.headers.get('location');
+      log.start_status = res.status;
       if (!location || !isProvider(new URL(location, url).toString())) throw new Error(`the start page answered ${res.status}`);
       log.steps.push('plugin-start');
       url = new URL(location, url).toString();
+      await hold('after-start', url);
       // int128/kubelogin opens its own loopback page, which redirects to the authorization
       // request: record that request's parameters, as for a plugin that opens it directly.
       if (new URL(url).pathname.endsWith('/protocol/openid-connect/auth')) log.auth_params = authParams(new URL(url));

@@ -1,0 +1,562 @@
+//! The loopback listener's HTTP(S) server: GET requests without a body, one response each,
+//! bounded against other local processes (which can all connect to a loopback port).
+//!
+//! tiny_http 0.12, used before, could not be bounded: it reads a request head of any size into
+//! memory (47 MiB of header grew the plugin by 49 MiB), has no read timeout, and hands
+//! connections to a few worker threads, so four idle connections opened with the callback left
+//! it unanswered. Here every connection is read on a thread of its own, its head is capped at
+//! [`MAX_HEAD`] (then 431 and close) and must arrive, TLS handshake included, within
+//! [`HEAD_TIME`]; at most [`MAX_CONNECTIONS`] are open at once: past that, the one that has
+//! waited longest without sending its head is closed to make room (a browser sends its head at
+//! once), so idle connections cannot crowd out the browser's either.
+//! What to answer is decided by the one loop that waits for the login (see [`Server::next`]).
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use super::Reply;
+
+/// A browser's request head is a few hundred bytes to a few KiB; anything longer is not one.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Time from accepting a connection to its whole request head (TLS handshake included):
+/// generous for a browser on the same machine, short for one that only holds a connection.
+pub const HEAD_TIME: Duration = Duration::from_secs(5);
+/// Time to write one response to a reader that does not read.
+const WRITE_TIME: Duration = Duration::from_secs(5);
+/// Connections open at once; a browser uses one or two (plus a spare it may open).
+pub const MAX_CONNECTIONS: usize = 16;
+
+pub struct Server {
+    /// The bound address first; then the same port on the other loopback address.
+    listeners: Vec<TcpListener>,
+    tls: Option<Arc<ServerConfig>>,
+    connections: Arc<Mutex<Connections>>,
+    heads_tx: mpsc::Sender<Incoming>,
+    heads: mpsc::Receiver<Incoming>,
+}
+
+/// One request whose head arrived whole, waiting for the loop's answer on its own thread.
+pub struct Incoming {
+    pub host: Option<String>,
+    pub target: String,
+    reply: mpsc::Sender<Reply>,
+    /// Closed by the connection's thread once the response is written (or failed).
+    written: mpsc::Receiver<()>,
+}
+
+impl Incoming {
+    /// Hands `reply` to the connection's thread; with `wait`, returns once it is written, so a
+    /// last page reaches the browser before the process exits.
+    pub fn answer(self, reply: Reply, wait: bool) {
+        if self.reply.send(reply).is_ok() && wait {
+            let _ = self
+                .written
+                .recv_timeout(WRITE_TIME + Duration::from_secs(1));
+        }
+    }
+}
+
+impl Server {
+    pub fn bind(address: &str, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
+        let (heads_tx, heads) = mpsc::channel();
+        Ok(Server {
+            listeners: vec![polled(TcpListener::bind(address)?)?],
+            tls,
+            connections: Arc::default(),
+            heads_tx,
+            heads,
+        })
+    }
+
+    /// Listens on `address` too; connections on either socket are answered alike.
+    pub fn also_listen(&mut self, address: SocketAddr) -> std::io::Result<()> {
+        self.listeners.push(polled(TcpListener::bind(address)?)?);
+        Ok(())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listeners[0]
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Accepts what is waiting on the sockets, then waits up to `wait` for a request head.
+    /// Accepting here, in the waiting loop, needs no thread that would outlive the listener.
+    pub fn next(&self, wait: Duration) -> Option<Incoming> {
+        for listener in &self.listeners {
+            loop {
+                match listener.accept() {
+                    Ok((stream, peer)) => self.admit(stream, peer),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // A connection reset before it was accepted, or no file descriptor left:
+                    // this connection is lost, the listener is not.
+                    Err(e) => {
+                        crate::debug!(1, "accepting a loopback connection failed: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        self.heads.recv_timeout(wait).ok()
+    }
+
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let Some(slot) = Slot::take(&self.connections, &stream) else {
+            crate::debug!(
+                1,
+                "closed a loopback connection from {peer}: too many are open"
+            );
+            return;
+        };
+        let tls = self.tls.clone();
+        let heads = self.heads_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("loopback-connection".into())
+            .spawn(move || {
+                if let Err(e) = serve_connection(stream, tls, &heads, &slot) {
+                    crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
+                }
+            });
+        // Without a thread (resources exhausted) the connection is dropped, its slot freed.
+        if let Err(e) = spawned {
+            crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
+        }
+    }
+}
+
+/// The open connections.
+#[derive(Default)]
+struct Connections {
+    open: usize,
+    next_id: u64,
+    /// Those still sending their request head, oldest first, with a handle to close them.
+    reading: VecDeque<(u64, TcpStream)>,
+    /// Those closed to make room, no longer counted in `open`; their threads are ending.
+    closed: Vec<u64>,
+}
+
+/// One open connection's place among the [`Connections`], given back when its thread ends.
+struct Slot {
+    connections: Arc<Mutex<Connections>>,
+    id: u64,
+}
+
+impl Slot {
+    /// A place for `stream`, made by closing the connection that has waited longest for its
+    /// head when [`MAX_CONNECTIONS`] are open; `None` when none can be closed (all have sent
+    /// their heads and are being answered).
+    fn take(connections: &Arc<Mutex<Connections>>, stream: &TcpStream) -> Option<Slot> {
+        let mut all = connections.lock().unwrap_or_else(|e| e.into_inner());
+        if all.open >= MAX_CONNECTIONS {
+            let (id, oldest) = all.reading.pop_front()?;
+            // Its blocked read returns at once and its thread ends.
+            let _ = oldest.shutdown(std::net::Shutdown::Both);
+            all.closed.push(id);
+            all.open -= 1;
+        }
+        let handle = stream.try_clone().ok()?;
+        let id = all.next_id;
+        all.next_id += 1;
+        all.reading.push_back((id, handle));
+        all.open += 1;
+        Some(Slot {
+            connections: connections.clone(),
+            id,
+        })
+    }
+
+    /// The head is in: this connection is no longer the one to close for room.
+    fn head_read(&self) {
+        let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        all.reading.retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.head_read();
+        let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        match all.closed.iter().position(|id| *id == self.id) {
+            Some(i) => {
+                all.closed.swap_remove(i);
+            }
+            None => all.open -= 1,
+        }
+    }
+}
+
+/// Polled, so the waiting loop keeps its deadline and notices Ctrl-C.
+fn polled(listener: TcpListener) -> std::io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// A TCP stream whose every read and write ends by one deadline, however the bytes trickle.
+struct Deadlined {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Deadlined {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the connection's time is up",
+            ))
+        } else {
+            Ok(left)
+        }
+    }
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Deadlined {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// A connection as plain bytes, whatever carries them.
+trait Connection: Read + Write {
+    fn deadlined(&mut self) -> &mut Deadlined;
+    /// Ends the response (TLS: close_notify).
+    fn finish(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+impl Connection for Deadlined {
+    fn deadlined(&mut self) -> &mut Deadlined {
+        self
+    }
+}
+
+impl Connection for StreamOwned<ServerConnection, Deadlined> {
+    fn deadlined(&mut self) -> &mut Deadlined {
+        &mut self.sock
+    }
+
+    fn finish(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    tls: Option<Arc<ServerConfig>>,
+    heads: &mpsc::Sender<Incoming>,
+    slot: &Slot,
+) -> std::io::Result<()> {
+    // Accepted sockets inherit non-blocking mode on some systems (BSDs, Windows).
+    stream.set_nonblocking(false)?;
+    let stream = Deadlined {
+        stream,
+        deadline: Instant::now() + HEAD_TIME,
+    };
+    match tls {
+        None => exchange(stream, heads, slot),
+        Some(config) => {
+            let connection =
+                ServerConnection::new(config).map_err(|e| std::io::Error::other(e.to_string()))?;
+            // The handshake happens within the first read, so within HEAD_TIME too.
+            exchange(StreamOwned::new(connection, stream), heads, slot)
+        }
+    }
+}
+
+/// Reads one request head, has the waiting loop decide the answer, writes it, closes.
+fn exchange(
+    mut conn: impl Connection,
+    heads: &mpsc::Sender<Incoming>,
+    slot: &Slot,
+) -> std::io::Result<()> {
+    let head = read_head(&mut conn);
+    slot.head_read();
+    let head = match head? {
+        Ok(head) => head,
+        Err(refusal) => {
+            respond(&mut conn, refusal.reply());
+            return Err(std::io::Error::other(refusal.to_string()));
+        }
+    };
+    let (reply_tx, reply) = mpsc::channel();
+    let (_written, written) = mpsc::channel();
+    let incoming = Incoming {
+        host: head.host,
+        target: head.target,
+        reply: reply_tx,
+        written,
+    };
+    // The loop may have ended (the login is over): nothing to answer then.
+    if heads.send(incoming).is_err() {
+        return Ok(());
+    }
+    if let Ok(reply) = reply.recv() {
+        respond(&mut conn, reply);
+    }
+    // Closed before the waiting loop hears the response is out (`_written` goes next), so the
+    // process may exit right after.
+    drop(conn);
+    Ok(())
+}
+
+fn respond(conn: &mut impl Connection, reply: Reply) {
+    conn.deadlined().deadline = Instant::now() + WRITE_TIME;
+    // The browser may have gone away; the login outcome does not depend on it.
+    let _ = conn.write_all(&response(reply));
+    conn.finish();
+}
+
+/// The bytes of one response; every response closes its connection.
+fn response(reply: Reply) -> Vec<u8> {
+    let (status, headers, body) = match reply {
+        Reply::Page(status, html) => (
+            status,
+            "Content-Type: text/html; charset=utf-8\r\n".to_string(),
+            html,
+        ),
+        // Our own URLs (the end-session URL, --open-url-after-authentication); one that could
+        // split the header is left out rather than sent.
+        Reply::Redirect(location) if !location.chars().any(char::is_control) => (
+            302,
+            format!("Location: {location}\r\nReferrer-Policy: no-referrer\r\n"),
+            String::new(),
+        ),
+        Reply::Redirect(_) => (500, String::new(), String::new()),
+    };
+    format!(
+        "HTTP/1.1 {status} {}\r\n{headers}Cache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        reason(status),
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        302 => "Found",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        410 => "Gone",
+        421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
+        _ => "Error",
+    }
+}
+
+/// The parts of a request head the listener looks at.
+#[derive(Debug, PartialEq)]
+pub struct Head {
+    pub target: String,
+    pub host: Option<String>,
+}
+
+/// A request answered without asking the waiting loop.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("request head longer than {MAX_HEAD} bytes")]
+    TooLarge,
+    #[error("not an HTTP/1 request")]
+    Malformed,
+    #[error("method {0} (only GET is served)")]
+    Method(String),
+}
+
+impl Refusal {
+    fn reply(&self) -> Reply {
+        let (status, title) = match self {
+            Refusal::TooLarge => (431, "Request too large"),
+            Refusal::Malformed => (400, "Bad request"),
+            Refusal::Method(_) => (405, "Method not allowed"),
+        };
+        Reply::Page(
+            status,
+            super::page(title, "This is the kubectl oidc-login listener."),
+        )
+    }
+}
+
+/// Reads up to the end of the request head and parses it. `Err` is an I/O failure (a timeout,
+/// a closed connection, a TLS error): nothing can be answered then.
+fn read_head(conn: &mut impl Read) -> std::io::Result<Result<Head, Refusal>> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(end) = head_end(&head) {
+            return Ok(parse_head(&head[..end]));
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(Err(Refusal::TooLarge));
+        }
+        let n = conn.read(&mut buf[..(MAX_HEAD + 1 - head.len()).min(1024)])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Where the head ends (its blank line), if it has.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+/// The target and Host of a GET request head (without its final blank line).
+pub fn parse_head(head: &[u8]) -> Result<Head, Refusal> {
+    let text = std::str::from_utf8(head).map_err(|_| Refusal::Malformed)?;
+    let mut lines = text.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let (Some(method), Some(target), Some(version), None) = (
+        request_line.next(),
+        request_line.next(),
+        request_line.next(),
+        request_line.next(),
+    ) else {
+        return Err(Refusal::Malformed);
+    };
+    if !matches!(version, "HTTP/1.1" | "HTTP/1.0") || target.is_empty() {
+        return Err(Refusal::Malformed);
+    }
+    let mut host = None;
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(Refusal::Malformed)?;
+        // Obsolete line folding and spaces before the colon are refused (RFC 9112 §5).
+        if name.is_empty() || name.contains([' ', '\t']) {
+            return Err(Refusal::Malformed);
+        }
+        if name.eq_ignore_ascii_case("host") {
+            // Two Hosts would let the check and the browser disagree on which one counts.
+            if host.is_some() {
+                return Err(Refusal::Malformed);
+            }
+            host = Some(value.trim().to_string());
+        }
+    }
+    if method != "GET" {
+        return Err(Refusal::Method(method.to_string()));
+    }
+    Ok(Head {
+        target: target.to_string(),
+        host,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_target_and_host_of_a_get() {
+        let head = b"GET /?code=c&state=s HTTP/1.1\r\nhost: localhost:8000\r\nAccept: */*";
+        assert_eq!(
+            parse_head(head),
+            Ok(Head {
+                target: "/?code=c&state=s".into(),
+                host: Some("localhost:8000".into())
+            })
+        );
+        assert_eq!(
+            parse_head(b"GET /x HTTP/1.0"),
+            Ok(Head {
+                target: "/x".into(),
+                host: None
+            })
+        );
+        assert_eq!(
+            parse_head(b"POST / HTTP/1.1\r\nHost: a"),
+            Err(Refusal::Method("POST".into()))
+        );
+        for bad in [
+            &b"\xff\xfe"[..],
+            b"GET /",
+            b"GET / HTTP/2",
+            b"GET / HTTP/1.1 extra",
+            b"GET / HTTP/1.1\r\nno colon",
+            b"GET / HTTP/1.1\r\n folded: x",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b",
+        ] {
+            assert_eq!(parse_head(bad), Err(Refusal::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_no_more_than_the_cap_of_an_endless_head() {
+        let mut endless = std::io::repeat(b'a').take(1 << 20);
+        assert!(matches!(
+            read_head(&mut endless),
+            Ok(Err(Refusal::TooLarge))
+        ));
+        assert_eq!(endless.limit(), (1 << 20) - (MAX_HEAD as u64 + 1));
+        let mut short = &b"GET / HTTP/1.1\r\nHost: h\r\n\r\nrest"[..];
+        assert!(matches!(read_head(&mut short), Ok(Ok(_))));
+        let mut cut = &b"GET / HTTP/1.1\r\n"[..];
+        assert!(read_head(&mut cut).is_err());
+    }
+
+    #[test]
+    fn idle_connections_make_room_for_one_that_sends_its_head() {
+        let server = Server::bind("127.0.0.1:0", None).unwrap();
+        let addr = server.addr();
+        let idle: Vec<TcpStream> = (0..3 * MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let mut browser = TcpStream::connect(addr).unwrap();
+        browser
+            .write_all(b"GET /cb HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let incoming = loop {
+            assert!(Instant::now() < deadline, "the head never reached the loop");
+            if let Some(incoming) = server.next(Duration::from_millis(25)) {
+                break incoming;
+            }
+        };
+        assert_eq!(incoming.target, "/cb");
+        let open = server.connections.lock().unwrap().open;
+        assert!(open <= MAX_CONNECTIONS, "{open} open");
+        incoming.answer(Reply::Page(200, "ok".into()), true);
+        let mut answer = String::new();
+        browser.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+        drop(idle);
+    }
+
+    #[test]
+    fn responses_close_and_never_split_a_header() {
+        let text = String::from_utf8(response(Reply::Redirect("https://x/?a=1".into()))).unwrap();
+        assert!(text.starts_with("HTTP/1.1 302 Found\r\nLocation: https://x/?a=1\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        let text = String::from_utf8(response(Reply::Redirect(
+            "https://x/\r\nSet-Cookie: a".into(),
+        )))
+        .unwrap();
+        assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+        assert!(!text.contains("Set-Cookie"));
+    }
+}

@@ -1,0 +1,604 @@
+//! Attacks on the loopback listener by other local processes, performed for real against the
+//! running plugin during a real login or logout with the test provider: another user (nobody,
+//! through `setpriv`, when the tests run as root) taking logout's ID token or the `[::1]` side of
+//! a `localhost` redirect, and any local process flooding, idling on or trickling into the
+//! listener while the real callback is on its way.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{Run, World};
+use serde_json::Value;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `program args` as another user (nobody) when the tests run as root; `None` otherwise.
+fn as_nobody(program: &str, args: &[&str]) -> Option<Command> {
+    if !is_root() {
+        return None;
+    }
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+        .args(args)
+        .current_dir("/");
+    Some(command)
+}
+
+/// The scripted browser's checkpoints (LOGIN_HOLD in tests/support/login.mjs).
+struct Hold {
+    dir: PathBuf,
+}
+
+impl Hold {
+    fn new(world: &World) -> Self {
+        let dir = world.path("hold");
+        std::fs::create_dir_all(&dir).unwrap();
+        Hold { dir }
+    }
+
+    fn env(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Waits until the browser reached checkpoint `name`; returns the URL it is about to load.
+    fn reached(&self, name: &str, plugin: &mut Running) -> String {
+        let file = self.dir.join(format!("{name}.reached"));
+        let start = Instant::now();
+        loop {
+            if let Ok(url) = std::fs::read_to_string(&file) {
+                return url;
+            }
+            if let Some(status) = plugin.child.try_wait().unwrap() {
+                panic!("the plugin ended ({status}) before the browser reached {name}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the browser never reached {name}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn go(&self, name: &str) {
+        std::fs::write(self.dir.join(format!("{name}.go")), "").unwrap();
+    }
+}
+
+/// A plugin run in the background, for tests that act while it waits for the browser.
+struct Running {
+    child: Child,
+    out: Option<JoinHandle<String>>,
+    err: Option<JoinHandle<String>>,
+}
+
+impl Running {
+    fn start(world: &World, args: &[String], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(common::PLUGIN);
+        command.args(args);
+        world.prepare(&mut command, env);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Running {
+            child,
+            out: Some(out),
+            err: Some(err),
+        }
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// Waits for the plugin to end; `Err` with what it said so far when it outlives `limit`
+    /// (it is killed then).
+    fn finish(mut self, limit: Duration) -> Result<Run, String> {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self.out.take().unwrap().join().unwrap();
+        let stderr = self.err.take().unwrap().join().unwrap();
+        match status {
+            Some(status) => Ok(Run {
+                status,
+                stdout,
+                stderr,
+            }),
+            None => Err(format!(
+                "the plugin was still running after {limit:?}:\n{stderr}"
+            )),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url::Url::parse(url).unwrap().port().unwrap()
+}
+
+/// A local program's GET of the sign-out start page on `port`, as JSON {status, location,
+/// body}. `key` is `none` (no key), `wrong` (a made-up key) or `stolen`: the key read from the
+/// browser's command line in /proc, which every local user can read.
+const LOGOUT_THIEF: &str = r#"
+const fs = require('fs');
+const [port, key] = process.argv.slice(1);
+(async () => {
+  let url = `http://127.0.0.1:${port}/logout`;
+  if (key === 'wrong') url += '?k=AAAAAAAAAAAAAAAAAAAAAA';
+  if (key === 'stolen') {
+    let seen = null;
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let argv;
+      try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+      seen = argv.find((a) => a.includes(`:${port}/logout?k=`)) || seen;
+    }
+    if (!seen) throw new Error('no sign-out URL on any command line');
+    const u = new URL(seen);
+    url = `http://127.0.0.1:${port}${u.pathname}${u.search}`;
+  }
+  const res = await fetch(url, { redirect: 'manual' });
+  console.log(JSON.stringify({ status: res.status, location: res.headers.get('location'), body: await res.text() }));
+})().catch((e) => console.log(JSON.stringify({ error: String(e) })));
+"#;
+
+/// Runs [`LOGOUT_THIEF`] as another user (as root) or as another process.
+fn steal_logout(port: u16, key: &str) -> Value {
+    let port = port.to_string();
+    let args = ["-e", LOGOUT_THIEF, port.as_str(), key];
+    let mut command = as_nobody("node", &args).unwrap_or_else(|| {
+        let mut command = Command::new("node");
+        command.args(args);
+        command
+    });
+    let out = command.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answer: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "thief said {text:?} ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(answer["error"].is_null(), "{answer}");
+    answer
+}
+
+#[track_caller]
+fn assert_no_id_token(answer: &Value, id_token: &str) {
+    let text = answer.to_string();
+    assert!(!text.contains("id_token_hint"), "{answer}");
+    assert!(!text.contains(id_token), "{answer}");
+    assert!(answer["location"].is_null(), "{answer}");
+    assert!(
+        [404, 410].contains(&answer["status"].as_u64().unwrap()),
+        "{answer}"
+    );
+}
+
+/// A logged-in world with an https provider (so revocation works and logout's only possible
+/// failure is the one under test), its logout arguments and the cached ID token.
+fn logged_in() -> (World, Vec<String>, String) {
+    let world = World::with_https_provider(300);
+    let ca = format!(
+        "--certificate-authority={}",
+        world.provider_ca.as_ref().unwrap().display()
+    );
+    let mut args = world.get_token_args();
+    args.push(ca);
+    world.plugin(&args, &[]).assert_ok();
+    let token: Value = serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
+    let id_token = token["id_token"].as_str().unwrap().to_string();
+    args[0] = "logout".into();
+    (world, args, id_token)
+}
+
+const RACED: &str = "the sign-out URL was opened twice";
+
+#[test]
+fn logout_gives_the_id_token_to_no_local_process_without_the_browsers_one_time_key() {
+    let (world, args, id_token) = logged_in();
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let start = hold.reached("start", &mut plugin);
+    let port = port_of(&start);
+
+    // While logout waits for the browser: no key, or a made-up one, gets nothing.
+    assert_no_id_token(&steal_logout(port, "none"), &id_token);
+    assert_no_id_token(&steal_logout(port, "wrong"), &id_token);
+
+    // The browser, first with the key, is sent on to the provider with the hint...
+    hold.go("start");
+    let to_provider = hold.reached("after-start", &mut plugin);
+    assert!(to_provider.contains("id_token_hint="), "{to_provider}");
+    // ...and the key read from its command line afterwards gets nothing.
+    assert_no_id_token(&steal_logout(port, "stolen"), &id_token);
+    hold.go("after-start");
+
+    // The key was presented twice: logout cannot know who came first, so it says so, after
+    // the revocation and the local clean.
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    run.assert_failed();
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: ") && last.contains(RACED),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Revoked the refresh token"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Removed the cached login"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&id_token), "{}", run.stderr);
+}
+
+#[test]
+fn logout_reports_a_local_process_that_took_the_id_token_before_the_browser() {
+    let (world, args, id_token) = logged_in();
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let start = hold.reached("start", &mut plugin);
+    let port = port_of(&start);
+
+    // Another user reads the key on the browser's command line and gets there first: the one
+    // redirect goes to it (nothing can tell it from the browser)...
+    let stolen = steal_logout(port, "stolen");
+    assert_eq!(stolen["status"], 302, "{stolen}");
+    assert!(
+        stolen["location"].as_str().unwrap().contains(&id_token),
+        "{stolen}"
+    );
+    // ...so the browser gets nothing...
+    hold.go("start");
+    // (The first run of the scripted browser was the login.)
+    let browser = &world.wait_for_logins(2)[1];
+    assert_eq!(browser["start_status"], 410, "{browser}");
+
+    // ...and logout says so, with a non-zero exit, after its other work.
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    eprintln!("$ logout\n{}", run.stderr);
+    run.assert_failed();
+    assert_eq!(run.stdout, "");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.starts_with("error: "), "{}", run.stderr);
+    for part in [
+        RACED,
+        "another local process may have received the ID token",
+        "--keep-session",
+    ] {
+        assert!(last.contains(part), "{part:?} not in {last}");
+    }
+    assert!(
+        run.stderr.contains("Revoked the refresh token"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Removed the cached login"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(&id_token), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("Signed out at the provider"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_localhost_redirect_is_never_sent_for_a_port_another_user_holds_on_ipv6() {
+    let world = World::new(300);
+    let port = common::free_port();
+    let script = format!(
+        "require('net').createServer((c) => c.destroy()).listen({port}, '::1', () => console.log('listening'))"
+    );
+    let Some(mut squatter) = as_nobody("node", &["-e", &script]) else {
+        common::not_built_here(
+            "not run here: a_localhost_redirect_is_never_sent_for_a_port_another_user_holds_on_ipv6 (needs root to act as another user with setpriv)",
+        );
+        return;
+    };
+    let mut squatter = squatter.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = [0u8; 9];
+    squatter
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    assert_eq!(&line, b"listening");
+
+    let mut args = world.get_token_args();
+    args.retain(|a| !a.starts_with("--listen-address"));
+    args.push(format!("--listen-address=127.0.0.1:{port}"));
+    let run = world.plugin(&args, &[]);
+    let _ = squatter.kill();
+    run.assert_failed();
+    assert!(
+        world.logins().is_empty(),
+        "no browser for a half-owned localhost"
+    );
+    let last = run.stderr.lines().last().unwrap();
+    for part in [
+        format!("cannot listen on 127.0.0.1:{port}"),
+        format!("[::1]:{port} is held by another program"),
+        "--listen-address".to_string(),
+    ] {
+        assert!(last.contains(&part), "{part:?} not in {last}");
+    }
+    let _ = squatter.wait();
+
+    // With a next address, the login goes on there, never naming the half-owned port.
+    let mut squatter = as_nobody("node", &["-e", &script])
+        .unwrap()
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    squatter
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    args.push("--listen-address=127.0.0.1:0".into());
+    let run = world.plugin(&args, &[]);
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    run.assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    let redirect = login["auth_params"]["redirect_uri"].as_str().unwrap();
+    assert!(redirect.starts_with("http://localhost:"), "{redirect}");
+    assert_ne!(port_of(redirect), port, "{redirect}");
+    assert_eq!(login["callback_status"], 200, "{login}");
+}
+
+#[test]
+fn a_47_mib_request_head_is_cut_short_and_does_not_grow_the_plugin() {
+    let world = World::new(300);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(
+        &world,
+        &world.get_token_args(),
+        &[("LOGIN_HOLD", hold_env.as_str())],
+    );
+    let start = hold.reached("start", &mut plugin);
+    let redirect = url::Url::parse(&start)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let port = port_of(&redirect);
+    let before = plugin.peak_rss_kib();
+
+    const SIZE: usize = 47 << 20;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut sent = 0usize;
+    let head = format!(
+        "GET /?{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Pad: ",
+        "a".repeat(4096)
+    );
+    let mut failed = stream.write_all(head.as_bytes()).err();
+    let chunk = vec![b'a'; 64 << 10];
+    while failed.is_none() && sent < SIZE {
+        match stream.write_all(&chunk) {
+            Ok(()) => sent += chunk.len(),
+            Err(e) => failed = Some(e),
+        }
+    }
+    if failed.is_none() {
+        failed = stream.write_all(b"\r\n\r\n").err();
+    }
+    // Whatever the listener answers, give it a moment to read what it will.
+    let mut answer = Vec::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.read_to_end(&mut answer);
+    let after = plugin.peak_rss_kib();
+    drop(stream);
+
+    eprintln!("peak RSS {before} KiB before, {after} KiB after; {sent} bytes of the head taken");
+    assert!(
+        failed.is_some() && sent < SIZE,
+        "the listener took all {sent} bytes of the head"
+    );
+    let growth = after.saturating_sub(before);
+    assert!(
+        growth < 8 * 1024,
+        "the plugin's peak RSS grew by {growth} KiB ({before} → {after}) for a 47 MiB head"
+    );
+
+    // The login still completes.
+    hold.go("start");
+    plugin.finish(Duration::from_secs(60)).unwrap().assert_ok();
+    assert_eq!(world.wait_for_logins(1)[0]["callback_status"], 200);
+}
+
+/// Sends `GET target` with `Host: host` to `port`; the status line of the answer, read with a
+/// limit of `limit` (an error names the limit).
+fn get_status(port: u16, host: &str, target: &str, limit: Duration) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(limit)).unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if answer.is_empty() => return Err(format!("no answer within {limit:?} ({e})")),
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// Opens `idle` connections that send nothing together with the real callback, which this
+/// test delivers (the browser stops at the redirect), and asserts it is answered.
+fn callback_with_idle_connections(idle: usize) {
+    let world = World::new(300);
+    let redirect_file = world.path("redirect.txt");
+    let redirect_env = redirect_file.display().to_string();
+    let plugin = Running::start(
+        &world,
+        &world.get_token_args(),
+        &[("LOGIN_REDIRECT_FILE", redirect_env.as_str())],
+    );
+    let start = Instant::now();
+    let callback = loop {
+        if let Ok(url) = std::fs::read_to_string(&redirect_file) {
+            break url;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no redirect");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let url = url::Url::parse(&callback).unwrap();
+    let port = url.port().unwrap();
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+
+    let idle: Vec<TcpStream> = (0..idle)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // The old listener never answered while the idle connections stayed open; the limit
+    // only leaves room for a loaded machine.
+    let status = get_status(
+        port,
+        &format!("localhost:{port}"),
+        &target,
+        Duration::from_secs(20),
+    );
+    drop(idle);
+    let status = status.unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    plugin.finish(Duration::from_secs(60)).unwrap().assert_ok();
+}
+
+#[test]
+fn idle_connections_opened_with_the_callback_do_not_hold_it_up() {
+    callback_with_idle_connections(4);
+}
+
+#[test]
+fn more_idle_connections_than_the_listener_serves_at_once_do_not_crowd_out_the_callback() {
+    callback_with_idle_connections(40);
+}
+
+#[test]
+fn a_trickling_connection_does_not_hold_up_the_https_callback() {
+    let port = common::free_port();
+    let redirect = format!("https://localhost:{port}");
+    let world = World::with_provider(&[
+        ("OP_APPLICATION_TYPE", "web".into()),
+        ("OP_REDIRECT_URIS", format!("[\"{redirect}\"]")),
+    ]);
+    let (ca, cert, key) = common::test_certificate(world.dir.path(), "loopback");
+    let mut args = world.get_token_args();
+    args.retain(|a| !a.starts_with("--listen-address"));
+    args.extend([
+        format!("--listen-address=127.0.0.1:{port}"),
+        format!("--local-server-cert={}", cert.display()),
+        format!("--local-server-key={}", key.display()),
+    ]);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let ca_env = ca.display().to_string();
+    let mut plugin = Running::start(
+        &world,
+        &args,
+        &[
+            ("LOGIN_HOLD", hold_env.as_str()),
+            ("NODE_EXTRA_CA_CERTS", ca_env.as_str()),
+        ],
+    );
+    hold.reached("start", &mut plugin);
+
+    // The start of a TLS record announcing 512 bytes, then one byte every 1.5 s.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if slow.write_all(&[0x01]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+        })
+    };
+
+    // The real callback, right behind it, is answered and the login ends (in a second or two;
+    // the old listener served the trickle first, for as long as it lasted: minutes).
+    hold.go("start");
+    let run = plugin.finish(Duration::from_secs(20));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    trickle.join().unwrap();
+    run.unwrap().assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["callback_status"], 200, "{login}");
+}
