@@ -15,7 +15,8 @@ const [cert, key, issuer, audienceList] = process.argv.slice(2);
 const audience = audienceList.split(',');
 const usernameClaim = process.env.OIDC_USERNAME_CLAIM || 'email';
 const groupsPrefix = process.env.OIDC_GROUPS_PREFIX ?? 'oidc:';
-const jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`));
+// OIDC_JWKS_URL: a provider not shaped like Keycloak (Hydra, zitadel) serves its keys elsewhere.
+const jwks = createRemoteJWKSet(new URL(process.env.OIDC_JWKS_URL || `${issuer}/protocol/openid-connect/certs`));
 const seen = [];
 // A failure inside one request must not take the whole server down (kubectl would see a reset
 // connection with no reason): log it, where the tests print this server's log on failure.
