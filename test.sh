@@ -52,6 +52,13 @@ fi
 # need Go 1.24 or later, which this machine kind installs in /usr/local/go (Debian's golang is
 # too old and cannot fetch a newer toolchain); without it scripts/peers says "no Go".
 [[ -x /usr/local/go/bin/go ]] && ! command -v go >/dev/null && export PATH="/usr/local/go/bin:$PATH"
+# The real OpenID Providers of tests/providers.rs (Ory Hydra, zitadel/oidc's example provider),
+# built in the background from the pinned modules in tests/peers/ while the rest goes on; the
+# tests run scripts/providers again, which waits for this build (it holds a lock on the cache)
+# and then finds the binaries there. Its lines ("built ...", "not built here: ...") are printed
+# at the end.
+mkdir -p target/tmp
+scripts/providers >target/tmp/providers.log 2>&1 &
 scripts/peers
 
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once
@@ -93,6 +100,8 @@ summary=target/tmp/not-built-here.txt
 rm -f "$summary"
 status=0
 cargo test --locked "$@" || status=$?
+wait
+[[ -s target/tmp/providers.log ]] && cat target/tmp/providers.log >&2
 if [[ -s "$summary" ]]; then
   echo "test.sh: not built here (these tests asserted nothing):" >&2
   sort "$summary" | uniq -c >&2
