@@ -107,8 +107,9 @@ impl Site {
         user_info(&run)
     }
 
-    /// `kubectl oidc-login ARGS`, the plugin found on PATH as kubectl users run it.
-    fn kubectl_plugin(&self, args: &[String]) -> Run {
+    /// `kubectl oidc-login ARGS`, the plugin found on PATH as kubectl users run it, with
+    /// KUBECONFIG `kubeconfig` (none: a file that does not exist).
+    fn kubectl_plugin(&self, args: &[String], kubeconfig: Option<&Path>) -> Run {
         let mut command = self.command(&common::kubectl_path());
         let bin_dir = Path::new(PLUGIN).parent().unwrap();
         command
@@ -122,7 +123,10 @@ impl Site {
                     std::env::var("PATH").unwrap_or_default()
                 ),
             )
-            .env("KUBECONFIG", self.path("no-kubeconfig"));
+            .env(
+                "KUBECONFIG",
+                kubeconfig.map_or_else(|| self.path("no-kubeconfig"), Path::to_path_buf),
+            );
         run_with_timeout(command, Duration::from_secs(120))
     }
 
@@ -478,7 +482,7 @@ fn hydra_setup_through_kubectl() {
     };
     let mut args = site.args(&hydra.issuer, "kubernetes", &extra);
     args[0] = "setup".into();
-    let run = site.kubectl_plugin(&args);
+    let run = site.kubectl_plugin(&args, None);
     run.assert_ok();
     let report = &run.stdout;
     assert!(
@@ -606,16 +610,28 @@ fn zitadel_setup_through_kubectl() {
     let Some((zitadel, site)) = zitadel_site() else {
         return;
     };
-    let mut args = zitadel_args(&zitadel, &site, &["--oidc-extra-scope=offline_access"]);
-    args[0] = "setup".into();
-    let run = site.kubectl_plugin(&args);
+    let args = zitadel_args(&zitadel, &site, &["--oidc-extra-scope=offline_access"]);
+    let mut setup = args.clone();
+    setup[0] = "setup".into();
+    let run = site.kubectl_plugin(&setup, None);
     run.assert_ok();
     let report = &run.stdout;
     assert!(
         report.contains(&format!("--oidc-issuer-url={}", zitadel.issuer)),
         "{report}"
     );
+    // The example's ID token carries `sub` only: that is the username claim to map.
+    assert!(report.contains("--oidc-username-claim=sub"), "{report}");
     let diagnostics = &report[report.find("## 5. Diagnostics").expect(report)..];
     assert!(!diagnostics.contains("error"), "{diagnostics}");
+    // The trailing slash is the provider's own issuer (discovery says so): nothing to fix.
+    assert!(!diagnostics.contains("ends with a slash"), "{diagnostics}");
     assert_eq!(site.wait_for_logins(1).len(), 1);
+
+    // doctor, on the kubeconfig a user would have, agrees.
+    let kubeconfig = site.kubeconfig("kubeconfig", &args);
+    let run = site.kubectl_plugin(&["doctor".into()], Some(&kubeconfig));
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("issuer matches exactly"), "{text}");
+    assert!(!text.contains("ends with a slash"), "{text}");
 }
