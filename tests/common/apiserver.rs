@@ -87,20 +87,32 @@ impl ApiServer {
     /// Starts the HTTPS stand-in for kube-apiserver, trusting tokens of `issuer` (whose TLS
     /// certificate, if any, is `issuer_ca`).
     pub fn start(dir: &Path, issuer: &str, issuer_ca: Option<&Path>) -> Self {
+        let (ca, cert, key) = test_certificate(dir, "apiserver");
         let envs: Vec<(&str, String)> = issuer_ca
             .map(|ca| vec![("NODE_EXTRA_CA_CERTS", ca.display().to_string())])
             .unwrap_or_default();
-        // The clients of the test realm (tests/support/provider.mjs), one per grant.
-        Self::start_with(
-            dir,
-            issuer,
-            "kubernetes,kubernetes-device,kubernetes-password",
+        let (daemon, ready) = start_node(
+            "apiserver.mjs",
+            &[
+                cert.to_str().unwrap(),
+                key.to_str().unwrap(),
+                issuer,
+                // The clients of the test realm (tests/support/provider.mjs), one per grant.
+                "kubernetes,kubernetes-device,kubernetes-password",
+            ],
             &envs,
-        )
+            &dir.join("apiserver.log"),
+        );
+        ApiServer {
+            _daemon: daemon,
+            url: format!("https://127.0.0.1:{}", ready["port"]),
+            ca_pem: std::fs::read_to_string(ca).unwrap(),
+        }
     }
 
     /// Starts the stand-in for another provider: `audiences` (comma-separated client IDs) and
-    /// its settings in `envs` (OIDC_JWKS_URL, OIDC_USERNAME_CLAIM, ..., see apiserver.mjs).
+    /// its settings in `envs` (OIDC_JWKS_URL, OIDC_USERNAME_CLAIM, OIDC_GROUPS_CLAIM, see
+    /// apiserver.mjs).
     pub fn start_with(dir: &Path, issuer: &str, audiences: &str, envs: &[(&str, String)]) -> Self {
         let (ca, cert, key) = test_certificate(dir, "apiserver");
         let (daemon, ready) = start_node(

@@ -159,13 +159,15 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     cookies: { keys: ['test-cookie-key'] },
     pkce: { required: () => pkceRequired },
     // Keycloak gives public clients a refresh token without offline_access.
-    issueRefreshToken: async (_ctx, _client, code) => !refreshTokenFor || code.scopes.has('offline_access'),
-    ...(refreshKeepsToken ? { rotateRefreshToken: false } : {}),
+    issueRefreshToken: async () => true,
     // Keycloak puts profile claims and groups in the ID token; so do we.
     conformIdTokenClaims: false,
     claims: groupsScope
       ? { openid: ['sub', 'email', 'email_verified', 'preferred_username'], email: ['email', 'email_verified'], groups: [groupsClaim] }
       : { openid: ['sub', 'email', 'email_verified', groupsClaim, 'preferred_username'], email: ['email', 'email_verified'] },
+    // The hosted providers' refresh quirks (OP_REFRESH_TOKEN_FOR, OP_REFRESH_KEEPS_TOKEN above).
+    ...(refreshTokenFor ? { issueRefreshToken: async (_ctx, _client, code) => code.scopes.has('offline_access') } : {}),
+    ...(refreshKeepsToken ? { rotateRefreshToken: false } : {}),
     findAccount,
     ttl: { IdToken: idTokenTtl, AccessToken: accessTokenTtl, RefreshToken: 3600, Session: 3600, Grant: 3600, Interaction: 600 },
     features: {
