@@ -64,6 +64,12 @@ background=()
 trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
 scripts/peers >target/tmp/peers.log 2>&1 &
 background+=("$!:peers")
+# The real OpenID Providers of tests/providers.rs (Ory Hydra, zitadel/oidc's example provider),
+# from the pinned modules in tests/peers/. Not waited for before the tests: they run
+# scripts/providers again, which waits for this build (it holds a lock on the cache) and then
+# finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
+# "not built here: ...") are printed at the end.
+scripts/providers >target/tmp/providers.log 2>&1 &
 { scripts/keycloak >/dev/null ||
   echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2; } \
   2>target/tmp/keycloak.log &
@@ -112,6 +118,8 @@ summary=target/tmp/not-built-here.txt
 rm -f "$summary"
 status=0
 cargo test --locked "$@" || status=$?
+wait
+[[ -s target/tmp/providers.log ]] && cat target/tmp/providers.log >&2
 if [[ -s "$summary" ]]; then
   echo "test.sh: not built here (these tests asserted nothing):" >&2
   sort "$summary" | uniq -c >&2

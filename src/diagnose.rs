@@ -53,7 +53,7 @@ pub fn issuer_shape(issuer: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     if issuer.ends_with('/') {
         out.push(Finding::warning(
-            format!("the issuer URL {issuer} ends with a slash"),
+            trailing_slash(issuer),
             "Keycloak's issuer is https://HOST/realms/REALM with no trailing slash; the API server compares it to the token's iss letter by letter",
         ));
     }
@@ -71,6 +71,17 @@ pub fn issuer_shape(issuer: &str) -> Vec<Finding> {
         ));
     }
     out
+}
+
+fn trailing_slash(issuer: &str) -> String {
+    format!("the issuer URL {issuer} ends with a slash")
+}
+
+/// Once discovery answered with exactly this issuer, a trailing slash is the provider's own
+/// (zitadel, Auth0's `https://TENANT.auth0.com/`): not a mistake to warn about.
+pub fn confirmed_by_discovery(findings: &mut Vec<Finding>, discovered_issuer: &str) {
+    let slash = trailing_slash(discovered_issuer);
+    findings.retain(|f| f.what != slash);
 }
 
 /// Why discovery failed, in terms of what to change.

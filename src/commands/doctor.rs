@@ -297,11 +297,14 @@ fn check_provider(config: &Config, findings: &mut Vec<Finding>) {
         }
     };
     match Provider::discover(config, &http) {
-        Ok(provider) => findings.push(Finding::ok(format!(
-            "provider {} answers: discovery and {} signing key(s), issuer matches exactly",
-            provider.metadata.issuer().as_str(),
-            provider.jwks.keys().len()
-        ))),
+        Ok(provider) => {
+            diagnose::confirmed_by_discovery(findings, provider.metadata.issuer().as_str());
+            findings.push(Finding::ok(format!(
+                "provider {} answers: discovery and {} signing key(s), issuer matches exactly",
+                provider.metadata.issuer().as_str(),
+                provider.jwks.keys().len()
+            )))
+        }
         Err(e) => {
             findings.push(diagnose::discovery_failure(&config.issuer_url, &e));
             return;

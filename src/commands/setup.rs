@@ -76,6 +76,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
             return fail(&findings);
         }
     };
+    diagnose::confirmed_by_discovery(&mut findings, provider.metadata.issuer().as_str());
     findings.extend(diagnose::provider_metadata(&provider));
     findings.extend(diagnose::authorization_preflight(&provider, config, &http));
     if findings.iter().any(|f| f.level == Level::Error) {

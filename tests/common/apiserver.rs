@@ -109,4 +109,27 @@ impl ApiServer {
             ca_pem: std::fs::read_to_string(ca).unwrap(),
         }
     }
+
+    /// Starts the stand-in for another provider: `audiences` (comma-separated client IDs) and
+    /// its settings in `envs` (OIDC_JWKS_URL, OIDC_USERNAME_CLAIM, OIDC_GROUPS_CLAIM, see
+    /// apiserver.mjs).
+    pub fn start_with(dir: &Path, issuer: &str, audiences: &str, envs: &[(&str, String)]) -> Self {
+        let (ca, cert, key) = test_certificate(dir, "apiserver");
+        let (daemon, ready) = start_node(
+            "apiserver.mjs",
+            &[
+                cert.to_str().unwrap(),
+                key.to_str().unwrap(),
+                issuer,
+                audiences,
+            ],
+            envs,
+            &dir.join("apiserver.log"),
+        );
+        ApiServer {
+            _daemon: daemon,
+            url: format!("https://127.0.0.1:{}", ready["port"]),
+            ca_pem: std::fs::read_to_string(ca).unwrap(),
+        }
+    }
 }

@@ -65,6 +65,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Owns a process started by a harness (killed when the test ends).
+    pub fn from_child(child: Child) -> Self {
+        Daemon { child }
+    }
+
     /// Ends the process now (a server going down in the middle of a test).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -112,6 +117,8 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
+// The real Ory Hydra and zitadel/oidc's example provider (tests/providers.rs).
+pub mod hydra;
 // The real Keycloak and OpenLDAP (tests/keycloak.rs): Linux processes in a group of their own.
 #[cfg(unix)]
 pub mod keycloak;
@@ -122,6 +129,7 @@ pub mod kubelogin_table;
 pub mod ldap;
 mod peers;
 mod provider;
+pub mod zitadel;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]

@@ -15,7 +15,10 @@ const [cert, key, issuer, audienceList] = process.argv.slice(2);
 const audience = audienceList.split(',');
 const usernameClaim = process.env.OIDC_USERNAME_CLAIM || 'email';
 const groupsPrefix = process.env.OIDC_GROUPS_PREFIX ?? 'oidc:';
-const jwks = createRemoteJWKSet(new URL(`${issuer}/protocol/openid-connect/certs`));
+// --oidc-groups-claim (Cognito: cognito:groups, GitLab: groups_direct).
+const groupsClaim = process.env.OIDC_GROUPS_CLAIM || 'groups';
+// OIDC_JWKS_URL: a provider not shaped like Keycloak (Hydra, zitadel) serves its keys elsewhere.
+const jwks = createRemoteJWKSet(new URL(process.env.OIDC_JWKS_URL || `${issuer}/protocol/openid-connect/certs`));
 const seen = [];
 // A failure inside one request must not take the whole server down (kubectl would see a reset
 // connection with no reason): log it, where the tests print this server's log on failure.
@@ -41,7 +44,7 @@ const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFil
     // A robot's token (client credentials) has no email: name it after its subject, as an
     // AuthenticationConfiguration would with `claims.?email.orValue('robot:' + claims.sub)`.
     const username = payload[usernameClaim] ?? `robot:${payload.sub}`;
-    user = { username: String(username), groups: (payload.groups || []).map((g) => groupsPrefix + g).concat(['system:authenticated']) };
+    user = { username: String(username), groups: (payload[groupsClaim] || []).map((g) => groupsPrefix + g).concat(['system:authenticated']) };
   } catch (e) {
     return json(res, 401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `Unauthorized: ${e.message}`, reason: 'Unauthorized', code: 401 });
   }

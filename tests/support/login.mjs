@@ -35,7 +35,10 @@ log.auth_params = authParams(new URL(start));
 const jarFile = process.env.LOGIN_COOKIE_JAR;
 const jar = new Map(jarFile && fs.existsSync(jarFile) ? JSON.parse(fs.readFileSync(jarFile, 'utf8')) : []);
 // The provider's pages all live under /realms/; anything else is the plugin's listener.
-const isProvider = (u) => new URL(u).pathname.startsWith('/realms/');
+// LOGIN_PROVIDER_HOSTS=host:port,...: a provider shaped otherwise (Hydra, whose login app is
+// another server; zitadel's example), named by the hosts its pages are served from.
+const providerHosts = (process.env.LOGIN_PROVIDER_HOSTS || '').split(',').filter(Boolean);
+const isProvider = (u) => new URL(u).pathname.startsWith('/realms/') || providerHosts.includes(new URL(u).host);
 
 // GET `url` over a connection to `address` (e.g. ::1) with the URL's own Host header; answers
 // with the parts of a fetch Response the callback step reads.
@@ -217,6 +220,14 @@ async function main() {
         continue;
       }
       const post = await request(form.action, { method: 'POST', body: new URLSearchParams(form.fields), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      url = new URL(post.headers.get('location'), form.action).toString();
+    } else if (/<input[^>]*name="username"/.test(html) && /<input[^>]*name="password"/.test(html)) {
+      // A plain username-and-password form (zitadel's example provider): LOGIN_USER and
+      // LOGIN_PASSWORD (default secret).
+      log.steps.push('login');
+      const body = new URLSearchParams({ ...form.fields, username: user, password: process.env.LOGIN_PASSWORD || 'secret' });
+      const post = await request(form.action, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      if (!post.headers.get('location')) throw new Error(`the login form answered ${post.status} without a redirect`);
       url = new URL(post.headers.get('location'), form.action).toString();
     } else {
       throw new Error(`unexpected form with prompt=${form.fields.prompt}`);

@@ -32,6 +32,20 @@ const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
 // older Keycloak releases and some other providers do.
 const pkceUnannounced = env.OP_PKCE_UNANNOUNCED === '1';
 
+// Hosted providers' documented quirks, one switch each (tests/hosted.rs cites the documents):
+//   OP_REFRESH_TOKEN_FOR=offline_access       a refresh token only when the authorization asked
+//                                             for the offline_access scope (Entra ID, Dex)
+//   OP_REFRESH_TOKEN_FOR=access_type_offline  only when it carried access_type=offline (Google)
+//   OP_REFRESH_KEEPS_TOKEN=1  a refresh answers without a refresh_token; the one presented stays
+//                             valid (Google, AWS Cognito)
+//   OP_GROUPS_CLAIM=NAME      the ID token carries the groups as NAME (Cognito: cognito:groups,
+//                             GitLab: groups_direct)
+//   OP_GROUPS_SCOPE=1         groups only when the `groups` scope was asked for (Dex)
+const refreshTokenFor = env.OP_REFRESH_TOKEN_FOR;
+const refreshKeepsToken = env.OP_REFRESH_KEEPS_TOKEN === '1';
+const groupsClaim = env.OP_GROUPS_CLAIM || 'groups';
+const groupsScope = env.OP_GROUPS_SCOPE === '1';
+
 // Clients for the other grants, each allowed only its own grant as a Keycloak client would be
 // (Keycloak: "OAuth 2.0 Device Authorization Grant", "Direct access grants", "Service accounts").
 const grantClients = [
@@ -51,7 +65,7 @@ const findAccount = async (_ctx, id) => users[id] && {
   accountId: id,
   claims: async () => {
     const { groups, ...rest } = users[id];
-    return { sub: id, preferred_username: id, ...rest, email_verified: emailVerified, ...(noGroups ? {} : { groups }) };
+    return { sub: id, preferred_username: id, ...rest, email_verified: emailVerified, ...(noGroups ? {} : { [groupsClaim]: groups }) };
   },
 };
 
@@ -173,7 +187,12 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     issueRefreshToken: async () => true,
     // Keycloak puts profile claims and groups in the ID token; so do we.
     conformIdTokenClaims: false,
-    claims: { openid: ['sub', 'email', 'email_verified', 'groups', 'preferred_username'], email: ['email', 'email_verified'] },
+    claims: groupsScope
+      ? { openid: ['sub', 'email', 'email_verified', 'preferred_username'], email: ['email', 'email_verified'], groups: [groupsClaim] }
+      : { openid: ['sub', 'email', 'email_verified', groupsClaim, 'preferred_username'], email: ['email', 'email_verified'] },
+    // The hosted providers' refresh quirks (OP_REFRESH_TOKEN_FOR, OP_REFRESH_KEEPS_TOKEN above).
+    ...(refreshTokenFor ? { issueRefreshToken: async (_ctx, _client, code) => code.scopes.has('offline_access') } : {}),
+    ...(refreshKeepsToken ? { rotateRefreshToken: false } : {}),
     findAccount,
     ttl: { IdToken: idTokenTtl, AccessToken: accessTokenTtl, RefreshToken: 3600, Session: 3600, Grant: 3600, Interaction: 600 },
     features: {
@@ -209,6 +228,36 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       if (env.OP_FORGE_GRANT && grant !== env.OP_FORGE_GRANT) return;
       if (ctx.path.endsWith('/token') && ctx.body && ctx.body.id_token) {
         ctx.body = { ...ctx.body, id_token: await forge(ctx.body.id_token, env.OP_FORGE, key) };
+      }
+    });
+  }
+  if (refreshTokenFor) {
+    // oidc-provider keeps offline_access only with prompt=consent (OpenID Connect Core 11); the
+    // hosted providers emulated here need no prompt, so the request gets it here. Google knows
+    // no offline_access scope: there access_type=offline stands for it.
+    provider.use(async (ctx, next) => {
+      if (ctx.method === 'GET' && ctx.path.endsWith('/protocol/openid-connect/auth')) {
+        const query = { ...ctx.query };
+        const scopes = String(query.scope || '').split(' ').filter((x) => x && x !== 'offline_access');
+        const offline = refreshTokenFor === 'access_type_offline'
+          ? query.access_type === 'offline'
+          : String(query.scope || '').split(' ').includes('offline_access');
+        if (offline) {
+          scopes.push('offline_access');
+          query.prompt = 'consent';
+        }
+        query.scope = scopes.join(' ');
+        ctx.query = query;
+      }
+      await next();
+    });
+  }
+  if (refreshKeepsToken) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('/token') && ctx.oidc?.params?.grant_type === 'refresh_token' && ctx.body?.refresh_token) {
+        const { refresh_token: _kept, ...rest } = ctx.body;
+        ctx.body = rest;
       }
     });
   }
