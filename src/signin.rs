@@ -36,7 +36,7 @@ pub enum SignInError {
     Cooldown { issuer: String, age: i64, left: i64 },
     #[error("no usable cached token, and {NO_LOGIN_ENV} forbids signing in")]
     LoginForbidden,
-    #[error("{issuer} disabled the account {who} (invalid_grant{description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)")]
+    #[error("{issuer} disabled the account {who} (invalid_grant: {description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)")]
     AccountDisabled {
         issuer: String,
         who: String,
@@ -116,7 +116,9 @@ pub fn obtain(
         Err(e) => return serve_while_valid(cached, config, e),
     };
     if let Some(refresh_token) = refresh_token {
-        match refresh_with_retry(&refresh_token, &mut provider, config, &http) {
+        // The client authentication this login found, so the refresh does not probe again.
+        let client_auth = cached.as_ref().and_then(|t| t.client_auth);
+        match refresh_with_retry(&refresh_token, client_auth, &mut provider, config, &http) {
             Ok(tokens) => {
                 clock_notice(&tokens, config);
                 return Ok(save(store, key, tokens));
@@ -229,11 +231,12 @@ fn clock_notice(tokens: &TokenSet, config: &Config) {
 /// token, discovers again and retries once.
 fn refresh_with_retry(
     refresh_token: &str,
+    client_auth: Option<crate::tokens::ClientAuth>,
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, OidcError> {
-    match oidc::refresh::refresh(refresh_token, provider, config, http) {
+    match oidc::refresh::refresh(refresh_token, client_auth, provider, config, http) {
         Err(e)
             if provider.from_cache
                 && !e.is_invalid_grant()
@@ -244,7 +247,7 @@ fn refresh_with_retry(
                 "refresh failed with cached metadata ({e}); discovering again"
             );
             *provider = Provider::discover(config, http)?;
-            oidc::refresh::refresh(refresh_token, provider, config, http)
+            oidc::refresh::refresh(refresh_token, client_auth, provider, config, http)
         }
         other => other,
     }
@@ -293,6 +296,8 @@ fn import_from_kubelogin(
         refresh_token: entry.refresh_token,
         // kubelogin kept no measure of the provider's clock; the next refresh takes one.
         clock_offset: 0,
+        // Found out at the first refresh, then kept.
+        client_auth: None,
     };
     record(config, key);
     Some(save(store, key, tokens))
