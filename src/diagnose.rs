@@ -155,9 +155,11 @@ pub fn authorization_preflight(
         Ok(Outcome::Page(status, body)) => {
             let lower = body.to_lowercase();
             if lower.contains("redirect_uri") || lower.contains("redirect uri") {
+                // The URI this login sends (from --listen-address or --oidc-redirect-url), not
+                // the defaults: Keycloak matches loopback ports exactly.
                 out.push(Finding::error(
                     format!("the redirect URI {redirect} is not allowed for client {} (HTTP {status})", config.client_id),
-                    "Keycloak: Clients → CLIENT → Valid redirect URIs: add http://localhost:8000 and http://localhost:18000 (and the 127.0.0.1 forms)",
+                    format!("Keycloak: Clients → CLIENT → Valid redirect URIs: add {redirect} exactly (Keycloak matches the loopback port too), or pass a --listen-address whose port the client already allows"),
                 ));
             } else if lower.contains("client") {
                 out.push(Finding::error(

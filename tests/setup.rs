@@ -614,3 +614,36 @@ fn kubectl_completes_the_plugin_through_its_completion_script() {
     let flags = complete(&["logout", "--keep"]);
     assert!(flags.starts_with("--keep-session\t"), "{flags}");
 }
+
+#[test]
+fn a_refused_redirect_uri_names_the_port_of_listen_address_once() {
+    // Keycloak matches loopback ports exactly: the fix must name the URI this login sends.
+    let world = World::with_provider(&[(
+        "OP_REDIRECT_URIS",
+        r#"["http://127.0.0.1:9999/callback"]"#.to_string(),
+    )]);
+    let mut args = setup_args(&world, &["--listen-address=127.0.0.1:18123"]);
+    args.retain(|a| a != "--listen-address=127.0.0.1:0");
+    let run = world.plugin(&args, &[]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains(
+            "fix: Keycloak: Clients → CLIENT → Valid redirect URIs: add http://localhost:18123 exactly"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(":8000"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("is not allowed for client").count(),
+        1,
+        "the finding once: {}",
+        run.stderr
+    );
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: setup stopped before signing in: one error above"),
+        "{}",
+        run.stderr
+    );
+}

@@ -130,16 +130,19 @@ pub fn run(args: &Options) -> Result<(), Error> {
     Ok(())
 }
 
+/// Prints the findings and fails; the final error points at them rather than printing the
+/// first one a second time.
 fn fail(findings: &[Finding]) -> Result<(), Error> {
     eprint!("{}", render_findings(findings));
-    let first = findings
-        .iter()
-        .find(|f| f.level == Level::Error)
-        .expect("a failing finding");
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     Err(Error::Setup(format!(
-        "{}; fix: {}",
-        first.what,
-        first.fix.as_deref().unwrap_or("see above")
+        "setup stopped before signing in: {} above; fix {} and run setup again",
+        if errors == 1 {
+            "one error".to_string()
+        } else {
+            format!("{errors} errors")
+        },
+        if errors == 1 { "it" } else { "them" }
     )))
 }
 
