@@ -233,6 +233,16 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       }
     });
   }
+  // With OP_REFRESH_NEEDS_OFFLINE_ACCESS, offline_access is honoured as Hydra honours it:
+  // oidc-provider would drop it from an authorization request without prompt=consent.
+  if (env.OP_REFRESH_NEEDS_OFFLINE_ACCESS === '1') {
+    provider.use(async (ctx, next) => {
+      if (ctx.path.endsWith('/protocol/openid-connect/auth') && String(ctx.query.scope || '').split(' ').includes('offline_access') && !ctx.query.prompt) {
+        ctx.querystring = `${ctx.querystring}&prompt=consent`;
+      }
+      await next();
+    });
+  }
   // OP_FORGE=MODE: every ID token the token endpoint returns is replaced by a forged one, for
   // the ID token validation tests (each mode one attack; see forge()).
   if (env.OP_FORGE) {
