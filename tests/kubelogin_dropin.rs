@@ -542,3 +542,45 @@ fn a_disabled_account_is_named_without_nested_parentheses() {
     );
     assert!(!run.stderr.contains("))"), "{}", run.stderr);
 }
+
+#[test]
+fn a_remembered_client_authentication_the_provider_now_refuses_is_found_again() {
+    // A login cached with HTTP Basic (by an earlier release, or before an admin limited the
+    // client to client_secret_post): its refresh is refused once, then the body works and is
+    // kept, so the refresh after it is one request again.
+    let world = World::new(300);
+    let mut args = post_client_args(&world);
+    args.push("--token-cache-storage=disk".into());
+    world.plugin(&args, &[]).assert_ok();
+    let (path, text) = world
+        .cache_files()
+        .into_iter()
+        .find(|(p, _)| p.to_string_lossy().ends_with(".token.json"))
+        .expect("a token file");
+    assert!(
+        text.contains(r#""client_auth":"client_secret_post""#),
+        "{text}"
+    );
+    std::fs::write(
+        &path,
+        text.replace(
+            r#""client_auth":"client_secret_post""#,
+            r#""client_auth":"client_secret_basic""#,
+        ),
+    )
+    .unwrap();
+    let mut refresh = args.clone();
+    refresh.push("--force-refresh".into());
+    world.provider.reset_counts();
+    world.plugin(&refresh, &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("basic", "", 401), seen("post", "refresh_token", 200)]
+    );
+    world.provider.reset_counts();
+    world.plugin(&refresh, &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("post", "refresh_token", 200)]
+    );
+}

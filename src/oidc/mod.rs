@@ -149,7 +149,8 @@ type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorRe
 /// style `known` from the cached login, the one that worked earlier in this process, the only
 /// one the provider's discovery lists; else HTTP Basic first and, when the provider refuses
 /// the client (HTTP 401 or `invalid_client`), the secret in the body once more, as Go's oauth2
-/// package does for kubelogin. Returns the style that worked, for the login to keep.
+/// package does for kubelogin. A remembered style that is refused (the client was changed at
+/// the provider) gets the other one once. Returns the style that worked, for the login to keep.
 pub(crate) fn send_authenticated<R, T>(
     provider: &Provider,
     config: &Config,
@@ -163,18 +164,24 @@ where
     if config.client_secret.is_none() {
         return send(client(provider, config)).map(|r| (r, None));
     }
-    let settled = known
-        .or_else(|| http.client_auth())
-        .or_else(|| only_post_announced(provider));
-    let first = settled.unwrap_or(ClientAuth::ClientSecretBasic);
+    let remembered = known.or_else(|| http.client_auth());
+    let announced = only_post_announced(provider);
+    let first = remembered
+        .or(announced)
+        .unwrap_or(ClientAuth::ClientSecretBasic);
+    // The discovery document's word is final; a probe or a memory may be retried.
+    let may_retry = remembered.is_some() || announced.is_none();
     let result = match send(styled_client(provider, config, first)) {
         Ok(r) => Ok((r, first)),
-        Err(e) if settled.is_none() && client_refused(&e, http) => {
+        Err(e) if may_retry && client_refused(&e, http) => {
+            let second = match first {
+                ClientAuth::ClientSecretBasic => ClientAuth::ClientSecretPost,
+                ClientAuth::ClientSecretPost => ClientAuth::ClientSecretBasic,
+            };
             crate::debug!(
                 1,
-                "the provider refused the client secret in HTTP Basic; sending it in the request body (client_secret_post)"
+                "the provider refused the client authentication {first:?}; trying {second:?}"
             );
-            let second = ClientAuth::ClientSecretPost;
             send(styled_client(provider, config, second)).map(|r| (r, second))
         }
         Err(e) => Err(e),
