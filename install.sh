@@ -10,7 +10,22 @@ cd "$(dirname "$0")"
 # (Alpine, distroless, old glibc). ring's C code needs a compiler: musl-gcc (Debian:
 # musl-tools) when present, else the system's cc, which builds it for musl just as well. The
 # host build only where a static one cannot be made, and then the reason is printed.
-binary=target/release/kubectl-oidc_login
+# Where cargo puts what it builds: CARGO_TARGET_DIR, build.target-dir in a cargo config, or
+# target/; `cargo metadata` knows which (a binary left in target/ by an earlier build must not
+# be taken for this one).
+target_dir() {
+  local json
+  json="$(cargo metadata --format-version 1 --no-deps 2>/dev/null)" || return 1
+  if command -v jq >/dev/null; then
+    jq -er .target_directory <<<"$json"
+  elif command -v python3 >/dev/null; then
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' <<<"$json"
+  else
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p' <<<"$json"
+  fi
+}
+target="$(target_dir)" && [[ -n "$target" ]] || target=target
+binary="$target/release/kubectl-oidc_login"
 musl="$(uname -m)-unknown-linux-musl"
 static_build() { # prints why not on failure
   [[ "$(uname -s)" == Linux ]] || { echo "this is $(uname -s), not Linux"; return 1; }
@@ -26,11 +41,11 @@ static_build() { # prints why not on failure
   echo "Building a static binary ($musl, C compiler $cc)" >&2
   env "CC_${musl//-/_}=$cc" cargo build --release --locked --target "$musl" >&2 ||
     { echo "cargo build --target $musl failed (output above)"; return 1; }
-  "target/$musl/release/kubectl-oidc_login" --version >/dev/null 2>&1 ||
+  "$target/$musl/release/kubectl-oidc_login" --version >/dev/null 2>&1 ||
     { echo "the $musl binary does not run here"; return 1; }
 }
 if why="$(static_build)"; then
-  binary="target/$musl/release/kubectl-oidc_login"
+  binary="$target/$musl/release/kubectl-oidc_login"
   echo "Built a static binary ($musl)"
 else
   echo "Building for this host instead of a static binary: $why" >&2

@@ -120,6 +120,37 @@ pub fn provider_metadata(provider: &Provider) -> Vec<Finding> {
     }
 }
 
+/// The scope that makes Hydra, Dex, Entra ID and other providers issue refresh tokens.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Whether the provider's discovery lists `offline_access` and the flags do not ask for it:
+/// then a login without a refresh token is most likely missing that scope.
+pub fn offline_access_would_help(provider: &Provider, config: &Config) -> bool {
+    let listed = provider
+        .metadata
+        .scopes_supported()
+        .is_some_and(|scopes| scopes.iter().any(|s| s.as_str() == OFFLINE_ACCESS));
+    listed && !config.extra_scopes.iter().any(|s| s == OFFLINE_ACCESS)
+}
+
+/// A login that brought no refresh token, so every expiry of the ID token is a browser login:
+/// why, and what fixes it. Not asked for by default: at Keycloak, which issues refresh tokens
+/// without it, an offline token outlives the SSO session, so ending the session would no
+/// longer end kubectl's access.
+pub fn no_refresh_token(provider: Option<&Provider>, config: &Config) -> Finding {
+    let what = "the provider issued no refresh token, so each time the ID token expires the browser opens again";
+    match provider {
+        Some(provider) if offline_access_would_help(provider, config) => Finding::warning(
+            what,
+            "add --oidc-extra-scope=offline_access to the get-token flags: the provider lists offline_access, and Hydra, Dex and Entra ID issue refresh tokens only for it",
+        ),
+        _ => Finding::warning(
+            what,
+            "allow refresh tokens for this client at the provider (Keycloak issues them by default; others may need a setting or a scope)",
+        ),
+    }
+}
+
 /// The redirect URI the login will send.
 pub fn redirect_uri(config: &Config) -> String {
     if let Some(url) = &config.redirect_url {
@@ -166,9 +197,11 @@ pub fn authorization_preflight(
         Ok(Outcome::Page(status, body)) => {
             let lower = body.to_lowercase();
             if lower.contains("redirect_uri") || lower.contains("redirect uri") {
+                // The URI this login sends (from --listen-address or --oidc-redirect-url), not
+                // the defaults: Keycloak matches loopback ports exactly.
                 out.push(Finding::error(
                     format!("the redirect URI {redirect} is not allowed for client {} (HTTP {status})", config.client_id),
-                    "Keycloak: Clients → CLIENT → Valid redirect URIs: add http://localhost:8000 and http://localhost:18000 (and the 127.0.0.1 forms)",
+                    format!("Keycloak: Clients → CLIENT → Valid redirect URIs: add {redirect} exactly (Keycloak matches the loopback port too), or pass a --listen-address whose port the client already allows"),
                 ));
             } else if lower.contains("client") {
                 out.push(Finding::error(

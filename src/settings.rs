@@ -74,9 +74,9 @@ pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into()),
         extra_scopes,
-        // A robot has no ID token: the access token is its credential.
-        use_access_token: args.oidc_use_access_token
-            || args.grant_type == GrantArg::ClientCredentials,
+        // A robot's credential is its ID token when the provider issues one for the client
+        // credentials grant (as kubelogin hands it), else its access token.
+        use_access_token: args.oidc_use_access_token,
         request_headers: key_values("--oidc-request-header", &args.oidc_request_header)?,
         auth_extra_params: key_values(
             "--oidc-auth-request-extra-params",

@@ -36,7 +36,7 @@ pub enum SignInError {
     Cooldown { issuer: String, age: i64, left: i64 },
     #[error("no usable cached token, and {NO_LOGIN_ENV} forbids signing in")]
     LoginForbidden,
-    #[error("{issuer} disabled the account {who} (invalid_grant{description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)")]
+    #[error("{issuer} disabled the account {who} (invalid_grant: {description}); a new login would be refused too: ask its administrators to enable it (Keycloak: Users → USER → Enabled)")]
     AccountDisabled {
         issuer: String,
         who: String,
@@ -101,15 +101,16 @@ pub fn obtain(
         }),
         Mode::FreshLogin => None,
     };
-    // The ID token a refresh renews: the refreshed one must name the same user.
-    let mut previous_id_token = cached.as_ref().map(|t| t.id_token.clone());
+    // The login a refresh renews: the refreshed ID token must name the same user, and the
+    // client authentication this login found is used again, so the refresh does not probe.
+    let mut previous = cached.clone();
     if mode == Mode::Normal && refresh_token.is_none() {
         if let Some(imported) = import_from_kubelogin(config, store, key) {
             if usable(Some(&imported), config).is_some() {
                 return Ok(imported);
             }
-            refresh_token = imported.refresh_token;
-            previous_id_token = Some(imported.id_token);
+            refresh_token = imported.refresh_token.clone();
+            previous = Some(imported);
         }
     }
 
@@ -119,8 +120,13 @@ pub fn obtain(
         Err(e) => return serve_while_valid(cached, config, e),
     };
     if let Some(refresh_token) = refresh_token {
-        let previous = previous_id_token.as_deref();
-        match refresh_with_retry(&refresh_token, previous, &mut provider, config, &http) {
+        match refresh_with_retry(
+            &refresh_token,
+            previous.as_ref(),
+            &mut provider,
+            config,
+            &http,
+        ) {
             Ok(tokens) => {
                 clock_notice(&tokens, config);
                 return Ok(save(store, key, tokens));
@@ -245,12 +251,12 @@ fn clock_notice(tokens: &TokenSet, config: &Config) {
 /// it again would look like theft to providers with reuse detection.
 fn refresh_with_retry(
     refresh_token: &str,
-    previous_id_token: Option<&str>,
+    previous: Option<&TokenSet>,
     provider: &mut Provider,
     config: &Config,
     http: &HttpClient,
 ) -> Result<TokenSet, OidcError> {
-    match oidc::refresh::refresh(refresh_token, previous_id_token, provider, config, http) {
+    match oidc::refresh::refresh(refresh_token, previous, provider, config, http) {
         Err(e)
             if provider.from_cache
                 && !e.is_invalid_grant()
@@ -268,7 +274,7 @@ fn refresh_with_retry(
                 "refresh failed with cached metadata ({e}); discovering again"
             );
             *provider = Provider::discover(config, http)?;
-            oidc::refresh::refresh(refresh_token, previous_id_token, provider, config, http)
+            oidc::refresh::refresh(refresh_token, previous, provider, config, http)
         }
         other => other,
     }
@@ -317,6 +323,8 @@ fn import_from_kubelogin(
         refresh_token: entry.refresh_token,
         // kubelogin kept no measure of the provider's clock; the next refresh takes one.
         clock_offset: 0,
+        // Found out at the first refresh, then kept.
+        client_auth: None,
     };
     record(config, key);
     Some(save(store, key, tokens))

@@ -32,6 +32,18 @@ impl Storage {
     }
 }
 
+/// How the client proved its secret at the token endpoint (RFC 6749 §2.3.1): HTTP Basic
+/// (`client_secret_basic`, tried first, as Go's oauth2 package does for kubelogin) or the
+/// secret in the request body (`client_secret_post`, which some clients at Auth0, Zitadel or
+/// Authelia are limited to). Kept with the login, so a refresh never spends a request
+/// finding it out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
 /// The tokens of one login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenSet {
@@ -49,6 +61,10 @@ pub struct TokenSet {
     /// (see [`crate::clock`]); the expiries above are in the provider's clock.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub clock_offset: i64,
+    /// The client authentication the provider accepted for this login; None for a public
+    /// client, or a login cached before it was recorded (found out again at its refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -62,9 +78,10 @@ impl TokenSet {
     }
 
     /// The token kubectl gets, and its expiry (in the provider's clock): the ID token, or the
-    /// access token with `--oidc-use-access-token`.
+    /// access token with `--oidc-use-access-token` or when the login brought no ID token (the
+    /// client credentials grant at a provider that issues none).
     pub fn credential(&self, use_access_token: bool) -> Option<(&str, i64)> {
-        if use_access_token {
+        if use_access_token || self.id_token.is_empty() {
             Some((self.access_token.as_deref()?, self.access_token_expiry?))
         } else {
             Some((&self.id_token, self.id_token_expiry))

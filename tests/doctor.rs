@@ -192,3 +192,41 @@ fn an_api_server_that_refuses_the_token_is_named() {
     );
     assert_eq!(world.logins().len(), 1, "no login during doctor");
 }
+
+#[test]
+fn no_refresh_token_names_offline_access_when_the_provider_lists_it() {
+    let world = World::with_provider(&[("OP_REFRESH_NEEDS_OFFLINE_ACCESS", "1".into())]);
+    let mut args = world.get_token_args();
+    args.push("--token-cache-storage=disk".into());
+    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
+    let run = doctor(&world, &config);
+    assert!(
+        run.stdout
+            .contains("warning the provider issued no refresh token"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("fix: add --oidc-extra-scope=offline_access"),
+        "{}",
+        run.stdout
+    );
+
+    // Following the advice: the login brings a refresh token, and doctor is content.
+    args.push("--oidc-extra-scope=offline_access".into());
+    let config = kubeconfig(&world, "kubeconfig-offline", common::PLUGIN, &args);
+    world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
+    let run = doctor(&world, &config);
+    assert!(
+        run.stdout.contains("refresh token cached"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("issued no refresh token"),
+        "{}",
+        run.stdout
+    );
+}

@@ -145,7 +145,7 @@ fn authcode_keyboard_with_custom_redirect() {
 }
 
 #[test]
-fn client_credentials_for_a_robot_uses_the_access_token() {
+fn client_credentials_for_a_robot_hands_the_id_token_unless_asked_for_the_access_token() {
     let c = config(&[
         "get-token",
         ISSUER,
@@ -154,7 +154,9 @@ fn client_credentials_for_a_robot_uses_the_access_token() {
         "--grant-type=client-credentials",
     ]);
     assert_eq!(c.grant, GrantType::ClientCredentials);
-    assert!(c.use_access_token, "a robot has no ID token");
+    // As kubelogin: the ID token when the provider returns one (the grant falls back to the
+    // access token when it does not).
+    assert!(!c.use_access_token);
 }
 
 #[test]

@@ -317,3 +317,270 @@ fn without_stdin_but_with_a_terminal_on_stderr_the_url_is_printed_and_awaited() 
         run.stderr
     );
 }
+
+/// The requests in which the client authenticated at `endpoint`, as (auth style, grant type,
+/// status): what the provider saw of the client authentication.
+fn client_auth_seen(world: &World, endpoint: &str) -> Vec<(String, String, u64)> {
+    world
+        .provider
+        .client_requests()
+        .iter()
+        .filter(|r| r["endpoint"] == endpoint)
+        .map(|r| {
+            (
+                r["auth"].as_str().unwrap_or("").to_string(),
+                r["grant_type"].as_str().unwrap_or("").to_string(),
+                r["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn seen(auth: &str, grant: &str, status: u64) -> (String, String, u64) {
+    (auth.to_string(), grant.to_string(), status)
+}
+
+/// get-token arguments for the realm's client limited to client_secret_post.
+fn post_client_args(world: &World) -> Vec<String> {
+    let mut args = world.get_token_args();
+    args.retain(|a| !a.starts_with("--oidc-client-id"));
+    args.push("--oidc-client-id=kubernetes-post".into());
+    args.push("--oidc-client-secret=post-secret".into());
+    if let Some(ca) = &world.provider_ca {
+        args.push(format!("--certificate-authority={}", ca.display()));
+    }
+    args
+}
+
+#[test]
+fn a_client_limited_to_client_secret_post_signs_in_refreshes_and_revokes() {
+    // Auth0, Zitadel and Authelia let an admin limit a client to client_secret_post while
+    // their discovery lists both methods; HTTP Basic then gets 401 invalid_client. HTTPS, so
+    // logout's revocation (RFC 7009 wants TLS) is sent too.
+    let world = World::with_https_provider(300);
+    let args = post_client_args(&world);
+    let kubeconfig = world.kubeconfig(
+        "kubeconfig",
+        "client.authentication.k8s.io/v1",
+        common::PLUGIN,
+        &args,
+    );
+    world
+        .kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], &[])
+        .assert_ok();
+    // As kubelogin (Go's oauth2): HTTP Basic first, then the secret in the body.
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [
+            seen("basic", "", 401),
+            seen("post", "authorization_code", 200)
+        ]
+    );
+
+    // The style is kept with the login: a refresh in a new process is one request, no 401.
+    world.provider.reset_counts();
+    let mut refresh = args.clone();
+    refresh.push("--force-refresh".into());
+    world.plugin(&refresh, &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("post", "refresh_token", 200)]
+    );
+
+    // And logout revokes the refresh token the same way.
+    world.provider.reset_counts();
+    let mut logout = args.clone();
+    logout[0] = "logout".into();
+    logout.push("--keep-session".into());
+    let run = world.plugin(&logout, &[]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("Revoked the refresh token"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(client_auth_seen(&world, "/revoke"), [seen("post", "", 200)]);
+}
+
+#[test]
+fn a_provider_whose_discovery_lists_only_client_secret_post_gets_it_at_once() {
+    let world = World::with_provider(&[("OP_DISCOVERY_POST_ONLY", "1".into())]);
+    world.plugin(&post_client_args(&world), &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("post", "authorization_code", 200)]
+    );
+}
+
+/// The claims of the token in an ExecCredential.
+fn credential_claims(run: &common::Run) -> serde_json::Value {
+    use base64::Engine;
+    let token = run.json()["status"]["token"].as_str().unwrap().to_string();
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn scopes_seen(world: &World) -> Vec<std::collections::BTreeSet<String>> {
+    world
+        .provider
+        .client_requests()
+        .iter()
+        .filter(|r| r["endpoint"] == "/token")
+        .map(|r| {
+            r["scope"]
+                .as_str()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn client_credentials_ask_for_openid_and_hand_kubectl_the_id_token() {
+    let world = World::new(300);
+    let mut args = world.grant_args("robot", "client-credentials");
+    args.push("--oidc-client-secret=robot-secret".into());
+    args.push("--oidc-extra-scope=email".into());
+    let want: std::collections::BTreeSet<String> =
+        ["openid", "email"].iter().map(|s| s.to_string()).collect();
+
+    // As kubelogin: scope=openid plus the extra scopes, and the ID token the provider returns
+    // for it (Keycloak does), whose audience is the client itself.
+    let run = world.plugin(&args, &[]);
+    run.assert_ok();
+    assert_eq!(scopes_seen(&world), std::slice::from_ref(&want));
+    let claims = credential_claims(&run);
+    assert_eq!(claims["aud"], "robot", "the ID token: {claims}");
+    // The API server takes it (its audiences include the robot client).
+    let kubeconfig = world.kubeconfig(
+        "kubeconfig",
+        "client.authentication.k8s.io/v1",
+        common::PLUGIN,
+        &args,
+    );
+    let whoami = world.kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], &[]);
+    whoami.assert_ok();
+    assert_eq!(
+        whoami.json()["status"]["userInfo"]["username"],
+        "robot:robot"
+    );
+
+    // --oidc-use-access-token: the same scopes, and the access token (audience kubernetes).
+    world.provider.reset_counts();
+    let mut access = args.clone();
+    access.push("--oidc-use-access-token".into());
+    access.push("--force-refresh".into());
+    let run = world.plugin(&access, &[]);
+    run.assert_ok();
+    assert_eq!(scopes_seen(&world), [want]);
+    let claims = credential_claims(&run);
+    assert_eq!(claims["aud"], "kubernetes", "the access token: {claims}");
+}
+
+#[test]
+fn the_password_grant_leaves_out_the_authorization_request_extra_params() {
+    let world = World::new(300);
+    let mut args = world.grant_args("kubernetes-password", "password");
+    args.push("--username=alice".into());
+    args.push("--password=secret".into());
+    args.push("--oidc-auth-request-extra-params=ui_locales=en,kc_idp_hint=ldap".into());
+    world.plugin(&args, &[]).assert_ok();
+    let requests = world.provider.client_requests();
+    let params: Vec<&str> = requests[0]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        params,
+        ["client_id", "grant_type", "password", "scope", "username"],
+        "kubelogin sends those parameters with authorization requests only"
+    );
+}
+
+#[test]
+fn a_provider_that_does_not_announce_pkce_still_gets_s256() {
+    // Deliberately unlike kubelogin (which sends no challenge then, e.g. to Entra ID): RFC
+    // 9700 recommends PKCE everywhere, and providers ignore parameters they do not know.
+    let world = World::with_provider(&[("OP_PKCE_UNANNOUNCED", "1".into())]);
+    world.plugin(&world.get_token_args(), &[]).assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["auth_params"]["code_challenge_method"], "S256");
+    let requests = world.provider.client_requests();
+    assert!(
+        requests[0]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "code_verifier"),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn a_disabled_account_is_named_without_nested_parentheses() {
+    // Keycloak refuses a disabled user's refresh with `invalid_grant` "User disabled".
+    let world = World::with_provider(&[("OP_REFRESH_ERROR", "User disabled".into())]);
+    world.plugin(&world.get_token_args(), &[]).assert_ok();
+    let mut args = world.get_token_args();
+    args.push("--force-refresh".into());
+    let run = world.plugin(&args, &[]);
+    run.assert_failed();
+    assert!(
+        run.stderr
+            .contains("disabled the account alice@example.com (invalid_grant: User disabled); "),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("))"), "{}", run.stderr);
+}
+
+#[test]
+fn a_remembered_client_authentication_the_provider_now_refuses_is_found_again() {
+    // A login cached with HTTP Basic (by an earlier release, or before an admin limited the
+    // client to client_secret_post): its refresh is refused once, then the body works and is
+    // kept, so the refresh after it is one request again.
+    let world = World::new(300);
+    let mut args = post_client_args(&world);
+    args.push("--token-cache-storage=disk".into());
+    world.plugin(&args, &[]).assert_ok();
+    let (path, text) = world
+        .cache_files()
+        .into_iter()
+        .find(|(p, _)| p.to_string_lossy().ends_with(".token.json"))
+        .expect("a token file");
+    assert!(
+        text.contains(r#""client_auth":"client_secret_post""#),
+        "{text}"
+    );
+    std::fs::write(
+        &path,
+        text.replace(
+            r#""client_auth":"client_secret_post""#,
+            r#""client_auth":"client_secret_basic""#,
+        ),
+    )
+    .unwrap();
+    let mut refresh = args.clone();
+    refresh.push("--force-refresh".into());
+    world.provider.reset_counts();
+    world.plugin(&refresh, &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("basic", "", 401), seen("post", "refresh_token", 200)]
+    );
+    world.provider.reset_counts();
+    world.plugin(&refresh, &[]).assert_ok();
+    assert_eq!(
+        client_auth_seen(&world, "/token"),
+        [seen("post", "refresh_token", 200)]
+    );
+}

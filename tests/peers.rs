@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::kubelogin_table::{rows, url_host, STANDARD};
+use common::kubelogin_table::{grant_rows, rows, url_host, GrantRow, STANDARD};
 use common::{peer, peer_version, support_dir, KubeApiServer, OidcConfig, SecretService, World};
 use serde_json::Value;
 
@@ -285,6 +285,201 @@ fn kubelogin_table_rows_send_the_same_request_through_real_kubelogin_and_ours() 
             "README Migrating names {flag}"
         );
     }
+}
+
+/// What one program did with one grant row, as the provider and kubectl's token showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GrantSeen {
+    accepted: bool,
+    error: String,
+    /// The authorization request's PKCE method ("" without PKCE or without a browser).
+    pkce: String,
+    /// One line per request in which the client authenticated.
+    login_requests: Vec<String>,
+    refresh_requests: Vec<String>,
+    /// The `aud` of the token handed to kubectl: the client's ID token or the access token.
+    credential: String,
+}
+
+impl GrantSeen {
+    fn differences(&self, other: &GrantSeen) -> BTreeSet<&'static str> {
+        let mut d = BTreeSet::new();
+        if self.accepted != other.accepted {
+            d.insert("accepted");
+            return d;
+        }
+        for (name, same) in [
+            ("pkce", self.pkce == other.pkce),
+            (
+                "login_requests",
+                self.login_requests == other.login_requests,
+            ),
+            (
+                "refresh_requests",
+                self.refresh_requests == other.refresh_requests,
+            ),
+            ("credential", self.credential == other.credential),
+        ] {
+            if !same {
+                d.insert(name);
+            }
+        }
+        d
+    }
+}
+
+/// The client-authenticated requests since the last reset, one line each; scopes as a set.
+fn client_request_lines(world: &World) -> Vec<String> {
+    world
+        .provider
+        .client_requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} auth={} status={} params={} scope={:?}",
+                r["endpoint"].as_str().unwrap_or(""),
+                r["grant_type"].as_str().unwrap_or("-"),
+                r["auth"].as_str().unwrap_or(""),
+                r["status"],
+                r["params"],
+                scope_set(r["scope"].as_str().unwrap_or(""))
+            )
+        })
+        .collect()
+}
+
+/// The `aud` of the token in an ExecCredential on stdout.
+fn credential_audience(run: &common::Run) -> String {
+    use base64::Engine;
+    let token = serde_json::from_str::<Value>(&run.stdout)
+        .ok()
+        .and_then(|v| v["status"]["token"].as_str().map(str::to_string));
+    let Some(token) = token else {
+        return String::new();
+    };
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|c| c["aud"].to_string())
+        .unwrap_or_default()
+}
+
+/// Runs `program` with a grant row's flags (a fresh cache), then once more with
+/// `--force-refresh` when the row refreshes.
+fn observe_grant(world: &World, program: &Path, tag: &str, row: &GrantRow) -> GrantSeen {
+    let mut args = vec![
+        "get-token".to_string(),
+        format!("--oidc-issuer-url={}", world.provider.issuer),
+        format!("--oidc-client-id={}", row.client_id),
+        format!(
+            "--token-cache-dir={}",
+            world.path(&format!("cache-{tag}")).display()
+        ),
+        format!(
+            "--browser-command={}",
+            support_dir().join("login.mjs").display()
+        ),
+        "--listen-address=127.0.0.1:0".to_string(),
+        "--token-cache-storage=disk".to_string(),
+    ];
+    if let Some(secret) = row.client_secret {
+        args.push(format!("--oidc-client-secret={secret}"));
+    }
+    args.extend(row.args.iter().map(|a| a.to_string()));
+    world.provider.reset_counts();
+    let before = world.logins().len();
+    let mut command = std::process::Command::new(program);
+    command.args(&args);
+    let run = world.run(command, &[]);
+    let login_requests = client_request_lines(world);
+    let pkce = if row.args.iter().any(|a| a.starts_with("--grant-type")) || !run.ok() {
+        String::new()
+    } else {
+        world
+            .wait_for_logins(before + 1)
+            .get(before)
+            .and_then(|l| l["auth_params"]["code_challenge_method"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut refresh_requests = Vec::new();
+    if run.ok() && row.refresh {
+        world.provider.reset_counts();
+        let mut command = std::process::Command::new(program);
+        command.args(&args).arg("--force-refresh");
+        let again = world.run(command, &[]);
+        refresh_requests = client_request_lines(world);
+        if !again.ok() {
+            refresh_requests.push(format!("refresh failed: {}", again.stderr.trim()));
+        }
+    }
+    GrantSeen {
+        accepted: run.ok(),
+        error: run.stderr.lines().last().unwrap_or("").to_string(),
+        pkce,
+        login_requests,
+        refresh_requests,
+        credential: credential_audience(&run),
+    }
+}
+
+#[test]
+fn grant_rows_send_the_same_token_requests_through_real_kubelogin_and_ours() {
+    let Some(kubelogin) = peer("kubelogin", &peer_version("KUBELOGIN")) else {
+        return;
+    };
+    let ours = Path::new(common::PLUGIN);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let migrating = common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    let mut failures = Vec::new();
+    for (i, row) in grant_rows().iter().enumerate() {
+        let envs: Vec<(&str, String)> = row
+            .provider
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        let world = World::with_provider(&envs);
+        let theirs = observe_grant(&world, &kubelogin, &format!("kubelogin-{i}"), row);
+        let mine = observe_grant(&world, ours, &format!("ours-{i}"), row);
+        let diff = mine.differences(&theirs);
+        println!(
+            "grant row {i} {}: {}\n  kubelogin: {theirs:#?}\n  ours:      {mine:#?}",
+            row.name,
+            if diff.is_empty() {
+                "same".to_string()
+            } else {
+                format!("differs in {diff:?}")
+            }
+        );
+        if !mine.accepted {
+            failures.push(format!("{}: ours failed: {}", row.name, mine.error));
+        }
+        let intended: BTreeSet<&str> = row.intended.iter().copied().collect();
+        if diff != intended {
+            failures.push(format!(
+                "{}: differs in {diff:?}, intended {intended:?}",
+                row.name
+            ));
+        }
+    }
+    // Every intended difference is named in the README's migration table.
+    for topic in [
+        "`client_secret_post`",
+        "`--grant-type=client-credentials`",
+        "PKCE",
+    ] {
+        if !migrating.contains(topic) {
+            failures.push(format!("README Migrating does not name {topic}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// The flags of a kubelogin binary, from its own `get-token --help` (flags added later make a

@@ -614,3 +614,121 @@ fn kubectl_completes_the_plugin_through_its_completion_script() {
     let flags = complete(&["logout", "--keep"]);
     assert!(flags.starts_with("--keep-session\t"), "{flags}");
 }
+
+#[test]
+fn a_refused_redirect_uri_names_the_port_of_listen_address_once() {
+    // Keycloak matches loopback ports exactly: the fix must name the URI this login sends.
+    let world = World::with_provider(&[(
+        "OP_REDIRECT_URIS",
+        r#"["http://127.0.0.1:9999/callback"]"#.to_string(),
+    )]);
+    let mut args = setup_args(&world, &["--listen-address=127.0.0.1:18123"]);
+    args.retain(|a| a != "--listen-address=127.0.0.1:0");
+    let run = world.plugin(&args, &[]);
+    run.assert_failed();
+    assert!(
+        run.stderr.contains(
+            "fix: Keycloak: Clients → CLIENT → Valid redirect URIs: add http://localhost:18123 exactly"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(":8000"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("is not allowed for client").count(),
+        1,
+        "the finding once: {}",
+        run.stderr
+    );
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: setup stopped before signing in: one error above"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_refresh_token_at_a_provider_listing_offline_access_is_explained_and_asked_for() {
+    // Hydra, Dex and Entra ID issue refresh tokens only for offline_access, which their
+    // discovery lists; setup says so and writes the scope into the entry it writes.
+    let world = World::with_provider(&[("OP_REFRESH_NEEDS_OFFLINE_ACCESS", "1".into())]);
+    let kubeconfig = world.default_kubeconfig(&[]);
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let path = world.path_with_plugin();
+    let env = [
+        ("KUBECONFIG", kubeconfig_env.as_str()),
+        ("PATH", path.as_str()),
+    ];
+    let run = world.plugin(
+        &setup_args(
+            &world,
+            &[
+                "--write-kubeconfig",
+                "--user=hydra",
+                "--context=hydra",
+                "--cluster=test",
+            ],
+        ),
+        &env,
+    );
+    run.assert_ok();
+    let report = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        report.contains("the provider issued no refresh token"),
+        "{report}"
+    );
+    assert!(
+        report.contains("fix: add --oidc-extra-scope=offline_access"),
+        "{report}"
+    );
+    let entry = section(&run.stdout, "## 4. kubeconfig\n", "## 5.");
+    assert!(
+        entry.contains("--exec-arg=--oidc-extra-scope=offline_access"),
+        "{entry}"
+    );
+
+    // The written entry asks for it, and its login then brings a refresh token.
+    let mut command = std::process::Command::new(common::kubectl_path());
+    command
+        .args([
+            "config",
+            "view",
+            "-o",
+            "jsonpath={.users[?(@.name==\"hydra\")].user.exec.args}",
+        ])
+        .env("KUBECONFIG", &kubeconfig_env);
+    let written = common::run_with_timeout(command, std::time::Duration::from_secs(30));
+    written.assert_ok();
+    assert!(
+        written.stdout.contains("--oidc-extra-scope=offline_access"),
+        "{}",
+        written.stdout
+    );
+    let mut command = std::process::Command::new(common::kubectl_path());
+    command
+        .args(["--context=hydra", "auth", "whoami", "-o", "json"])
+        .envs(world.env())
+        .env("KUBECONFIG", &kubeconfig_env)
+        .env("PATH", &path)
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    common::run_with_timeout(command, std::time::Duration::from_secs(60)).assert_ok();
+    let logins = world.wait_for_logins(2);
+    let scope = logins[1]["auth_params"]["scope"].as_str().unwrap();
+    assert!(scope.contains("offline_access"), "{scope}");
+    let refreshes: Vec<_> = world
+        .provider
+        .client_requests()
+        .into_iter()
+        .filter(|r| r["grant_type"] == "authorization_code")
+        .collect();
+    assert_eq!(refreshes.len(), 2, "{refreshes:?}");
+    assert!(
+        world
+            .cache_files()
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains("refresh")),
+        "a refresh token is cached: {:?}",
+        world.cache_files()
+    );
+}

@@ -35,8 +35,8 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     if let Some(config) = &config {
         check_cache_dir(config, &mut findings);
         check_keyring(config, &mut findings);
-        check_provider(config, &mut findings);
-        check_cached_login(config, &mut findings);
+        let provider = check_provider(config, &mut findings);
+        check_cached_login(config, provider.as_ref(), &mut findings);
         check_api_server(opts, &mut findings);
     }
     print!("{}", diagnose::render(&findings));
@@ -284,7 +284,8 @@ fn check_keyring(config: &Config, findings: &mut Vec<Finding>) {
     }
 }
 
-fn check_provider(config: &Config, findings: &mut Vec<Finding>) {
+/// The provider's discovery, keys and clock; returns the provider when discovery worked.
+fn check_provider(config: &Config, findings: &mut Vec<Finding>) -> Option<Provider> {
     findings.extend(diagnose::issuer_shape(&config.issuer_url));
     let http = match HttpClient::new(config) {
         Ok(http) => http,
@@ -293,23 +294,24 @@ fn check_provider(config: &Config, findings: &mut Vec<Finding>) {
                 e.to_string(),
                 "fix --certificate-authority / --certificate-authority-data",
             ));
-            return;
+            return None;
         }
     };
-    match Provider::discover(config, &http) {
+    let provider = match Provider::discover(config, &http) {
         Ok(provider) => {
             diagnose::confirmed_by_discovery(findings, provider.metadata.issuer().as_str());
             findings.push(Finding::ok(format!(
                 "provider {} answers: discovery and {} signing key(s), issuer matches exactly",
                 provider.metadata.issuer().as_str(),
                 provider.jwks.keys().len()
-            )))
+            )));
+            provider
         }
         Err(e) => {
             findings.push(diagnose::discovery_failure(&config.issuer_url, &e));
-            return;
+            return None;
         }
-    }
+    };
     let url = format!(
         "{}/.well-known/openid-configuration",
         config.issuer_url.trim_end_matches('/')
@@ -341,9 +343,10 @@ fn check_provider(config: &Config, findings: &mut Vec<Finding>) {
             "check the network path to the provider",
         )),
     }
+    Some(provider)
 }
 
-fn check_cached_login(config: &Config, findings: &mut Vec<Finding>) {
+fn check_cached_login(config: &Config, provider: Option<&Provider>, findings: &mut Vec<Finding>) {
     if config.storage == Storage::None {
         return;
     }
@@ -387,6 +390,10 @@ fn check_cached_login(config: &Config, findings: &mut Vec<Finding>) {
         findings.push(Finding::ok(format!(
             "cached login of {who}: {expiry}, {refresh_text} ({where_})"
         )));
+    }
+    // A robot (client credentials) never has one; for a person it is a login per expiry.
+    if !refresh && config.grant != crate::config::GrantType::ClientCredentials {
+        findings.push(diagnose::no_refresh_token(provider, config));
     }
 }
 

@@ -6,18 +6,15 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use openidconnect::core::{CoreIdToken, CoreRevocableToken};
-use openidconnect::{
-    ClientId, CsrfToken, EndSessionUrl, LogoutRequest, PostLogoutRedirectUrl, RefreshToken,
-    RevocationUrl,
-};
+use openidconnect::core::CoreIdToken;
+use openidconnect::{ClientId, CsrfToken, EndSessionUrl, LogoutRequest, PostLogoutRedirectUrl};
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::loopback::{Listener, LoopbackError, LOGOUT_KEY_PARAM, LOGOUT_START_PATH};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
-use crate::oidc::{client, OidcError};
+use crate::oidc::revoke::revoke;
 use crate::store::{self, clean};
 
 /// What `logout` was asked for.
@@ -40,7 +37,10 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let mut failure = None;
     let mut raced = None;
     if let Some(refresh_token) = &refresh_token {
-        match revoke(config, refresh_token) {
+        // The client authentication the login found, so a client_secret_post client is not
+        // refused first.
+        let client_auth = store.load(&key).ok().flatten().and_then(|t| t.client_auth);
+        match revoke(config, refresh_token, client_auth) {
             Ok(true) => eprintln!("Revoked the refresh token at {}.", config.issuer_url),
             Ok(false) => eprintln!(
                 "{} announces no revocation endpoint: the refresh token stays valid there until it expires.",
@@ -129,38 +129,6 @@ fn raced_message(id_token: Option<&str>) -> String {
     format!(
         "the sign-out URL was opened twice, so another local process may have received the ID token, which stays valid {until} (an ID token cannot be revoked); if you did not open that URL twice yourself, another user on this machine can read your browser's command line: until that is dealt with, log out with --keep-session, which sends the ID token nowhere"
     )
-}
-
-/// Revokes the refresh token; `Ok(false)` when the provider has no revocation endpoint.
-fn revoke(config: &Config, refresh_token: &str) -> Result<bool, OidcError> {
-    let http = HttpClient::new(config)?;
-    let provider = Provider::load(config, &http)?;
-    let Some(endpoint) = provider
-        .metadata
-        .additional_metadata()
-        .revocation_endpoint
-        .clone()
-    else {
-        return Ok(false);
-    };
-    let url = RevocationUrl::new(endpoint).map_err(|e| OidcError::Revocation(e.to_string()))?;
-    let token = CoreRevocableToken::RefreshToken(RefreshToken::new(refresh_token.to_string()));
-    let client = client(&provider, config).set_revocation_url(url);
-    let request = client.revoke_token(token).map_err(|e| match e {
-        // RFC 7009 §2 demands TLS, and the oauth2 crate will not send a token otherwise.
-        openidconnect::ConfigurationError::InsecureUrl(_) => OidcError::Revocation(
-            "the provider's revocation endpoint is plain http, and RFC 7009 allows only https"
-                .into(),
-        ),
-        other => OidcError::Revocation(other.to_string()),
-    })?;
-    request.request(&http).map_err(|e| match e {
-        openidconnect::RequestTokenError::ServerResponse(r) => {
-            OidcError::Revocation(format!("the provider answered {}", r.error()))
-        }
-        other => OidcError::Revocation(other.to_string()),
-    })?;
-    Ok(true)
 }
 
 /// Ends the provider's browser session (OIDC RP-initiated logout). The browser goes first to

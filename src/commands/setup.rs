@@ -98,13 +98,38 @@ pub fn run(args: &Options) -> Result<(), Error> {
         .clone()
         .unwrap_or_else(|| id.suggested_username_claim().to_string());
     findings.extend(diagnose::identity(&id, &username_claim));
+    // Without a refresh token every expiry is a browser login; when the provider lists
+    // offline_access the entries printed and written ask for it.
+    let add_offline_access = tokens.refresh_token.is_none()
+        && config.grant != crate::config::GrantType::ClientCredentials
+        && diagnose::offline_access_would_help(&provider, config);
+    if tokens.refresh_token.is_none() && config.grant != crate::config::GrantType::ClientCredentials
+    {
+        let mut finding = diagnose::no_refresh_token(Some(&provider), config);
+        if add_offline_access {
+            finding.what += "; the kubeconfig entries below ask for offline_access";
+        }
+        findings.push(finding);
+    }
+    let with_offline_access = |exec_args: &[String]| {
+        let mut exec_args = exec_args.to_vec();
+        if add_offline_access {
+            exec_args.push(format!("--oidc-extra-scope={}", diagnose::OFFLINE_ACCESS));
+        }
+        exec_args
+    };
 
-    let exec_args = &args.exec_args;
+    let exec_args = &with_offline_access(&args.exec_args);
     // One kubeconfig user per extra account: same flags, its own --account.
     let extra_users: Vec<(String, Vec<String>)> = args
         .extra_accounts
         .iter()
-        .map(|(account, exec_args)| (format!("{}-{account}", args.user), exec_args.clone()))
+        .map(|(account, exec_args)| {
+            (
+                format!("{}-{account}", args.user),
+                with_offline_access(exec_args),
+            )
+        })
         .collect();
     let report = Report {
         issuer: provider.metadata.issuer().as_str(),
@@ -131,19 +156,22 @@ pub fn run(args: &Options) -> Result<(), Error> {
     Ok(())
 }
 
+/// Prints the findings and fails; the final error points at them rather than printing the
+/// first one a second time.
 fn fail(findings: &[Finding]) -> Result<(), Error> {
     eprint!(
         "{}",
         crate::log::printable_lines(&render_findings(findings))
     );
-    let first = findings
-        .iter()
-        .find(|f| f.level == Level::Error)
-        .expect("a failing finding");
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     Err(Error::Setup(format!(
-        "{}; fix: {}",
-        first.what,
-        first.fix.as_deref().unwrap_or("see above")
+        "setup stopped before signing in: {} above; fix {} and run setup again",
+        if errors == 1 {
+            "one error".to_string()
+        } else {
+            format!("{errors} errors")
+        },
+        if errors == 1 { "it" } else { "them" }
     )))
 }
 

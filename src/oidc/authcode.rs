@@ -11,7 +11,10 @@ use openidconnect::{
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, measure_clock, token_error, token_set, verify, OidcError};
+use super::{
+    client, configuration, measure_clock, require_token_endpoint, send_authenticated, token_error,
+    token_set, verify, OidcError,
+};
 use crate::config::{Config, Pkce};
 use crate::loopback::{Callback, Landing, Listener};
 use crate::tokens::TokenSet;
@@ -185,18 +188,25 @@ impl AuthRequest {
         crate::debug!(1, "exchanging the authorization code");
         let redirect = RedirectUrl::new(self.redirect_uri)
             .map_err(|e| OidcError::TokenResponse(format!("the redirect URL is not a URL: {e}")))?;
-        let client = client(provider, config).set_redirect_uri(redirect);
-        let mut exchange = client
-            .exchange_code(AuthorizationCode::new(code))
-            .map_err(|_| OidcError::NoTokenEndpoint)?;
-        if let Some(verifier) = self.verifier {
-            exchange = exchange.set_pkce_verifier(verifier);
-        }
-        let response = exchange.request(http).map_err(token_error)?;
+        require_token_endpoint(provider)?;
+        let (response, client_auth) = send_authenticated(provider, config, http, None, |client| {
+            let client = client.set_redirect_uri(redirect.clone());
+            let mut exchange = client
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .map_err(configuration)?;
+            if let Some(verifier) = &self.verifier {
+                // The verifier is spent by each attempt; a refused client authentication
+                // leaves the code unredeemed, so the retry sends the same pair.
+                exchange =
+                    exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.secret().clone()));
+            }
+            exchange.request(http)
+        })
+        .map_err(token_error)?;
         let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
         let clock = measure_clock(http, Some(&id_token.to_string()));
         let expiry = verify::verify(id_token, provider, config, http, Some(&self.nonce), clock)?;
-        Ok(token_set(&response, expiry, None, clock))
+        Ok(token_set(&response, expiry, None, clock, client_auth))
     }
 }
 

@@ -10,7 +10,10 @@ use openidconnect::{
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, measure_clock, token_error, token_set, verify, OidcError};
+use super::{
+    configuration, error_with_description, measure_clock, require_token_endpoint,
+    send_authenticated, token_error, token_set, verify, OidcError,
+};
 use crate::config::Config;
 use crate::tokens::TokenSet;
 
@@ -38,35 +41,38 @@ pub fn login(
         ))?;
     let endpoint = DeviceAuthorizationUrl::new(endpoint)
         .map_err(|e| OidcError::Device(format!("bad device_authorization_endpoint: {e}")))?;
-    let client = client(provider, config).set_device_authorization_url(endpoint);
-
-    let mut request = client.exchange_device_code();
-    for scope in &config.extra_scopes {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    for (name, value) in &config.auth_extra_params {
-        request = request.add_extra_param(name.clone(), value.clone());
-    }
     // Keycloak applies the client's PKCE setting to this grant too: a client with S256
     // enforced refuses a device request without a challenge ("Missing parameter:
     // code_challenge_method"). Providers that do not know PKCE here ignore the parameters;
     // --oidc-pkce-method=no leaves them out, as for the browser login.
     let pkce = (config.pkce != crate::config::Pkce::Disabled)
         .then(openidconnect::PkceCodeChallenge::new_random_sha256);
-    if let Some((challenge, _)) = &pkce {
-        request = request
-            .add_extra_param("code_challenge", challenge.as_str().to_string())
-            .add_extra_param(
-                "code_challenge_method",
-                challenge.method().as_str().to_string(),
-            );
-    }
-    let details: CoreDeviceAuthorizationResponse =
-        request.request(http).map_err(|e| match token_error(e) {
+    let (details, _): (CoreDeviceAuthorizationResponse, _) =
+        send_authenticated(provider, config, http, None, |client| {
+            let client = client.set_device_authorization_url(endpoint.clone());
+            let mut request = client.exchange_device_code();
+            for scope in &config.extra_scopes {
+                request = request.add_scope(Scope::new(scope.clone()));
+            }
+            for (name, value) in &config.auth_extra_params {
+                request = request.add_extra_param(name.clone(), value.clone());
+            }
+            if let Some((challenge, _)) = &pkce {
+                request = request
+                    .add_extra_param("code_challenge", challenge.as_str().to_string())
+                    .add_extra_param(
+                        "code_challenge_method",
+                        challenge.method().as_str().to_string(),
+                    );
+            }
+            request.request(http)
+        })
+        .map_err(|e| match token_error(e) {
             OidcError::TokenEndpoint {
                 error, description, ..
             } => OidcError::Device(format!(
-                "the provider refused to start a device login: {error}{description}; enable the grant for this client (Keycloak: Clients → CLIENT → OAuth 2.0 Device Authorization Grant)"
+                "the provider refused to start a device login: {}; enable the grant for this client (Keycloak: Clients → CLIENT → OAuth 2.0 Device Authorization Grant)",
+                error_with_description(&error, &description)
             )),
             other => other,
         })?;
@@ -91,20 +97,24 @@ pub fn login(
         details.interval().as_secs(),
         timeout.as_secs()
     );
-    let mut poll = client
-        .exchange_device_access_token(&details)
-        .map_err(|_| OidcError::NoTokenEndpoint)?;
-    if let Some((_, verifier)) = &pkce {
-        poll = poll.add_extra_param("code_verifier", verifier.secret().to_string());
-    }
-    let response = poll
-        .request(http, std::thread::sleep, Some(timeout))
-        .map_err(|e| OidcError::Device(describe(e)))?;
+    require_token_endpoint(provider)?;
+    // The device authorization request settled the client authentication (kept by `http`).
+    let (response, client_auth) = send_authenticated(provider, config, http, None, |client| {
+        let client = client.set_device_authorization_url(endpoint.clone());
+        let mut poll = client
+            .exchange_device_access_token(&details)
+            .map_err(configuration)?;
+        if let Some((_, verifier)) = &pkce {
+            poll = poll.add_extra_param("code_verifier", verifier.secret().to_string());
+        }
+        poll.request(http, std::thread::sleep, Some(timeout))
+    })
+    .map_err(|e| OidcError::Device(describe(e)))?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
     // No nonce in this grant: the device code itself binds the response to this request.
     let clock = measure_clock(http, Some(&id_token.to_string()));
     let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
-    Ok(token_set(&response, expiry, None, clock))
+    Ok(token_set(&response, expiry, None, clock, client_auth))
 }
 
 type DeviceError = RequestTokenError<super::http::HttpError, DeviceCodeErrorResponse>;

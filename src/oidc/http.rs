@@ -10,6 +10,7 @@ use openidconnect::{HttpRequest, HttpResponse, SyncHttpClient};
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::tokens::ClientAuth;
 
 /// Discovery documents, JWKS and token responses are a few KiB; anything past this is not one.
 const MAX_BODY: u64 = 1024 * 1024;
@@ -40,6 +41,12 @@ pub struct HttpClient {
     /// The last response's `Date` header and this machine's time when it arrived, both Unix
     /// seconds: what the provider's clock said, for [`crate::clock`].
     last_date: Mutex<Option<(i64, i64)>>,
+    /// The last response's HTTP status: a 401 tells a refused client authentication from
+    /// other refusals, whatever the body says.
+    last_status: Mutex<Option<u16>>,
+    /// The client authentication the provider accepted in this process, so the requests
+    /// after the first (the device grant's polls, a refresh after a login) do not probe.
+    client_auth: Mutex<Option<ClientAuth>>,
 }
 
 impl HttpClient {
@@ -72,6 +79,8 @@ impl HttpClient {
             inner,
             headers: config.request_headers.clone(),
             last_date: Mutex::new(None),
+            last_status: Mutex::new(None),
+            client_auth: Mutex::new(None),
         })
     }
 }
@@ -92,6 +101,20 @@ impl HttpClient {
     /// The last response's `Date` and this machine's time when it arrived.
     pub fn last_date(&self) -> Option<(i64, i64)> {
         *self.last_date.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last response's HTTP status.
+    pub fn last_status(&self) -> Option<u16> {
+        *self.last_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The client authentication the provider accepted in this process, if any yet.
+    pub fn client_auth(&self) -> Option<ClientAuth> {
+        *self.client_auth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_client_auth(&self, auth: ClientAuth) {
+        *self.client_auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(auth);
     }
 }
 
@@ -180,6 +203,7 @@ impl SyncHttpClient for HttpClient {
         })?;
         let status = response.status();
         crate::debug!(2, "HTTP {} from {}", status.as_u16(), host);
+        *self.last_status.lock().unwrap_or_else(|e| e.into_inner()) = Some(status.as_u16());
         // A server error carries no OAuth error to read; say what happened at which host.
         if status.is_server_error() {
             return Err(HttpError::ServerError {

@@ -13,18 +13,22 @@ pub mod keyboard;
 pub mod password;
 pub mod provider;
 pub mod refresh;
+pub mod revoke;
 pub mod verify;
 
-use openidconnect::core::{CoreClient, CoreErrorResponseType, CoreTokenResponse};
+use openidconnect::core::{
+    CoreClient, CoreClientAuthMethod, CoreErrorResponseType, CoreTokenResponse,
+};
 use openidconnect::{
-    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, OAuth2TokenResponse,
-    RequestTokenError, StandardErrorResponse, TokenResponse,
+    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    ErrorResponseType, OAuth2TokenResponse, RequestTokenError, StandardErrorResponse,
+    TokenResponse,
 };
 use thiserror::Error;
 
 use crate::clock::Offset;
 use crate::config::Config;
-use crate::tokens::TokenSet;
+use crate::tokens::{ClientAuth, TokenSet};
 use http::{HttpClient, HttpError};
 use provider::Provider;
 
@@ -34,9 +38,10 @@ pub enum OidcError {
     Http(#[from] HttpError),
     #[error("discovery of {0} failed: {1}; check --oidc-issuer-url (Keycloak: https://HOST/realms/REALM, exactly as the ID token's iss, no trailing slash)")]
     Discovery(String, String),
-    #[error("the provider refused the token request: {error}{description}{hint}")]
+    #[error("the provider refused the token request: {error}{}{hint}", parenthesised(.description))]
     TokenEndpoint {
         error: String,
+        /// The provider's `error_description`, as it sent it (empty when none).
         description: String,
         hint: &'static str,
     },
@@ -127,7 +132,123 @@ pub fn client(provider: &Provider, config: &Config) -> Client {
     )
 }
 
+/// " (text)", or nothing for an empty text: an OAuth error's description after its code.
+fn parenthesised(description: &str) -> String {
+    if description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({description})")
+    }
+}
+
+/// An OAuth error code with its description, "invalid_grant: User disabled", for messages
+/// that put it in parentheses of their own.
+pub fn error_with_description(error: &str, description: &str) -> String {
+    if description.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error}: {description}")
+    }
+}
+
 type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>;
+
+/// Sends a request in which the client authenticates (every grant's token request, the
+/// refresh, the device authorization request, the revocation): `send` gets a client set to one
+/// style. A public client has no secret and no style. A confidential one uses, in order, the
+/// style `known` from the cached login, the one that worked earlier in this process, the only
+/// one the provider's discovery lists; else HTTP Basic first and, when the provider refuses
+/// the client (HTTP 401 or `invalid_client`), the secret in the body once more, as Go's oauth2
+/// package does for kubelogin. A remembered style that is refused (the client was changed at
+/// the provider) gets the other one once. Returns the style that worked, for the login to keep.
+pub(crate) fn send_authenticated<R, T>(
+    provider: &Provider,
+    config: &Config,
+    http: &HttpClient,
+    known: Option<ClientAuth>,
+    mut send: impl FnMut(Client) -> Result<R, RequestTokenError<HttpError, StandardErrorResponse<T>>>,
+) -> Result<(R, Option<ClientAuth>), RequestTokenError<HttpError, StandardErrorResponse<T>>>
+where
+    T: ErrorResponseType + AsRef<str> + std::fmt::Display,
+{
+    if config.client_secret.is_none() {
+        return send(client(provider, config)).map(|r| (r, None));
+    }
+    let remembered = known.or_else(|| http.client_auth());
+    let announced = only_post_announced(provider);
+    let first = remembered
+        .or(announced)
+        .unwrap_or(ClientAuth::ClientSecretBasic);
+    // The discovery document's word is final; a probe or a memory may be retried.
+    let may_retry = remembered.is_some() || announced.is_none();
+    let result = match send(styled_client(provider, config, first)) {
+        Ok(r) => Ok((r, first)),
+        Err(e) if may_retry && client_refused(&e, http) => {
+            let second = match first {
+                ClientAuth::ClientSecretBasic => ClientAuth::ClientSecretPost,
+                ClientAuth::ClientSecretPost => ClientAuth::ClientSecretBasic,
+            };
+            crate::debug!(
+                1,
+                "the provider refused the client authentication {first:?}; trying {second:?}"
+            );
+            send(styled_client(provider, config, second)).map(|r| (r, second))
+        }
+        Err(e) => Err(e),
+    };
+    let (r, style) = result?;
+    http.set_client_auth(style);
+    Ok((r, Some(style)))
+}
+
+/// Refuses early when the metadata names no token endpoint, so the requests below can treat
+/// the crate's "no token URL" as impossible.
+pub(crate) fn require_token_endpoint(provider: &Provider) -> Result<(), OidcError> {
+    match provider.metadata.token_endpoint() {
+        Some(_) => Ok(()),
+        None => Err(OidcError::NoTokenEndpoint),
+    }
+}
+
+/// The crate's configuration errors (no token URL, an http revocation URL) as a request
+/// error, inside [`send_authenticated`]'s closures.
+pub(crate) fn configuration<E: openidconnect::ErrorResponse>(
+    err: openidconnect::ConfigurationError,
+) -> RequestTokenError<HttpError, E> {
+    RequestTokenError::Other(err.to_string())
+}
+
+fn styled_client(provider: &Provider, config: &Config, auth: ClientAuth) -> Client {
+    client(provider, config).set_auth_type(match auth {
+        ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+        ClientAuth::ClientSecretPost => AuthType::RequestBody,
+    })
+}
+
+/// `client_secret_post` when the discovery document lists it and not `client_secret_basic`.
+fn only_post_announced(provider: &Provider) -> Option<ClientAuth> {
+    let methods = provider.metadata.token_endpoint_auth_methods_supported()?;
+    let has = |m: &CoreClientAuthMethod| methods.contains(m);
+    (has(&CoreClientAuthMethod::ClientSecretPost) && !has(&CoreClientAuthMethod::ClientSecretBasic))
+        .then_some(ClientAuth::ClientSecretPost)
+}
+
+/// Whether the provider refused the client itself (so another authentication style may
+/// work), not the grant.
+fn client_refused<T: ErrorResponseType + AsRef<str> + std::fmt::Display>(
+    err: &RequestTokenError<HttpError, StandardErrorResponse<T>>,
+    http: &HttpClient,
+) -> bool {
+    match err {
+        RequestTokenError::ServerResponse(resp) => {
+            http.last_status() == Some(401) || resp.error().as_ref() == "invalid_client"
+        }
+        RequestTokenError::Parse(..) | RequestTokenError::Other(_) => {
+            http.last_status() == Some(401)
+        }
+        RequestTokenError::Request(_) => false,
+    }
+}
 
 pub(crate) fn token_error(err: TokenError) -> OidcError {
     match err {
@@ -147,10 +268,7 @@ pub(crate) fn token_error(err: TokenError) -> OidcError {
             };
             OidcError::TokenEndpoint {
                 error,
-                description: resp
-                    .error_description()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default(),
+                description: resp.error_description().cloned().unwrap_or_default(),
                 hint,
             }
         }
@@ -184,12 +302,13 @@ pub(crate) fn measure_clock(http: &HttpClient, id_token: Option<&str>) -> Offset
 }
 
 /// Builds the token set from a verified token response; `clock` is the provider's, measured
-/// at that response.
+/// at that response, and `client_auth` the style the provider accepted for it.
 pub(crate) fn token_set(
     response: &CoreTokenResponse,
     id_token_expiry: i64,
     previous_refresh_token: Option<&str>,
     clock: Offset,
+    client_auth: Option<ClientAuth>,
 ) -> TokenSet {
     let access_token = response.access_token().secret().clone();
     let access_token_expiry = crate::jwt::peek_expiry(&access_token).or_else(|| {
@@ -211,5 +330,6 @@ pub(crate) fn token_set(
             .map(|t| t.secret().clone())
             .or_else(|| previous_refresh_token.map(str::to_string)),
         clock_offset: clock.0,
+        client_auth,
     }
 }

@@ -7,7 +7,10 @@ use openidconnect::{ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenRe
 
 use super::http::HttpClient;
 use super::provider::Provider;
-use super::{client, measure_clock, read_answer, token_error, token_set, verify, OidcError};
+use super::{
+    configuration, error_with_description, measure_clock, read_answer, require_token_endpoint,
+    send_authenticated, token_error, token_set, verify, OidcError,
+};
 use crate::config::Config;
 use crate::tokens::TokenSet;
 
@@ -27,26 +30,30 @@ pub fn login(
     };
     let username = ResourceOwnerUsername::new(username);
     let password = ResourceOwnerPassword::new(password);
-    let client = client(provider, config);
-    let mut request = client
-        .exchange_password(&username, &password)
-        .map_err(|_| OidcError::NoTokenEndpoint)?
-        .add_scope(Scope::new("openid".into()));
-    for scope in &config.extra_scopes {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    for (name, value) in &config.auth_extra_params {
-        request = request.add_extra_param(name.clone(), value.clone());
-    }
-    let response = request.request(http).map_err(|e| match token_error(e) {
+    require_token_endpoint(provider)?;
+    // --oidc-auth-request-extra-params are for authorization requests only: kubelogin sends
+    // them with the browser and keyboard logins and the client credentials grant, not here.
+    let (response, client_auth) = send_authenticated(provider, config, http, None, |client| {
+        let mut request = client
+            .exchange_password(&username, &password)
+            .map_err(configuration)?
+            .add_scope(Scope::new("openid".into()));
+        for scope in &config.extra_scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        request.request(http)
+    })
+    .map_err(|e| match token_error(e) {
         OidcError::TokenEndpoint { error, description, .. } if error == "invalid_grant" => {
             OidcError::Grant(format!(
-                "the provider refused the user name or password (invalid_grant{description})"
+                "the provider refused the user name or password ({})",
+                error_with_description(&error, &description)
             ))
         }
         OidcError::TokenEndpoint { error, description, .. } if error == "unauthorized_client" => {
             OidcError::Grant(format!(
-                "the client may not use the password grant (unauthorized_client{description}); Keycloak: Clients → CLIENT → Direct access grants, or use --grant-type=authcode"
+                "the client may not use the password grant ({}); Keycloak: Clients → CLIENT → Direct access grants, or use --grant-type=authcode",
+                error_with_description(&error, &description)
             ))
         }
         other => other,
@@ -54,7 +61,7 @@ pub fn login(
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
     let clock = measure_clock(http, Some(&id_token.to_string()));
     let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
-    Ok(token_set(&response, expiry, None, clock))
+    Ok(token_set(&response, expiry, None, clock, client_auth))
 }
 
 fn prompt_line(prompt: &str) -> Result<String, OidcError> {

@@ -161,6 +161,8 @@ mod tests {
             refresh_token: Some("rt".into()),
             // A machine 7 minutes behind its provider: the offset is kept with the login.
             clock_offset: 420,
+            // A client limited to client_secret_post: the style is kept with the login.
+            client_auth: Some(crate::tokens::ClientAuth::ClientSecretPost),
         }
     }
 

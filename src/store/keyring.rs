@@ -11,7 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::{StoreError, TokenStore};
-use crate::tokens::{CacheKey, TokenSet};
+use crate::tokens::{CacheKey, ClientAuth, TokenSet};
 
 /// Service name of every entry; `secret-tool search service kubectl-oidc-login` lists them.
 pub const SERVICE: &str = "kubectl-oidc-login";
@@ -173,6 +173,9 @@ struct Expiring {
     /// The provider's clock minus this machine's (see crate::clock); absent when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     clock_offset: i64,
+    /// On the ID token's entry: the login's client authentication (see TokenSet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_auth: Option<ClientAuth>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -205,11 +208,13 @@ impl KeyringStore {
         token: &str,
         expiry: i64,
         clock_offset: i64,
+        client_auth: Option<ClientAuth>,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(&Expiring {
             token: token.to_string(),
             expiry,
             clock_offset,
+            client_auth,
         })
         .expect("entry serialises");
         Ok(self.keyring.set(entry, &json)?)
@@ -235,6 +240,7 @@ impl TokenStore for KeyringStore {
             access_token: access.map(|a| a.token),
             refresh_token: None,
             clock_offset: id.clock_offset,
+            client_auth: id.client_auth,
         }))
     }
 
@@ -250,13 +256,20 @@ impl TokenStore for KeyringStore {
             }
         }
         if let (Some(token), Some(expiry)) = (&tokens.access_token, tokens.access_token_expiry) {
-            self.set_expiring(&access_token_entry(key), token, expiry, tokens.clock_offset)?;
+            self.set_expiring(
+                &access_token_entry(key),
+                token,
+                expiry,
+                tokens.clock_offset,
+                None,
+            )?;
         }
         self.set_expiring(
             &id_token_entry(key),
             &tokens.id_token,
             tokens.id_token_expiry,
             tokens.clock_offset,
+            tokens.client_auth,
         )
     }
 

@@ -97,8 +97,9 @@ impl ApiServer {
                 cert.to_str().unwrap(),
                 key.to_str().unwrap(),
                 issuer,
-                // The clients of the test realm (tests/support/provider.mjs), one per grant.
-                "kubernetes,kubernetes-device,kubernetes-password",
+                // The clients of the test realm (tests/support/provider.mjs), one per grant;
+                // a robot's ID token (client credentials) is for the robot itself.
+                "kubernetes,kubernetes-device,kubernetes-password,kubernetes-post,robot",
             ],
             &envs,
             &dir.join("apiserver.log"),

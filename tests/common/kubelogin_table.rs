@@ -174,3 +174,127 @@ pub fn url_host(url: &str) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+/// A grant row: a client of the test realm, flags, and the provider's settings, run once
+/// (a login, or the grant's token request) and, with `refresh`, once more with
+/// `--force-refresh`. tests/peers.rs compares every request in which the client
+/// authenticates (endpoint, grant, client authentication style, parameter names, scopes,
+/// status), the PKCE method of the authorization request and the audience of the token
+/// kubectl gets, between the real kubelogin and ours.
+pub struct GrantRow {
+    pub name: &'static str,
+    /// Settings of tests/support/provider.mjs.
+    pub provider: &'static [(&'static str, &'static str)],
+    pub client_id: &'static str,
+    pub client_secret: Option<&'static str>,
+    pub args: &'static [&'static str],
+    pub refresh: bool,
+    /// The fields in which ours differs on purpose, each in README "Migrating".
+    pub intended: &'static [&'static str],
+}
+
+pub fn grant_rows() -> Vec<GrantRow> {
+    vec![
+        // A client limited to client_secret_post (Auth0, Zitadel, Authelia allow it): HTTP
+        // Basic gets 401, the secret in the body works. kubelogin finds that out again in every
+        // process, so its refresh starts with a 401; ours keeps the style with the login.
+        GrantRow {
+            name: "client_secret_post client: login, then refresh",
+            provider: &[],
+            client_id: "kubernetes-post",
+            client_secret: Some("post-secret"),
+            args: &[],
+            refresh: true,
+            intended: &["refresh_requests"],
+        },
+        // Discovery lists only client_secret_post: ours follows it from the first request.
+        GrantRow {
+            name: "discovery lists only client_secret_post",
+            provider: &[("OP_DISCOVERY_POST_ONLY", "1")],
+            client_id: "kubernetes-post",
+            client_secret: Some("post-secret"),
+            args: &[],
+            refresh: false,
+            intended: &["login_requests"],
+        },
+        // Client credentials: scope openid plus the extra scopes, and the ID token the
+        // provider returns (Keycloak does) handed to kubectl.
+        GrantRow {
+            name: "client credentials",
+            provider: &[],
+            client_id: "robot",
+            client_secret: Some("robot-secret"),
+            args: &[
+                "--grant-type=client-credentials",
+                "--oidc-extra-scope=email",
+            ],
+            refresh: false,
+            intended: &[],
+        },
+        GrantRow {
+            name: "client credentials with --oidc-use-access-token",
+            provider: &[],
+            client_id: "robot",
+            client_secret: Some("robot-secret"),
+            args: &[
+                "--grant-type=client-credentials",
+                "--oidc-use-access-token",
+                "--oidc-extra-scope=email",
+            ],
+            refresh: false,
+            intended: &[],
+        },
+        // kubelogin's client credentials grant always sends HTTP Basic (clientcredentials
+        // with AuthStyleInHeader), so a client_secret_post robot fails there and works here.
+        GrantRow {
+            name: "client credentials of a client_secret_post client",
+            provider: &[],
+            client_id: "kubernetes-post",
+            client_secret: Some("post-secret"),
+            args: &["--grant-type=client-credentials"],
+            refresh: false,
+            intended: &["accepted"],
+        },
+        // The password grant: --oidc-auth-request-extra-params stay out of its token request.
+        GrantRow {
+            name: "password grant with --oidc-auth-request-extra-params",
+            provider: &[],
+            client_id: "kubernetes-password",
+            client_secret: None,
+            args: &[
+                "--grant-type=password",
+                "--username=alice",
+                "--password=secret",
+                "--oidc-auth-request-extra-params=ui_locales=en,kc_idp_hint=ldap",
+            ],
+            refresh: true,
+            intended: &[],
+        },
+        // The device grant: ours sends --oidc-auth-request-extra-params (Auth0 wants its
+        // `audience` there) and a PKCE challenge (Keycloak enforces a client's PKCE setting on
+        // this grant too) with the device authorization request; kubelogin sends neither.
+        GrantRow {
+            name: "device grant with --oidc-auth-request-extra-params",
+            provider: &[],
+            client_id: "kubernetes-device",
+            client_secret: None,
+            args: &[
+                "--grant-type=device-code",
+                "--oidc-auth-request-extra-params=ui_locales=en",
+            ],
+            refresh: false,
+            intended: &["login_requests"],
+        },
+        // A provider whose discovery announces no PKCE (Entra ID): kubelogin sends none, ours
+        // S256 (RFC 9700), so its code exchange carries the verifier.
+        GrantRow {
+            name: "provider that does not announce PKCE",
+            provider: &[("OP_PKCE_UNANNOUNCED", "1"), ("OP_PKCE_REQUIRED", "0")],
+            client_id: "kubernetes",
+            client_secret: None,
+            args: &[],
+            refresh: false,
+            intended: &["pkce", "login_requests"],
+        },
+    ]
+}

@@ -70,6 +70,20 @@ impl Provider {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Every request in which a client authenticated (token, revocation, device
+    /// authorization) since the last reset, in order: `endpoint`, `grant_type`, `scope`,
+    /// `auth` (basic, post or none), `params` (names only) and `status`.
+    pub fn client_requests(&self) -> Vec<Value> {
+        let body = self
+            .http()
+            .get(self.test_url("client_requests"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// How many requests reached `endpoint` (a path below the realm).
     pub fn count(&self, endpoint: &str) -> u64 {
         self.counts()[format!("/realms/test{endpoint}")]

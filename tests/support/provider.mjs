@@ -52,6 +52,9 @@ const grantClients = [
   { client_id: 'kubernetes-device', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], response_types: [], redirect_uris: [] },
   { client_id: 'kubernetes-password', application_type: 'native', token_endpoint_auth_method: 'none', grant_types: ['password', 'refresh_token'], response_types: [], redirect_uris: [] },
   { client_id: 'robot', client_secret: 'robot-secret', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+  // A confidential client limited to client_secret_post, as Auth0, Zitadel and Authelia let
+  // an admin set one while their discovery lists both methods: HTTP Basic gets 401.
+  { client_id: 'kubernetes-post', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post', application_type: 'native', grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials'], response_types: ['code'], redirect_uris: client.redirect_uris },
 ];
 const passwords = { alice: 'secret', bob: 'secret' };
 
@@ -163,10 +166,16 @@ app.use((req, _res, next) => {
   headers[req.path] = extra;
   next();
 });
+// Every request in which a client authenticates (token, revocation, device authorization),
+// as the provider received it: how the client authenticated (basic, post or none), the body's
+// parameter names (never their values, apart from grant_type and scope) and the status.
+const clientRequests = [];
+app.get('/__test/client_requests', (_req, res) => res.json(clientRequests));
 app.get('/__test/counts', (_req, res) => res.json(counts));
 app.get('/__test/headers', (_req, res) => res.json(headers));
 app.post('/__test/reset', (_req, res) => {
   for (const k of Object.keys(counts)) delete counts[k];
+  clientRequests.length = 0;
   res.json({});
 });
 
@@ -184,7 +193,10 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     cookies: { keys: ['test-cookie-key'] },
     pkce: { required: () => pkceRequired },
     // Keycloak gives public clients a refresh token without offline_access.
-    issueRefreshToken: async () => true,
+    // OP_REFRESH_NEEDS_OFFLINE_ACCESS=1: only with it, as Hydra, Dex and Entra ID do.
+    issueRefreshToken: env.OP_REFRESH_NEEDS_OFFLINE_ACCESS === '1'
+      ? async (_ctx, _client, code) => code.scopes.has('offline_access')
+      : async () => true,
     // Keycloak puts profile claims and groups in the ID token; so do we.
     conformIdTokenClaims: false,
     claims: groupsScope
@@ -219,6 +231,62 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       device_authorization: '/protocol/openid-connect/auth/device',
     },
   });
+  provider.use(async (ctx, next) => {
+    await next();
+    const endpoint = ['/token', '/revoke', '/auth/device'].find((e) => ctx.path.endsWith(e));
+    if (!endpoint || ctx.method !== 'POST') return;
+    const body = (ctx.oidc && ctx.oidc.body) || {};
+    const auth = /^basic /i.test(ctx.headers.authorization || '') ? 'basic' : (body.client_secret ? 'post' : 'none');
+    clientRequests.push({ endpoint, grant_type: body.grant_type, scope: body.scope, auth, params: Object.keys(body).filter((k) => k !== 'client_secret').sort(), status: ctx.status });
+  });
+  // oidc-provider takes HTTP Basic from a client registered for client_secret_post too; the
+  // providers that limit a client to client_secret_post answer 401 invalid_client.
+  provider.use(async (ctx, next) => {
+    const basic = /^basic (.*)$/i.exec(ctx.headers.authorization || '');
+    const endpoint = ['/token', '/revoke', '/auth/device'].some((e) => ctx.path.endsWith(e));
+    if (endpoint && basic) {
+      const id = decodeURIComponent(Buffer.from(basic[1], 'base64').toString().split(':')[0]);
+      if (id === 'kubernetes-post') {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', `Basic realm="${issuer}"`);
+        ctx.body = { error: 'invalid_client', error_description: 'client authentication failed: this client uses client_secret_post' };
+        return;
+      }
+    }
+    await next();
+  });
+  // As Keycloak: the client credentials grant with scope openid also returns an ID token for
+  // the client's service account (its audience is the client).
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = (ctx.oidc && ctx.oidc.body) || {};
+    if (!ctx.path.endsWith('/token') || body.grant_type !== 'client_credentials' || ctx.status !== 200) return;
+    if (!String(body.scope || '').split(' ').includes('openid')) return;
+    const idToken = new provider.IdToken({ sub: ctx.oidc.client.clientId, preferred_username: `service-account-${ctx.oidc.client.clientId}` }, { ctx });
+    idToken.scope = 'openid';
+    ctx.body = { ...ctx.body, id_token: await idToken.issue({ use: 'idtoken' }) };
+  });
+  // OP_REFRESH_ERROR=DESCRIPTION: every refresh is refused with invalid_grant and this
+  // description, as Keycloak refuses a disabled user's ("User disabled").
+  if (env.OP_REFRESH_ERROR) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path.endsWith('/token') && ctx.oidc && ctx.oidc.body && ctx.oidc.body.grant_type === 'refresh_token') {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_grant', error_description: env.OP_REFRESH_ERROR };
+      }
+    });
+  }
+  // With OP_REFRESH_NEEDS_OFFLINE_ACCESS, offline_access is honoured as Hydra honours it:
+  // oidc-provider would drop it from an authorization request without prompt=consent.
+  if (env.OP_REFRESH_NEEDS_OFFLINE_ACCESS === '1') {
+    provider.use(async (ctx, next) => {
+      if (ctx.path.endsWith('/protocol/openid-connect/auth') && String(ctx.query.scope || '').split(' ').includes('offline_access') && !ctx.query.prompt) {
+        ctx.querystring = `${ctx.querystring}&prompt=consent`;
+      }
+      await next();
+    });
+  }
   // OP_FORGE=MODE: every ID token the token endpoint returns is replaced by a forged one, for
   // the ID token validation tests (each mode one attack; see forge()).
   if (env.OP_FORGE) {
@@ -318,13 +386,17 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       res.json({ ...(await inner.json()), ...JSON.parse(env.OP_DISCOVERY_PATCH) });
     });
   }
-  if (pkceUnannounced) {
+  // OP_DISCOVERY_POST_ONLY=1: the discovery document lists client_secret_post as the only
+  // client authentication for the token endpoint.
+  const postOnly = env.OP_DISCOVERY_POST_ONLY === '1';
+  if (pkceUnannounced || postOnly) {
     // Serve discovery from the provider's own document, minus the PKCE methods.
     app.get(`/realms/${realm}/.well-known/openid-configuration`, async (req, res, next) => {
       if (req.headers['x-test-inner']) return next();
       const inner = await fetch(`${issuer}/.well-known/openid-configuration`, { headers: { 'x-test-inner': '1' } });
       const doc = await inner.json();
-      delete doc.code_challenge_methods_supported;
+      if (pkceUnannounced) delete doc.code_challenge_methods_supported;
+      if (postOnly) doc.token_endpoint_auth_methods_supported = ['client_secret_post'];
       res.json(doc);
     });
   }
