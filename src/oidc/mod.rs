@@ -2,11 +2,13 @@
 //! verification ([`verify`]), the silent refresh ([`refresh`]), and the grants that sign a
 //! user in, chosen by [`grant`]: the browser login ([`authcode`]), its pasted-code variant
 //! ([`keyboard`]), the device grant ([`device`]), the password grant ([`password`]) and a
-//! robot's client credentials ([`client_credentials`]).
+//! robot's client credentials ([`client_credentials`]); and the token exchange ([`exchange`])
+//! that turns one login into a token for each cluster's audience.
 
 pub mod authcode;
 pub mod client_credentials;
 pub mod device;
+pub mod exchange;
 pub mod grant;
 pub mod http;
 pub mod keyboard;
@@ -66,6 +68,12 @@ pub enum OidcError {
     /// The chosen grant needs a terminal or a browser this process does not have.
     #[error("{0}")]
     NotInteractive(String),
+    /// The provider refused to exchange the login for a token for a cluster's audience.
+    #[error(transparent)]
+    Exchange(Box<exchange::Refused>),
+    /// The exchanged token is not one to hand to the cluster.
+    #[error("the token exchanged for audience {audience} failed verification: {why}")]
+    Exchanged { audience: String, why: String },
 }
 
 impl OidcError {
@@ -73,6 +81,12 @@ impl OidcError {
     /// login is the way out.
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, OidcError::TokenEndpoint { error, .. } if error == "invalid_grant")
+    }
+
+    /// Whether a token exchange was refused because the login's session ended, so a new
+    /// login (a refresh, else the browser) is the way out.
+    pub fn is_ended_session(&self) -> bool {
+        matches!(self, OidcError::Exchange(r) if r.refusal == exchange::Refusal::SessionEnded)
     }
 
     /// Whether the user walked away from a browser login: it timed out, was refused at the

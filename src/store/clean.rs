@@ -63,7 +63,42 @@ pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
             report.files += 1;
         }
     }
+    report.files += remove_derived_files(dir, id, true)?;
     Ok(report)
+}
+
+/// Removes the files of tokens exchanged from login `id` (see
+/// [`crate::tokens::CacheKey::for_audience`]): they die with the login they came from.
+/// Returns how many files went. Their lock files stay: another process may hold one.
+pub fn remove_derived(dir: &Path, id: &str) -> Result<usize, StoreError> {
+    remove_derived_files(dir, id, false)
+}
+
+fn remove_derived_files(dir: &Path, id: &str, with_locks: bool) -> Result<usize, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(StoreError::File(crate::private_file::FileError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            }))
+        }
+    };
+    let prefix = format!("{id}-");
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix)
+            && SUFFIXES
+                .iter()
+                .any(|s| name.ends_with(s) && (with_locks || *s != ".lock"))
+            && remove_optional(&entry.path())?
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Which provider and client a login belongs to, when a file says so.
