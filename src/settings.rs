@@ -354,6 +354,92 @@ mod tests {
         assert_eq!(expand_home("~user/x").unwrap(), PathBuf::from("~user/x"));
     }
 
+    fn parsed(args: &[&str]) -> crate::cli::Command {
+        let argv = ["k"]
+            .iter()
+            .chain(args)
+            .map(std::ffi::OsString::from)
+            .collect();
+        crate::cli::parse(argv).unwrap().command
+    }
+
+    #[test]
+    fn get_token_takes_one_exchange_audience_and_setup_one_user_per_audience() {
+        let base = [
+            "--oidc-issuer-url=https://k/realms/r",
+            "--oidc-client-id=login",
+        ];
+        let crate::cli::Command::GetToken(one) = parsed(
+            &[
+                &["get-token"][..],
+                &base,
+                &["--token-exchange-audience=dev"],
+            ]
+            .concat(),
+        ) else {
+            panic!("get-token")
+        };
+        let one = config(&one).unwrap();
+        assert_eq!(one.token_exchange_audience.as_deref(), Some("dev"));
+        // The login's key is the login client's, whatever the audience; the credential's is
+        // the audience's own.
+        assert_eq!(
+            one.cache_key(),
+            login_config(&one_args()).unwrap().cache_key()
+        );
+        assert_ne!(one.credential_key().id(), one.cache_key().id());
+
+        let two = [
+            &["get-token"][..],
+            &base,
+            &[
+                "--token-exchange-audience=dev",
+                "--token-exchange-audience=prod",
+            ],
+        ]
+        .concat();
+        let crate::cli::Command::GetToken(two) = parsed(&two) else {
+            panic!("get-token")
+        };
+        assert!(matches!(config(&two), Err(SettingsError::ManyAudiences(2))));
+
+        let crate::cli::Command::Setup(args) = parsed(
+            &[
+                &["setup"][..],
+                &base,
+                &[
+                    "--token-exchange-audience=dev,prod",
+                    "--token-exchange-audience=qa",
+                ],
+            ]
+            .concat(),
+        ) else {
+            panic!("setup")
+        };
+        let options = setup(&args).unwrap();
+        let audiences: Vec<&str> = options.clusters.iter().map(|(a, _)| a.as_str()).collect();
+        // One value is one audience: client IDs may hold commas.
+        assert_eq!(audiences, ["dev,prod", "qa"]);
+        assert!(options.clusters[1]
+            .1
+            .contains(&"--token-exchange-audience=qa".to_string()));
+        assert!(!options
+            .exec_args
+            .iter()
+            .any(|a| a.starts_with("--token-exchange-audience")));
+    }
+
+    fn one_args() -> GetTokenArgs {
+        let crate::cli::Command::GetToken(args) = parsed(&[
+            "get-token",
+            "--oidc-issuer-url=https://k/realms/r",
+            "--oidc-client-id=login",
+        ]) else {
+            panic!("get-token")
+        };
+        *args
+    }
+
     #[test]
     fn key_values_split_on_the_first_equals_sign() {
         let kv = key_values("--x", &["a=b=c".to_string()]).unwrap();

@@ -201,7 +201,11 @@ pub fn obtain(
         cooldown::clear(&config.cache_dir, key.id());
         // Tokens exchanged from the previous login may belong to another user (`login`
         // switches user): each cluster exchanges the new login at its next call.
-        match store::clean::remove_derived(&config.cache_dir, key.id()) {
+        match store::clean::remove_derived(
+            &config.cache_dir,
+            key.id(),
+            config.storage == Storage::Keyring,
+        ) {
             Ok(0) => {}
             Ok(n) => crate::debug!(1, "removed {n} tokens exchanged from the previous login"),
             Err(e) => {
