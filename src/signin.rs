@@ -273,7 +273,12 @@ pub fn exchanged(
     if oidc::exchange::not_offered(&provider) {
         return Err(oidc::exchange::not_offered_error(config).into());
     }
-    let tokens = obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?;
+    // The login's access token while it stays valid (no lock: nothing is written), else a
+    // refresh or a login under the login's own lock.
+    let tokens = match load(&*login_store, &login_key).filter(|t| usable(Some(t), true).is_some()) {
+        Some(tokens) => tokens,
+        None => obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?,
+    };
     let subject = tokens.access_token.clone().unwrap_or_default();
     let exchanged = match oidc::exchange::exchange(&subject, audience, &mut provider, config, &http)
     {
