@@ -42,7 +42,8 @@ const grantClients = [
   // The login client of "one sign-in for many clusters": confidential, signs users in like
   // `kubernetes` and exchanges their access tokens for the clusters' audiences (RFC 8693), as
   // a Keycloak client with standard token exchange and Audience mappers does.
-  { ...client, client_id: 'kubernetes-exchange', client_secret: 'exchange-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token', TOKEN_EXCHANGE] },
+  // OP_NO_EXCHANGE=1: a provider without token exchange (its discovery lists no such grant).
+  { ...client, client_id: 'kubernetes-exchange', client_secret: 'exchange-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token', ...(env.OP_NO_EXCHANGE === '1' ? [] : [TOKEN_EXCHANGE])] },
 ];
 // The audiences the login client may exchange for (Keycloak: its Audience mappers).
 const exchangeAudiences = (env.OP_EXCHANGE_AUDIENCES || 'cluster-a,cluster-b,cluster-c').split(',');
@@ -236,8 +237,9 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
   // RFC 8693 token exchange as Keycloak's standard token exchange answers it: the client's own
   // live access token in, a JWT access token for one of its audiences out (claims of the
   // user, azp the client), with Keycloak's error words.
+  // OP_EXCHANGE_FORGE=extra_aud|other_key|expired: the exchanged token is wrong that way.
   const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  if (env.OP_NO_EXCHANGE !== '1') provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
     const { subject_token: subject, subject_token_type: subjectType, audience } = ctx.oidc.params;
     const refuse = (description) => {
       ctx.status = 400;
@@ -251,7 +253,13 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     const { sub, email, email_verified: verified, groups } = await account.claims('id_token', 'openid', {}, []);
     const now = Math.floor(Date.now() / 1000);
     const claims = { iss: issuer, aud: audience, azp: ctx.oidc.client.clientId, sub, iat: now, exp: now + accessTokenTtl, typ: 'Bearer', email, email_verified: verified, groups };
-    const signing = crypto.createPrivateKey({ key, format: 'jwk' });
+    let signing = crypto.createPrivateKey({ key, format: 'jwk' });
+    switch (env.OP_EXCHANGE_FORGE) {
+      case 'extra_aud': claims.aud = [audience, 'cluster-z']; break;
+      case 'other_key': signing = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey; break;
+      case 'expired': claims.iat = now - 900; claims.exp = now - 600; break;
+      default: break;
+    }
     const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: env.OP_KID || 'test-key-1', typ: 'JWT' }).sign(signing);
     ctx.body = { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: accessTokenTtl };
   }, ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope']);
