@@ -282,8 +282,13 @@ pub fn exchanged(
     let subject = tokens.access_token.clone().unwrap_or_default();
     let exchanged = match oidc::exchange::exchange(&subject, audience, &mut provider, config, &http)
     {
-        Err(e) if e.is_ended_session() => {
-            crate::warn!("{e}; signing in again");
+        Err(OidcError::Exchange(refused))
+            if refused.refusal == oidc::exchange::Refusal::SessionEnded =>
+        {
+            crate::warn!(
+                "the provider no longer exchanges the login's access token ({}): its session ended; signing in again",
+                refused.reason
+            );
             login.force_refresh = true;
             let tokens = obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?;
             let subject = tokens.access_token.clone().unwrap_or_default();

@@ -83,12 +83,6 @@ impl OidcError {
         matches!(self, OidcError::TokenEndpoint { error, .. } if error == "invalid_grant")
     }
 
-    /// Whether a token exchange was refused because the login's session ended, so a new
-    /// login (a refresh, else the browser) is the way out.
-    pub fn is_ended_session(&self) -> bool {
-        matches!(self, OidcError::Exchange(r) if r.refusal == exchange::Refusal::SessionEnded)
-    }
-
     /// Whether the user walked away from a browser login: it timed out, was refused at the
     /// provider (a closed consent), or was interrupted.
     pub fn is_abandoned_login(&self) -> bool {
