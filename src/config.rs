@@ -57,6 +57,10 @@ pub struct Config {
     pub open_url_after_authentication: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `--token-exchange-audience`: kubectl gets a token for this audience (a cluster's client
+    /// ID), exchanged (RFC 8693) for the login client's access token, instead of the login's
+    /// own ID token.
+    pub token_exchange_audience: Option<String>,
 }
 
 impl Config {
@@ -78,6 +82,16 @@ impl Config {
             self.username.as_deref(),
             self.account.as_deref(),
         )
+    }
+
+    /// The cache key of the credential kubectl gets: the login's, or with
+    /// `--token-exchange-audience` the exchanged token's, derived from the login's.
+    pub fn credential_key(&self) -> CacheKey {
+        let login = self.cache_key();
+        match &self.token_exchange_audience {
+            Some(audience) => login.for_audience(audience),
+            None => login,
+        }
     }
 
     /// A login with every flag at its default, for unit tests of the building blocks.
@@ -110,6 +124,7 @@ impl Config {
             open_url_after_authentication: None,
             username: None,
             password: None,
+            token_exchange_audience: None,
         }
     }
 }

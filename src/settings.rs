@@ -28,10 +28,40 @@ pub enum SettingsError {
     BadIssuer(String, String),
     #[error("--local-server-cert and --local-server-key must be given together")]
     HalfLocalServerTls,
+    #[error("--token-exchange-audience is given {0} times; a kubeconfig user gets a token for one cluster, so give one (setup takes several and writes one user per cluster)")]
+    ManyAudiences(usize),
+    #[error("--token-exchange-audience is empty; give the cluster's client ID (its API server's audience)")]
+    EmptyAudience,
 }
 
 /// The settings of one login (get-token, login, and the login part of every other command).
 pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
+    let audiences = audiences(args)?;
+    if audiences.len() > 1 {
+        return Err(SettingsError::ManyAudiences(audiences.len()));
+    }
+    let mut config = login_config(args)?;
+    config.token_exchange_audience = audiences.into_iter().next();
+    Ok(config)
+}
+
+/// The audiences of --token-exchange-audience, deduplicated in the order given.
+fn audiences(args: &GetTokenArgs) -> Result<Vec<String>, SettingsError> {
+    let mut out: Vec<String> = Vec::new();
+    for audience in &args.token_exchange_audience {
+        let audience = audience.trim();
+        if audience.is_empty() {
+            return Err(SettingsError::EmptyAudience);
+        }
+        if !out.iter().any(|a| a == audience) {
+            out.push(audience.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The settings of the login itself, without --token-exchange-audience.
+fn login_config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
     deprecation_notices(args);
     let mut extra_scopes: Vec<String> = Vec::new();
     // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
@@ -115,6 +145,7 @@ pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
         open_url_after_authentication: args.open_url_after_authentication.clone(),
         username: args.username.clone(),
         password: args.password.clone(),
+        token_exchange_audience: None,
     })
 }
 
@@ -128,14 +159,27 @@ pub fn storage(arg: StorageArg) -> Storage {
 }
 
 pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
+    let audiences = audiences(&args.token)?;
+    // One kubeconfig user per cluster: the same login flags, its own audience.
+    let clusters = audiences
+        .iter()
+        .map(|audience| {
+            let mut token = args.token.clone();
+            token.token_exchange_audience = vec![audience.clone()];
+            (audience.clone(), token.to_exec_args())
+        })
+        .collect();
+    let mut login = args.token.clone();
+    login.token_exchange_audience.clear();
     Ok(setup::Options {
-        config: config(&args.token)?,
-        exec_args: args.token.to_exec_args(),
+        config: login_config(&args.token)?,
+        clusters,
+        exec_args: login.to_exec_args(),
         extra_accounts: args
             .extra_account
             .iter()
             .map(|account| {
-                let mut token = args.token.clone();
+                let mut token = login.clone();
                 token.account = Some(account.clone());
                 (account.clone(), token.to_exec_args())
             })
@@ -308,6 +352,92 @@ mod tests {
         assert_eq!(expand_home("~").unwrap(), home);
         assert_eq!(expand_home("/a/~/b").unwrap(), PathBuf::from("/a/~/b"));
         assert_eq!(expand_home("~user/x").unwrap(), PathBuf::from("~user/x"));
+    }
+
+    fn parsed(args: &[&str]) -> crate::cli::Command {
+        let argv = ["k"]
+            .iter()
+            .chain(args)
+            .map(std::ffi::OsString::from)
+            .collect();
+        crate::cli::parse(argv).unwrap().command
+    }
+
+    #[test]
+    fn get_token_takes_one_exchange_audience_and_setup_one_user_per_audience() {
+        let base = [
+            "--oidc-issuer-url=https://k/realms/r",
+            "--oidc-client-id=login",
+        ];
+        let crate::cli::Command::GetToken(one) = parsed(
+            &[
+                &["get-token"][..],
+                &base,
+                &["--token-exchange-audience=dev"],
+            ]
+            .concat(),
+        ) else {
+            panic!("get-token")
+        };
+        let one = config(&one).unwrap();
+        assert_eq!(one.token_exchange_audience.as_deref(), Some("dev"));
+        // The login's key is the login client's, whatever the audience; the credential's is
+        // the audience's own.
+        assert_eq!(
+            one.cache_key(),
+            login_config(&one_args()).unwrap().cache_key()
+        );
+        assert_ne!(one.credential_key().id(), one.cache_key().id());
+
+        let two = [
+            &["get-token"][..],
+            &base,
+            &[
+                "--token-exchange-audience=dev",
+                "--token-exchange-audience=prod",
+            ],
+        ]
+        .concat();
+        let crate::cli::Command::GetToken(two) = parsed(&two) else {
+            panic!("get-token")
+        };
+        assert!(matches!(config(&two), Err(SettingsError::ManyAudiences(2))));
+
+        let crate::cli::Command::Setup(args) = parsed(
+            &[
+                &["setup"][..],
+                &base,
+                &[
+                    "--token-exchange-audience=dev,prod",
+                    "--token-exchange-audience=qa",
+                ],
+            ]
+            .concat(),
+        ) else {
+            panic!("setup")
+        };
+        let options = setup(&args).unwrap();
+        let audiences: Vec<&str> = options.clusters.iter().map(|(a, _)| a.as_str()).collect();
+        // One value is one audience: client IDs may hold commas.
+        assert_eq!(audiences, ["dev,prod", "qa"]);
+        assert!(options.clusters[1]
+            .1
+            .contains(&"--token-exchange-audience=qa".to_string()));
+        assert!(!options
+            .exec_args
+            .iter()
+            .any(|a| a.starts_with("--token-exchange-audience")));
+    }
+
+    fn one_args() -> GetTokenArgs {
+        let crate::cli::Command::GetToken(args) = parsed(&[
+            "get-token",
+            "--oidc-issuer-url=https://k/realms/r",
+            "--oidc-client-id=login",
+        ]) else {
+            panic!("get-token")
+        };
+        *args
     }
 
     #[test]

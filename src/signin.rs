@@ -49,7 +49,27 @@ pub enum SignInError {
 /// (measured at the last token response and kept with the login): the hot path, one read of
 /// the store, no network.
 pub fn cached(store: &dyn TokenStore, key: &CacheKey, config: &Config) -> Option<(String, i64)> {
-    usable(load(store, key).as_ref(), config)
+    usable(
+        load(store, key).as_ref(),
+        credential_is_access_token(config),
+    )
+}
+
+/// Whether kubectl gets an access token: with --oidc-use-access-token, and always for a
+/// cluster whose token is exchanged (an exchange yields an access token).
+pub fn credential_is_access_token(config: &Config) -> bool {
+    config.use_access_token || config.token_exchange_audience.is_some()
+}
+
+/// The store of the credential kubectl gets ([`Config::credential_key`]). An exchanged token
+/// has no refresh token, so in the auto mode it goes to the disk file alone (where the auto
+/// mode keeps every short-lived token) and a save never touches the keyring.
+pub fn credential_store(config: &Config) -> Box<dyn TokenStore> {
+    let storage = match (config.storage, &config.token_exchange_audience) {
+        (Storage::Auto, Some(_)) => Storage::Disk,
+        (storage, _) => storage,
+    };
+    store::open(&config.cache_dir, storage)
 }
 
 /// How [`obtain`] may get tokens.
@@ -84,7 +104,7 @@ pub fn obtain(
             if waited || !config.force_refresh {
                 if let Some(tokens) = cached
                     .as_ref()
-                    .filter(|t| usable(Some(t), config).is_some())
+                    .filter(|t| usable(Some(t), config.use_access_token).is_some())
                 {
                     crate::debug!(1, "another process refreshed the token meanwhile");
                     return Ok(tokens.clone());
@@ -106,7 +126,7 @@ pub fn obtain(
     let mut previous = cached.clone();
     if mode == Mode::Normal && refresh_token.is_none() {
         if let Some(imported) = import_from_kubelogin(config, store, key) {
-            if usable(Some(&imported), config).is_some() {
+            if usable(Some(&imported), config.use_access_token).is_some() {
                 return Ok(imported);
             }
             refresh_token = imported.refresh_token.clone();
@@ -117,7 +137,7 @@ pub fn obtain(
     let http = HttpClient::new(config).map_err(OidcError::from)?;
     let mut provider = match Provider::load(config, &http) {
         Ok(provider) => provider,
-        Err(e) => return serve_while_valid(cached, config, e),
+        Err(e) => return serve_while_valid(cached, config.use_access_token, e),
     };
     if let Some(refresh_token) = refresh_token {
         match refresh_with_retry(
@@ -164,7 +184,7 @@ pub fn obtain(
                     crate::warn!("{e}");
                 }
             }
-            Err(e) => return serve_while_valid(cached, config, e),
+            Err(e) => return serve_while_valid(cached, config.use_access_token, e),
         }
     }
 
@@ -196,6 +216,19 @@ pub fn obtain(
     };
     if remembers {
         cooldown::clear(&config.cache_dir, key.id());
+        // Tokens exchanged from the previous login may belong to another user (`login`
+        // switches user): each cluster exchanges the new login at its next call.
+        match store::clean::remove_derived(
+            &config.cache_dir,
+            key.id(),
+            config.storage == Storage::Keyring,
+        ) {
+            Ok(0) => {}
+            Ok(n) => crate::debug!(1, "removed {n} tokens exchanged from the previous login"),
+            Err(e) => {
+                crate::warn!("{e}");
+            }
+        }
     }
     eprintln!(
         "{}.",
@@ -209,17 +242,110 @@ pub fn obtain(
     Ok(save(store, key, tokens))
 }
 
+/// The token for `--token-exchange-audience`, stored under `key` in `store` (see
+/// [`Config::credential_key`], [`credential_store`]): the login client's access token (cached,
+/// else refreshed, else one login through [`obtain`]) exchanged in one request. When the
+/// provider says the login's session ended, the login is renewed once (a refresh, else one
+/// browser login) and the exchange tried once more; any other refusal is an administrator's
+/// setting, and its error names it.
+pub fn exchanged(
+    config: &Config,
+    exec: &ExecInfo,
+    store: &dyn TokenStore,
+    key: &CacheKey,
+) -> Result<TokenSet, SignInError> {
+    let audience = config
+        .token_exchange_audience
+        .as_deref()
+        .expect("exchanged() is called for --token-exchange-audience");
+    let mut cached = None;
+    let _lock = match config.storage {
+        Storage::None => None,
+        _ => {
+            let (lock, waited) =
+                KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
+            cached = load(store, key);
+            if waited || !config.force_refresh {
+                if let Some(tokens) = cached.as_ref().filter(|t| usable(Some(t), true).is_some()) {
+                    crate::debug!(1, "another process exchanged the token meanwhile");
+                    return Ok(tokens.clone());
+                }
+            }
+            Some(lock)
+        }
+    };
+
+    // The login's own access token is the subject token; --force-refresh on a cluster's
+    // entry asks for a new exchange, not a new login.
+    let mut login = config.clone();
+    login.token_exchange_audience = None;
+    login.use_access_token = true;
+    login.force_refresh = false;
+    let login_store = store::open(&config.cache_dir, config.storage);
+    let login_key = config.cache_key();
+
+    let http = HttpClient::new(config).map_err(OidcError::from)?;
+    let mut provider = match Provider::load(config, &http) {
+        Ok(provider) => provider,
+        Err(e) => return serve_while_valid(cached, true, e),
+    };
+    // No login for a provider that cannot exchange it: the error, before any browser.
+    if oidc::exchange::not_offered(&provider) {
+        return Err(oidc::exchange::not_offered_error(config).into());
+    }
+    // The login's access token while it stays valid (no lock: nothing is written), else a
+    // refresh or a login under the login's own lock.
+    let tokens = match load(&*login_store, &login_key).filter(|t| usable(Some(t), true).is_some()) {
+        Some(tokens) => tokens,
+        None => obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?,
+    };
+    let subject = tokens.access_token.clone().unwrap_or_default();
+    let exchanged = match oidc::exchange::exchange(
+        &subject,
+        tokens.client_auth,
+        audience,
+        &mut provider,
+        config,
+        &http,
+    ) {
+        Err(OidcError::Exchange(refused))
+            if refused.refusal == oidc::exchange::Refusal::SessionEnded =>
+        {
+            crate::warn!(
+                "the provider no longer exchanges the login's access token ({}): its session ended; signing in again",
+                refused.reason
+            );
+            login.force_refresh = true;
+            let tokens = obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?;
+            let subject = tokens.access_token.clone().unwrap_or_default();
+            oidc::exchange::exchange(
+                &subject,
+                tokens.client_auth,
+                audience,
+                &mut provider,
+                config,
+                &http,
+            )
+        }
+        other => other,
+    };
+    match exchanged {
+        Ok(tokens) => Ok(save(store, key, tokens)),
+        Err(e) => serve_while_valid(cached, true, e),
+    }
+}
+
 /// When the provider cannot be reached (down, slow, a network error) but the cached credential
 /// has not expired, that credential still serves this call, with a warning; otherwise the
 /// error. Only transport and server errors: a refusal is the provider's answer.
 fn serve_while_valid(
     cached: Option<TokenSet>,
-    config: &Config,
+    use_access_token: bool,
     error: OidcError,
 ) -> Result<TokenSet, SignInError> {
     if matches!(error, OidcError::Http(_)) {
         if let Some(tokens) = cached {
-            if let Some((_, expiry)) = tokens.credential(config.use_access_token) {
+            if let Some((_, expiry)) = tokens.credential(use_access_token) {
                 let left = expiry - tokens.clock().now();
                 if left > 0 {
                     crate::warn!(
@@ -339,9 +465,9 @@ fn load(store: &dyn TokenStore, key: &CacheKey) -> Option<TokenSet> {
 
 /// The credential of `tokens` and its expiry in this machine's clock (what client-go compares
 /// `expirationTimestamp` with), if it stays valid long enough by the provider's clock.
-fn usable(tokens: Option<&TokenSet>, config: &Config) -> Option<(String, i64)> {
+fn usable(tokens: Option<&TokenSet>, use_access_token: bool) -> Option<(String, i64)> {
     let tokens = tokens?;
-    let (token, expiry) = tokens.credential(config.use_access_token)?;
+    let (token, expiry) = tokens.credential(use_access_token)?;
     let clock = tokens.clock();
     (!token.is_empty() && expiry - clock.now() > MIN_VALIDITY_SECS)
         .then(|| (token.to_string(), clock.to_local(expiry)))

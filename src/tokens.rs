@@ -157,6 +157,21 @@ impl CacheKey {
     pub fn id(&self) -> &str {
         &self.hex
     }
+
+    /// The key of a token obtained by exchanging this login's access token for one whose
+    /// audience is `audience` (RFC 8693): one key per audience, so a token minted for one
+    /// cluster is never handed to another. The id starts with this login's id and a `-`, so
+    /// removing a login can find the tokens derived from it.
+    pub fn for_audience(&self, audience: &str) -> CacheKey {
+        let material = serde_json::json!({ "token_exchange_audience": audience });
+        let digest = Sha256::digest(material.to_string().as_bytes());
+        CacheKey {
+            hex: format!("{}-{}", self.hex, hex(&digest[..16])),
+            issuer: self.issuer.clone(),
+            client_id: audience.to_string(),
+            account: self.account.clone(),
+        }
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -190,5 +205,18 @@ mod tests {
         assert_ne!(default.id(), admin.id());
         assert_ne!(admin.id(), personal.id());
         assert_eq!(admin.id(), key(Some("admin")).id());
+    }
+
+    #[test]
+    fn each_audience_has_its_own_key_derived_from_its_login() {
+        let login = key(None);
+        let dev = login.for_audience("dev");
+        let prod = login.for_audience("prod");
+        assert_ne!(dev.id(), prod.id());
+        assert_ne!(dev.id(), login.id());
+        assert_eq!(dev.id(), login.for_audience("dev").id());
+        assert!(dev.id().starts_with(&format!("{}-", login.id())));
+        // Another login (another account) never shares an audience's key.
+        assert_ne!(key(Some("admin")).for_audience("dev").id(), dev.id());
     }
 }

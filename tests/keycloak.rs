@@ -8,6 +8,10 @@
 #![cfg(unix)]
 
 mod common;
+// One sign-in for many clusters by token exchange (tests/keycloak/exchange.rs), on this
+// binary's Keycloak.
+#[path = "keycloak/exchange.rs"]
+mod exchange;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -334,6 +334,12 @@ pub struct GetTokenArgs {
     /// Password for the password grant (prompted when omitted)
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
+
+    /// Client ID of the cluster (its API server's audience) to get a token for, by exchanging
+    /// the login of --oidc-client-id at the provider (RFC 8693 token exchange): one browser
+    /// login serves every cluster. get-token takes one; setup takes one per cluster
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub token_exchange_audience: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -568,7 +574,7 @@ impl GetTokenArgs {
             "oidc-redirect-url-authcode-keyboard",
             &self.oidc_redirect_url_authcode_keyboard,
         );
-        let lists: [(&str, &Vec<String>); 6] = [
+        let lists: [(&str, &Vec<String>); 7] = [
             ("listen-port", &self.listen_port),
             ("oidc-extra-scope", &self.oidc_extra_scope),
             ("oidc-request-header", &self.oidc_request_header),
@@ -581,6 +587,7 @@ impl GetTokenArgs {
                 "certificate-authority-data",
                 &self.certificate_authority_data,
             ),
+            ("token-exchange-audience", &self.token_exchange_audience),
         ];
         for (name, values) in lists {
             out.extend(values.iter().map(|v| format!("--{name}={v}")));

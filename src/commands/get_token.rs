@@ -6,12 +6,11 @@ use crate::error::Error;
 use crate::exec_credential::{self, ExecInfo};
 use crate::oidc::OidcError;
 use crate::signin::{self, Mode, SignInError};
-use crate::store;
 
 pub fn run(config: &Config) -> Result<(), Error> {
     let exec = ExecInfo::from_env()?;
-    let store = store::open(&config.cache_dir, config.storage);
-    let key = config.cache_key();
+    let store = signin::credential_store(config);
+    let key = config.credential_key();
 
     // The hot path: one file read, no lock, no TLS, no keyring.
     if !config.force_refresh {
@@ -26,9 +25,12 @@ pub fn run(config: &Config) -> Result<(), Error> {
     if std::env::var_os(signin::NO_LOGIN_ENV).is_some() {
         return Err(SignInError::LoginForbidden.into());
     }
-    let tokens = signin::obtain(config, &exec, &*store, &key, Mode::Normal)?;
+    let tokens = match config.token_exchange_audience {
+        Some(_) => signin::exchanged(config, &exec, &*store, &key)?,
+        None => signin::obtain(config, &exec, &*store, &key, Mode::Normal)?,
+    };
     let (token, expiry) = tokens
-        .credential(config.use_access_token)
+        .credential(signin::credential_is_access_token(config))
         .ok_or(OidcError::NoAccessTokenExpiry)?;
     // client-go compares expirationTimestamp with this machine's clock.
     output(&exec, token, tokens.clock().to_local(expiry))

@@ -15,7 +15,7 @@ use crate::exec_credential::{ExecInfo, V1};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
-use crate::signin::{obtain, Mode};
+use crate::signin::{self, obtain, Mode, SignInError};
 use crate::store;
 
 /// What `setup` prints without an issuer, as kubelogin's does: the way through.
@@ -55,6 +55,9 @@ pub struct Options {
     pub exec_args: Vec<String>,
     /// Extra accounts: the name and the get-token arguments of each one's exec entry.
     pub extra_accounts: Vec<(String, Vec<String>)>,
+    /// Clusters signed in to by token exchange (--token-exchange-audience): each one's
+    /// audience and the get-token arguments of its exec entry.
+    pub clusters: Vec<(String, Vec<String>)>,
     pub group: Option<String>,
     pub cluster_role: String,
     pub username_claim: Option<String>,
@@ -119,8 +122,11 @@ pub fn run(args: &Options) -> Result<(), Error> {
         exec_args
     };
 
+    let exchanged = check_exchanges(args, &exec, &mut findings);
+
     let exec_args = &with_offline_access(&args.exec_args);
-    // One kubeconfig user per extra account: same flags, its own --account.
+    // One kubeconfig user per extra account: same flags, its own --account; and with
+    // --token-exchange-audience one per cluster that the provider exchanged a token for.
     let extra_users: Vec<(String, Vec<String>)> = args
         .extra_accounts
         .iter()
@@ -130,6 +136,12 @@ pub fn run(args: &Options) -> Result<(), Error> {
                 with_offline_access(exec_args),
             )
         })
+        .chain(exchanged.iter().map(|(audience, exec_args)| {
+            (
+                format!("{}-{audience}", args.user),
+                with_offline_access(exec_args),
+            )
+        }))
         .collect();
     let report = Report {
         issuer: provider.metadata.issuer().as_str(),
@@ -142,6 +154,10 @@ pub fn run(args: &Options) -> Result<(), Error> {
         user: &args.user,
         exec_args,
         extra_users: &extra_users,
+        audiences: &exchanged
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>(),
         findings: &findings,
         provider_now: tokens.clock().now(),
     };
@@ -153,7 +169,60 @@ pub fn run(args: &Options) -> Result<(), Error> {
             eprintln!("Wrote user {user:?} to the kubeconfig.");
         }
     }
+    let refused = args.clusters.len() - exchanged.len();
+    if refused > 0 {
+        // The findings above name each refusal and its fix; the error only counts them.
+        return Err(Error::Setup(format!(
+            "{refused} of {} clusters got no token: the token exchange findings above name the provider setting to fix",
+            args.clusters.len(),
+        )));
+    }
     Ok(())
+}
+
+/// Exchanges the fresh login for each cluster's audience, as get-token will: one finding per
+/// cluster, naming the provider's setting when it refuses. Returns the clusters that work,
+/// with their exec arguments.
+fn check_exchanges(
+    args: &Options,
+    exec: &ExecInfo,
+    findings: &mut Vec<Finding>,
+) -> Vec<(String, Vec<String>)> {
+    let mut working = Vec::new();
+    for (audience, exec_args) in &args.clusters {
+        let mut config = args.config.clone();
+        config.token_exchange_audience = Some(audience.clone());
+        let store = signin::credential_store(&config);
+        match signin::exchanged(&config, exec, &*store, &config.credential_key()) {
+            Ok(tokens) => {
+                let left = tokens
+                    .credential(true)
+                    .map(|(_, exp)| exp - tokens.clock().now())
+                    .unwrap_or(0);
+                findings.push(Finding::ok(format!(
+                    "token exchange for audience {audience}: a token whose aud is {audience} (verified), valid {}",
+                    human(left.max(0) as u64)
+                )));
+                working.push((audience.clone(), exec_args.clone()));
+            }
+            Err(SignInError::Oidc(OidcError::Exchange(refused))) => {
+                findings.push(Finding::error(
+                    format!(
+                        "token exchange for audience {audience} refused ({})",
+                        refused.reason
+                    ),
+                    refused.fix,
+                ));
+            }
+            Err(e) => {
+                findings.push(Finding::error(
+                    format!("token exchange for audience {audience} failed: {e}"),
+                    "see the error",
+                ));
+            }
+        }
+    }
+    working
 }
 
 /// Prints the findings and fails; the final error points at them rather than printing the
@@ -199,8 +268,11 @@ struct Report<'a> {
     cluster_role: &'a str,
     user: &'a str,
     exec_args: &'a [String],
-    /// Kubeconfig users of further accounts (--extra-account), with their exec arguments.
+    /// Kubeconfig users of further accounts (--extra-account) and of clusters by token
+    /// exchange, with their exec arguments.
     extra_users: &'a [(String, Vec<String>)],
+    /// The audiences of the clusters by token exchange that work.
+    audiences: &'a [&'a str],
     findings: &'a [Finding],
     /// The provider's time, which the ID token's times are in.
     provider_now: i64,
@@ -286,14 +358,11 @@ impl Report<'_> {
             self.groups_prefix
         );
         out += "or, with --authentication-config=FILE (Kubernetes 1.30+), this FILE:\n\n";
-        out += &format!(
-            "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences:\n    - {}\n  claimMappings:\n    username:\n      claim: {}\n      prefix: {}\n    groups:\n      claim: groups\n      prefix: {}\n\n",
-            y(self.issuer),
-            y(self.client_id),
-            y(self.username_claim),
-            y(username_prefix),
-            y(self.groups_prefix)
-        );
+        out += &self.authentication_config(self.client_id, username_prefix);
+        for audience in self.audiences {
+            out += &format!("and on the API server of the cluster with audience {audience} (its kubeconfig user gets a token for it by token exchange; with flags: --oidc-client-id={audience}, the rest as above):\n\n");
+            out += &self.authentication_config(audience, username_prefix);
+        }
 
         out += "## 3. RBAC\n\n";
         match &self.group {
@@ -352,6 +421,20 @@ impl Report<'_> {
         out += "## 5. Diagnostics\n\n";
         out += &render_findings(self.findings);
         out
+    }
+}
+
+impl Report<'_> {
+    /// The AuthenticationConfiguration of an API server that accepts tokens for `audience`.
+    fn authentication_config(&self, audience: &str, username_prefix: &str) -> String {
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences:\n    - {}\n  claimMappings:\n    username:\n      claim: {}\n      prefix: {}\n    groups:\n      claim: groups\n      prefix: {}\n\n",
+            y(self.issuer),
+            y(audience),
+            y(self.username_claim),
+            y(username_prefix),
+            y(self.groups_prefix)
+        )
     }
 }
 

@@ -2,11 +2,13 @@
 //! verification ([`verify`]), the silent refresh ([`refresh`]), and the grants that sign a
 //! user in, chosen by [`grant`]: the browser login ([`authcode`]), its pasted-code variant
 //! ([`keyboard`]), the device grant ([`device`]), the password grant ([`password`]) and a
-//! robot's client credentials ([`client_credentials`]).
+//! robot's client credentials ([`client_credentials`]); and the token exchange ([`exchange`])
+//! that turns one login into a token for each cluster's audience.
 
 pub mod authcode;
 pub mod client_credentials;
 pub mod device;
+pub mod exchange;
 pub mod grant;
 pub mod http;
 pub mod keyboard;
@@ -81,6 +83,12 @@ pub enum OidcError {
     /// The chosen grant needs a terminal or a browser this process does not have.
     #[error("{0}")]
     NotInteractive(String),
+    /// The provider refused to exchange the login for a token for a cluster's audience.
+    #[error(transparent)]
+    Exchange(Box<exchange::Refused>),
+    /// The exchanged token is not one to hand to the cluster.
+    #[error("the token exchanged for audience {audience} failed verification: {why}")]
+    Exchanged { audience: String, why: String },
 }
 
 impl OidcError {

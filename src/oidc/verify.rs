@@ -14,7 +14,7 @@ use crate::clock::Offset;
 use crate::config::Config;
 
 /// How far in the future `iat` may be before the token is refused (clock skew allowance).
-const MAX_IAT_SKEW_SECS: i64 = 300;
+pub(crate) const MAX_IAT_SKEW_SECS: i64 = 300;
 
 /// Verifies `id_token` and returns its `exp`. `nonce` is the one sent in the authorization
 /// request; `None` for a refreshed token, which carries no fresh nonce. `exp` and `iat` are
@@ -128,7 +128,10 @@ fn verify_once(
     Ok(claims.expiration().timestamp())
 }
 
-fn allowed_algs(provider: &Provider, confidential: bool) -> Vec<CoreJwsSigningAlgorithm> {
+pub(crate) fn allowed_algs(
+    provider: &Provider,
+    confidential: bool,
+) -> Vec<CoreJwsSigningAlgorithm> {
     provider
         .metadata
         .id_token_signing_alg_values_supported()

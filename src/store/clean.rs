@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::keyring::{remove_all, Keyring};
+use super::keyring::{remove_all, Keyring, SERVICE};
 use super::StoreError;
 use crate::private_file::remove_optional;
 
@@ -63,7 +63,67 @@ pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
             report.files += 1;
         }
     }
+    report.files += remove_derived_files(dir, id, true)?;
+    report.keyring_entries += remove_derived_entries(id);
     Ok(report)
+}
+
+/// Removes the files of tokens exchanged from login `id` (see
+/// [`crate::tokens::CacheKey::for_audience`]): they die with the login they came from.
+/// Returns how many files (and keyring entries, with `with_keyring`) went. Their lock files
+/// stay: another process may hold one.
+pub fn remove_derived(dir: &Path, id: &str, with_keyring: bool) -> Result<usize, StoreError> {
+    let entries = if with_keyring {
+        remove_derived_entries(id)
+    } else {
+        0
+    };
+    Ok(remove_derived_files(dir, id, false)? + entries)
+}
+
+/// The keyring entries of tokens exchanged from login `id` (`--token-cache-storage=keyring`
+/// keeps them there), found by searching this plugin's service.
+fn remove_derived_entries(id: &str) -> usize {
+    let prefix = format!("{id}-");
+    let items = match Keyring.items_of(SERVICE) {
+        Ok(items) => items,
+        Err(e) => {
+            crate::debug!(1, "{e}");
+            return 0;
+        }
+    };
+    items
+        .iter()
+        .filter(|(user, _)| user.starts_with(&prefix))
+        .filter(|(user, _)| Keyring.delete_of(SERVICE, user).unwrap_or(false))
+        .count()
+}
+
+fn remove_derived_files(dir: &Path, id: &str, with_locks: bool) -> Result<usize, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(StoreError::File(crate::private_file::FileError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            }))
+        }
+    };
+    let prefix = format!("{id}-");
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix)
+            && SUFFIXES
+                .iter()
+                .any(|s| name.ends_with(s) && (with_locks || *s != ".lock"))
+            && remove_optional(&entry.path())?
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Which provider and client a login belongs to, when a file says so.

@@ -96,6 +96,18 @@ impl KubeApiServer {
     /// trusting ID tokens of `issuer`, whose TLS certificate is signed by `issuer_ca`. None
     /// (after the `not built here` line) when scripts/peers could not build it.
     pub fn start(dir: &Path, issuer: &str, issuer_ca: &Path, oidc: OidcConfig) -> Option<Self> {
+        Self::start_for(dir, issuer, issuer_ca, oidc, None)
+    }
+
+    /// [`Self::start`] with the examples' audience (`kubernetes`) replaced by `audience`: one
+    /// cluster of several that each accept only tokens for their own client ID.
+    pub fn start_for(
+        dir: &Path,
+        issuer: &str,
+        issuer_ca: &Path,
+        oidc: OidcConfig,
+        audience: Option<&str>,
+    ) -> Option<Self> {
         let binary = peer("kube-apiserver", &peer_version("KUBE_APISERVER"))?;
         let dir = dir.join("kube-apiserver");
         std::fs::create_dir_all(&dir).unwrap();
@@ -173,7 +185,13 @@ impl KubeApiServer {
                     text.lines()
                         .map(str::trim)
                         .filter(|l| l.starts_with("--"))
-                        .map(|l| l.replace(EXAMPLE_ISSUER, issuer)),
+                        .map(|l| l.replace(EXAMPLE_ISSUER, issuer))
+                        .map(|l| match audience {
+                            Some(a) if l == "--oidc-client-id=kubernetes" => {
+                                format!("--oidc-client-id={a}")
+                            }
+                            _ => l,
+                        }),
                 );
                 args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
             }
@@ -185,10 +203,16 @@ impl KubeApiServer {
                 assert!(text.contains(&url_line), "{text}");
                 let pem = std::fs::read_to_string(issuer_ca).unwrap();
                 let indented: String = pem.lines().map(|l| format!("      {l}\n")).collect();
-                let config = text.replace(
+                let mut config = text.replace(
                     &url_line,
                     &format!("    url: {issuer}\n    certificateAuthority: |\n{indented}"),
                 );
+                if let Some(audience) = audience {
+                    let example = "    audiences:\n    - kubernetes\n";
+                    assert!(config.contains(example), "{config}");
+                    config =
+                        config.replace(example, &format!("    audiences:\n    - {audience}\n"));
+                }
                 let path = dir.join("authentication-config.yaml");
                 std::fs::write(&path, config).unwrap();
                 args.push(format!("--authentication-config={}", path.display()));

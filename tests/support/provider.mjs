@@ -15,6 +15,7 @@ import Provider, { errors } from 'oidc-provider';
 import { SignJWT } from 'jose';
 
 const env = process.env;
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const idTokenTtl = Number(env.OP_ID_TOKEN_TTL || 300);
 const accessTokenTtl = Number(env.OP_ACCESS_TOKEN_TTL || idTokenTtl);
 const realm = env.OP_REALM || 'test';
@@ -55,7 +56,14 @@ const grantClients = [
   // A confidential client limited to client_secret_post, as Auth0, Zitadel and Authelia let
   // an admin set one while their discovery lists both methods: HTTP Basic gets 401.
   { client_id: 'kubernetes-post', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post', application_type: 'native', grant_types: ['authorization_code', 'refresh_token', 'password', 'client_credentials'], response_types: ['code'], redirect_uris: client.redirect_uris },
+  // The login client of "one sign-in for many clusters": confidential, signs users in like
+  // `kubernetes` and exchanges their access tokens for the clusters' audiences (RFC 8693), as
+  // a Keycloak client with standard token exchange and Audience mappers does.
+  // OP_NO_EXCHANGE=1: a provider without token exchange (its discovery lists no such grant).
+  { ...client, client_id: 'kubernetes-exchange', client_secret: 'exchange-secret', token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token', ...(env.OP_NO_EXCHANGE === '1' ? [] : [TOKEN_EXCHANGE])] },
 ];
+// The audiences the login client may exchange for (Keycloak: its Audience mappers).
+const exchangeAudiences = (env.OP_EXCHANGE_AUDIENCES || 'cluster-a,cluster-b,cluster-c').split(',');
 const passwords = { alice: 'secret', bob: 'secret' };
 
 // Users of the realm, as an LDAP-backed Keycloak would present them.
@@ -370,6 +378,35 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       id_token: await idToken.issue({ use: 'idtoken' }), refresh_token: refreshToken,
     };
   }, ['username', 'password', 'scope']);
+  // RFC 8693 token exchange as Keycloak's standard token exchange answers it: the client's own
+  // live access token in, a JWT access token for one of its audiences out (claims of the
+  // user, azp the client), with Keycloak's error words.
+  // OP_EXCHANGE_FORGE=extra_aud|other_key|expired: the exchanged token is wrong that way.
+  const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+  if (env.OP_NO_EXCHANGE !== '1') provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const { subject_token: subject, subject_token_type: subjectType, audience } = ctx.oidc.params;
+    const refuse = (description) => {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: description };
+    };
+    if (subjectType !== ACCESS_TOKEN_TYPE) return refuse("Parameter 'subject_token' supports access tokens only");
+    const at = subject && await provider.AccessToken.find(subject);
+    if (!at || at.isExpired || at.clientId !== ctx.oidc.client.clientId) return refuse('Invalid token');
+    if (!exchangeAudiences.includes(audience)) return refuse(`Requested audience not available: ${audience}`);
+    const account = await findAccount(ctx, at.accountId);
+    const { sub, email, email_verified: verified, groups } = await account.claims('id_token', 'openid', {}, []);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: issuer, aud: audience, azp: ctx.oidc.client.clientId, sub, iat: now, exp: now + accessTokenTtl, typ: 'Bearer', email, email_verified: verified, groups };
+    let signing = crypto.createPrivateKey({ key, format: 'jwk' });
+    switch (env.OP_EXCHANGE_FORGE) {
+      case 'extra_aud': claims.aud = [audience, 'cluster-z']; break;
+      case 'other_key': signing = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey; break;
+      case 'expired': claims.iat = now - 900; claims.exp = now - 600; break;
+      default: break;
+    }
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: env.OP_KID || 'test-key-1', typ: 'JWT' }).sign(signing);
+    ctx.body = { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: accessTokenTtl };
+  }, ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope']);
   // A short polling interval keeps the device-grant tests quick (the default is 5 s).
   provider.use(async (ctx, next) => {
     await next();
