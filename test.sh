@@ -55,9 +55,11 @@ fi
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once
 # for `start --optimized`). Where it cannot be had, the script says "not built here: keycloak
 # (...)" and tests/keycloak.rs reports that instead of passing; the run goes on.
-# Both run in the background beside cargo's builds below: on a cold machine they spend much of
-# their time fetching modules and artifacts, which overlaps well with compiling; the tests wait
-# for them.
+# Both run in the background beside cargo's builds below and into the first tests: on a cold
+# machine they spend much of their time fetching modules and artifacts, which overlaps well with
+# compiling, and most tests wait on browsers and providers, not on the CPU. The tests that need
+# them wait for them: tests/common/peers.rs on scripts/peers' lock, tests/common/keycloak.rs by
+# running scripts/keycloak, which waits on its own lock. Their output is shown at the end.
 mkdir -p target/tmp
 background=()
 # A failing step below must not leave the builds running behind it.
@@ -84,7 +86,7 @@ wait_background() {
 
 # Cross targets, and zig as the C compiler for aarch64 Linux and macOS (Debian has neither).
 targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu
-  x86_64-apple-darwin aarch64-apple-darwin)
+  aarch64-apple-darwin)
 installed="$(rustup target list --installed)"
 for t in "${targets[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
@@ -96,11 +98,12 @@ cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --all-targets
 
-# Every other platform: lints for Windows and both macOS targets (compile-only: no Apple SDK
-# can be had here, see README "Platforms"), dev builds of the binaries tests/platforms.rs
-# runs, and the release packaging over them for tests/release.rs.
+# Every other platform: lints for Windows and macOS (compile-only: no Apple SDK can be had here,
+# see README "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so
+# the x86_64 macOS lint would compile the same code again), dev builds of the binaries
+# tests/platforms.rs runs, and the release packaging over them for tests/release.rs.
 cargo clippy --locked --target x86_64-pc-windows-gnu --all-targets -- -D warnings
-for arch in aarch64 x86_64; do
+for arch in aarch64; do
   env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
     cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
 done
@@ -110,14 +113,13 @@ x86_64-w64-mingw32-gcc -shared -o target/x86_64-pc-windows-gnu/debug/bcryptprimi
   tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
 scripts/release --profile dev --out target/dist-dev
 
-wait_background
-
 # Tests that could not run on this machine leave a "not built here: ..." line here; they are
 # listed after the run so none passes silently.
 summary=target/tmp/not-built-here.txt
 rm -f "$summary"
 status=0
 cargo test --locked "$@" || status=$?
+wait_background
 wait
 [[ -s target/tmp/providers.log ]] && cat target/tmp/providers.log >&2
 if [[ -s "$summary" ]]; then

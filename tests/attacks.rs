@@ -10,7 +10,10 @@ mod common;
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
+#[cfg(unix)]
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,6 +51,7 @@ fn eavesdropper() -> (u16, Arc<AtomicUsize>) {
     (port, seen)
 }
 
+#[cfg(unix)]
 fn without_cache_dir_flag(args: Vec<String>) -> Vec<String> {
     args.into_iter()
         .filter(|a| !a.starts_with("--token-cache-dir"))
@@ -318,137 +322,143 @@ fn an_expired_id_token_is_refused_when_the_response_has_no_date_header() {
         .any(|(p, _)| p.to_string_lossy().ends_with(".token.json")));
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+/// Another local user and a shared cache directory (Unix permissions and ownership).
+#[cfg(unix)]
+mod shared_cache_directory {
+    use super::*;
 
-/// Runs `command` as the unprivileged user `nobody` (uid 65534): another local user.
-fn as_nobody(args: &[&str]) {
-    let status = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .args(args)
-        .status()
-        .expect("setpriv runs");
-    assert!(status.success(), "{args:?} as nobody");
-}
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
 
-/// A directory any user may write (no sticky bit: the kernel's protected_symlinks rule would
-/// otherwise hide the attack), like a team's shared KUBECACHEDIR.
-fn shared_dir(world: &World) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let shared = world.path("shared");
-    std::fs::create_dir_all(&shared).unwrap();
-    std::fs::set_permissions(world.path(""), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    shared
-}
+    /// Runs `command` as the unprivileged user `nobody` (uid 65534): another local user.
+    fn as_nobody(args: &[&str]) {
+        let status = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(args)
+            .status()
+            .expect("setpriv runs");
+        assert!(status.success(), "{args:?} as nobody");
+    }
 
-fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-/// Item 11: another user plants `oidc-login` in a shared KUBECACHEDIR as a symlink to the
-/// victim's project directory. The plugin must neither chmod it nor write into it.
-#[test]
-fn a_symlink_planted_in_a_shared_cache_directory_is_refused() {
-    let world = World::new(300);
-    let shared = shared_dir(&world);
-    let project = world.path("home/project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(project.join("main.go"), "package main\n").unwrap();
-    {
+    /// A directory any user may write (no sticky bit: the kernel's protected_symlinks rule would
+    /// otherwise hide the attack), like a team's shared KUBECACHEDIR.
+    fn shared_dir(world: &World) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let shared = world.path("shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(world.path(""), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        shared
     }
-    let link = shared.join("oidc-login");
-    let (project_s, link_s) = (project.display().to_string(), link.display().to_string());
-    if is_root() {
-        as_nobody(&["ln", "-s", &project_s, &link_s]);
-    } else {
-        // Not root: the symlink is planted by this user, which is the same attack on the path.
-        std::os::unix::fs::symlink(&project, &link).unwrap();
-    }
-    let args = without_cache_dir_flag(world.get_token_args());
-    let shared_s = shared.display().to_string();
-    let run = world.plugin(&args, &[("KUBECACHEDIR", shared_s.as_str())]);
-    assert_refused(
-        &run,
-        &format!("refusing the token cache directory {link_s}: it is a symbolic link"),
-    );
-    assert_eq!(
-        mode(&project),
-        0o755,
-        "the project directory's mode was changed"
-    );
-    let names: Vec<_> = std::fs::read_dir(&project)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names,
-        ["main.go"],
-        "cache files were written into the project"
-    );
-}
 
-/// Item 12: run as root, with an `oidc-login` directory that another user made in a shared
-/// cache directory, holding a dangling symlink where the lock file goes. Root must neither
-/// adopt the directory nor create the file the symlink names.
-#[test]
-fn root_never_adopts_a_cache_directory_owned_by_another_user() {
-    if !is_root() {
-        common::not_built_here(
-            "not built here: root_never_adopts_a_cache_directory_owned_by_another_user (not run here: needs root to act as root and as another user)",
-        );
-        return;
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
     }
-    let world = World::new(300);
-    let shared = shared_dir(&world);
-    let planted = shared.join("oidc-login");
-    let planted_s = planted.display().to_string();
-    as_nobody(&["mkdir", "-m", "0777", &planted_s]);
-    let key = kubectl_oidc_login::tokens::CacheKey::new(
-        &world.provider.issuer,
-        "kubernetes",
-        None,
-        &[],
-        &[],
-        None,
-        None,
-    );
-    let target = world.path("etc-nologin");
-    let lock = planted.join(format!("{}.lock", key.id()));
-    as_nobody(&[
-        "ln",
-        "-s",
-        &target.display().to_string(),
-        &lock.display().to_string(),
-    ]);
-    let args = without_cache_dir_flag(world.get_token_args());
-    let shared_s = shared.display().to_string();
-    let run = world.plugin(&args, &[("KUBECACHEDIR", shared_s.as_str())]);
-    assert_refused(
-        &run,
-        &format!("refusing the token cache directory {planted_s}: it belongs to another user (uid 65534)"),
-    );
-    assert!(
-        !target.exists(),
-        "root created the file the planted symlink names"
-    );
-    assert_eq!(
-        mode(&planted),
-        0o777,
-        "root changed the attacker's directory"
-    );
-    let names: Vec<_> = std::fs::read_dir(&planted)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        names.len(),
-        1,
-        "root wrote into the attacker's directory: {names:?}"
-    );
+
+    /// Item 11: another user plants `oidc-login` in a shared KUBECACHEDIR as a symlink to the
+    /// victim's project directory. The plugin must neither chmod it nor write into it.
+    #[test]
+    fn a_symlink_planted_in_a_shared_cache_directory_is_refused() {
+        let world = World::new(300);
+        let shared = shared_dir(&world);
+        let project = world.path("home/project");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join("main.go"), "package main\n").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let link = shared.join("oidc-login");
+        let (project_s, link_s) = (project.display().to_string(), link.display().to_string());
+        if is_root() {
+            as_nobody(&["ln", "-s", &project_s, &link_s]);
+        } else {
+            // Not root: the symlink is planted by this user, which is the same attack on the path.
+            std::os::unix::fs::symlink(&project, &link).unwrap();
+        }
+        let args = without_cache_dir_flag(world.get_token_args());
+        let shared_s = shared.display().to_string();
+        let run = world.plugin(&args, &[("KUBECACHEDIR", shared_s.as_str())]);
+        assert_refused(
+            &run,
+            &format!("refusing the token cache directory {link_s}: it is a symbolic link"),
+        );
+        assert_eq!(
+            mode(&project),
+            0o755,
+            "the project directory's mode was changed"
+        );
+        let names: Vec<_> = std::fs::read_dir(&project)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["main.go"],
+            "cache files were written into the project"
+        );
+    }
+
+    /// Item 12: run as root, with an `oidc-login` directory that another user made in a shared
+    /// cache directory, holding a dangling symlink where the lock file goes. Root must neither
+    /// adopt the directory nor create the file the symlink names.
+    #[test]
+    fn root_never_adopts_a_cache_directory_owned_by_another_user() {
+        if !is_root() {
+            common::not_built_here(
+                "not built here: root_never_adopts_a_cache_directory_owned_by_another_user (not run here: needs root to act as root and as another user)",
+            );
+            return;
+        }
+        let world = World::new(300);
+        let shared = shared_dir(&world);
+        let planted = shared.join("oidc-login");
+        let planted_s = planted.display().to_string();
+        as_nobody(&["mkdir", "-m", "0777", &planted_s]);
+        let key = kubectl_oidc_login::tokens::CacheKey::new(
+            &world.provider.issuer,
+            "kubernetes",
+            None,
+            &[],
+            &[],
+            None,
+            None,
+        );
+        let target = world.path("etc-nologin");
+        let lock = planted.join(format!("{}.lock", key.id()));
+        as_nobody(&[
+            "ln",
+            "-s",
+            &target.display().to_string(),
+            &lock.display().to_string(),
+        ]);
+        let args = without_cache_dir_flag(world.get_token_args());
+        let shared_s = shared.display().to_string();
+        let run = world.plugin(&args, &[("KUBECACHEDIR", shared_s.as_str())]);
+        assert_refused(
+            &run,
+            &format!("refusing the token cache directory {planted_s}: it belongs to another user (uid 65534)"),
+        );
+        assert!(
+            !target.exists(),
+            "root created the file the planted symlink names"
+        );
+        assert_eq!(
+            mode(&planted),
+            0o777,
+            "root changed the attacker's directory"
+        );
+        let names: Vec<_> = std::fs::read_dir(&planted)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names.len(),
+            1,
+            "root wrote into the attacker's directory: {names:?}"
+        );
+    }
 }

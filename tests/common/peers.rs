@@ -53,6 +53,7 @@ pub fn peer_version(key: &str) -> String {
 /// `not built here: NAME-VERSION (why)` that scripts/peers left (or that it never ran). The
 /// caller then returns: this machine cannot run that peer, and the summary says so.
 pub fn peer(name: &str, version: &str) -> Option<PathBuf> {
+    wait_for_scripts_peers();
     let id = format!("{name}-{version}");
     let path = peer_cache().join(&id);
     if path.is_file() {
@@ -63,6 +64,20 @@ pub fn peer(name: &str, version: &str) -> Option<PathBuf> {
         .unwrap_or_else(|_| format!("not built here: {id} (scripts/peers has not run)"));
     super::not_built_here(&why);
     None
+}
+
+/// Waits while scripts/peers is building (test.sh runs it in the background beside the first
+/// tests; it holds its cache's lock exclusively until it is done).
+fn wait_for_scripts_peers() {
+    let _ = std::fs::create_dir_all(peer_cache());
+    if let Ok(lock) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(peer_cache().join(".lock"))
+    {
+        let _ = lock.lock_shared();
+    }
 }
 
 use super::free_port;
