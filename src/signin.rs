@@ -91,27 +91,15 @@ pub fn obtain(
 ) -> Result<TokenSet, SignInError> {
     // What is cached now: served while it has not expired if the provider cannot be
     // reached to refresh it (a refresh is attempted some seconds early, or on --force-refresh).
-    let mut cached = None;
-    let _lock = match config.storage {
-        Storage::None => None,
-        _ => {
-            let (lock, waited) =
-                KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
-            if mode == Mode::Normal {
-                cached = load(store, key);
-            }
-            // Whoever held the lock may have just stored fresh tokens: use them.
-            if waited || !config.force_refresh {
-                if let Some(tokens) = cached
-                    .as_ref()
-                    .filter(|t| usable(Some(t), config.use_access_token).is_some())
-                {
-                    crate::debug!(1, "another process refreshed the token meanwhile");
-                    return Ok(tokens.clone());
-                }
-            }
-            Some(lock)
-        }
+    let (_lock, cached) = match single_flight(
+        config,
+        store,
+        key,
+        mode == Mode::Normal,
+        config.use_access_token,
+    )? {
+        Flight::Stored(tokens) => return Ok(tokens),
+        Flight::Go { lock, cached } => (lock, cached),
     };
 
     let mut refresh_token = match mode {
@@ -258,21 +246,9 @@ pub fn exchanged(
         .token_exchange_audience
         .as_deref()
         .expect("exchanged() is called for --token-exchange-audience");
-    let mut cached = None;
-    let _lock = match config.storage {
-        Storage::None => None,
-        _ => {
-            let (lock, waited) =
-                KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
-            cached = load(store, key);
-            if waited || !config.force_refresh {
-                if let Some(tokens) = cached.as_ref().filter(|t| usable(Some(t), true).is_some()) {
-                    crate::debug!(1, "another process exchanged the token meanwhile");
-                    return Ok(tokens.clone());
-                }
-            }
-            Some(lock)
-        }
+    let (_lock, cached) = match single_flight(config, store, key, true, true)? {
+        Flight::Stored(tokens) => return Ok(tokens),
+        Flight::Go { lock, cached } => (lock, cached),
     };
 
     // The login's own access token is the subject token; --force-refresh on a cluster's
@@ -333,6 +309,52 @@ pub fn exchanged(
         Ok(tokens) => Ok(save(store, key, tokens)),
         Err(e) => serve_while_valid(cached, true, e),
     }
+}
+
+/// What [`single_flight`] decided.
+enum Flight {
+    /// Another process stored usable tokens while this one waited for the lock.
+    Stored(TokenSet),
+    /// This process refreshes, logs in or exchanges: holding the key's lock (none when
+    /// nothing is stored), with what is cached now (when asked to read it).
+    Go {
+        lock: Option<KeyLock>,
+        cached: Option<TokenSet>,
+    },
+}
+
+/// One process at a time per cache key (see [`crate::lock`]): takes the key's lock, reads the
+/// cache when `read_cache`, and returns the cached tokens at once when whoever held the lock
+/// just stored usable ones (or, without --force-refresh, whenever they are usable).
+fn single_flight(
+    config: &Config,
+    store: &dyn TokenStore,
+    key: &CacheKey,
+    read_cache: bool,
+    use_access_token: bool,
+) -> Result<Flight, SignInError> {
+    if config.storage == Storage::None {
+        return Ok(Flight::Go {
+            lock: None,
+            cached: None,
+        });
+    }
+    let (lock, waited) =
+        KeyLock::acquire(&config.cache_dir, key, config.auth_timeout + LOCK_GRACE)?;
+    let cached = if read_cache { load(store, key) } else { None };
+    if waited || !config.force_refresh {
+        if let Some(tokens) = cached
+            .as_ref()
+            .filter(|t| usable(Some(t), use_access_token).is_some())
+        {
+            crate::debug!(1, "another process stored fresh tokens meanwhile");
+            return Ok(Flight::Stored(tokens.clone()));
+        }
+    }
+    Ok(Flight::Go {
+        lock: Some(lock),
+        cached,
+    })
 }
 
 /// When the provider cannot be reached (down, slow, a network error) but the cached credential
