@@ -219,7 +219,8 @@ fn refuses_an_expired_token_with_skew(skew_secs: i64) {
         "{}",
         run.stderr
     );
-    assert_eq!(world.logins().len(), 1, "no second browser login");
+    // The browser reports its run after the plugin has exited, so wait for that one report.
+    assert_eq!(world.wait_for_logins(1).len(), 1, "no second browser login");
     let cached = std::fs::read_dir(world.cache_dir())
         .map(|d| {
             d.filter_map(|e| e.ok())
