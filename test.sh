@@ -5,6 +5,8 @@
 # and gnome-keyring daemon, so they talk to a real Secret Service.
 set -euo pipefail
 cd "$(dirname "$0")"
+# Where the minutes go, for the time budget in README "How it is tested".
+at() { echo "test.sh: $1 at $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2; }
 
 need=()
 command -v node >/dev/null || need+=(nodejs npm)
@@ -47,6 +49,7 @@ if ! command -v kubectl >/dev/null; then
 fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
+at "packages installed"
 # The real Go peers of tests/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
 # outside the clone; one that cannot be built is named ("not built here"), never fatal. They
 # need Go 1.24 or later, which this machine kind installs in /usr/local/go (Debian's golang is
@@ -64,15 +67,18 @@ mkdir -p target/tmp
 background=()
 # A failing step below must not leave the builds running behind it.
 trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
-scripts/peers >target/tmp/peers.log 2>&1 &
+# Below the host build in priority (it stands between the start and the first test), above the
+# other platforms' builds (the Keycloak tests need kube-apiserver sooner than the last tests
+# need those).
+nice -n 5 scripts/peers >target/tmp/peers.log 2>&1 &
 background+=("$!:peers")
 # The real OpenID Providers of tests/providers.rs (Ory Hydra, zitadel/oidc's example provider),
 # from the pinned modules in tests/peers/. Not waited for before the tests: they run
 # scripts/providers again, which waits for this build (it holds a lock on the cache) and then
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
-scripts/providers >target/tmp/providers.log 2>&1 &
-{ scripts/keycloak >/dev/null ||
+nice -n 5 scripts/providers >target/tmp/providers.log 2>&1 &
+{ nice -n 5 scripts/keycloak >/dev/null ||
   echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2; } \
   2>target/tmp/keycloak.log &
 background+=("$!:keycloak")
@@ -95,23 +101,44 @@ python3 -c 'import ziglang' 2>/dev/null && command -v cargo-zigbuild >/dev/null 
   python3 -m pip install --quiet ziglang cargo-zigbuild
 
 cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --all-targets
+at "host build done"
 
-# Every other platform: lints for Windows and macOS (compile-only: no Apple SDK can be had here,
+# The lints and every other platform, in the background beside the tests: dev builds of the
+# binaries tests/platforms.rs runs and the release packaging over them for tests/release.rs,
+# then clippy for this machine, Windows and macOS (compile-only: no Apple SDK can be had here,
 # see README "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so
-# the x86_64 macOS lint would compile the same code again), dev builds of the binaries
-# tests/platforms.rs runs, and the release packaging over them for tests/release.rs.
-cargo clippy --locked --target x86_64-pc-windows-gnu --all-targets -- -D warnings
-for arch in aarch64; do
-  env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
-    cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
-done
-# Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.
-mkdir -p target/x86_64-pc-windows-gnu/debug
-x86_64-w64-mingw32-gcc -shared -o target/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll \
-  tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
-scripts/release --profile dev --out target/dist-dev
+# the x86_64 macOS lint would compile the same code again). Most tests wait on browsers and
+# providers, not on the CPU, so this compiling fills their idle time instead of adding minutes
+# before the first test. It has a target directory of its own (cargo locks the one it builds
+# in, which `cargo test` needs) and a lower priority than the tests. It holds
+# target/tmp/platforms.lock until the builds are packaged; tests/common/mod.rs
+# `wait_for_platform_builds` waits on that lock. A failure here fails the run at the end.
+lints_and_other_platforms() {
+  export CARGO_TARGET_DIR="$PWD/target/platforms"
+  # Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.
+  mkdir -p "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug"
+  x86_64-w64-mingw32-gcc -shared -o "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll" \
+    tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
+  scripts/release --profile dev --out target/dist-dev
+  flock -u 9
+  at "other platforms built"
+  cargo clippy --locked --all-targets -- -D warnings
+  cargo clippy --locked --target x86_64-pc-windows-gnu --all-targets -- -D warnings
+  for arch in aarch64; do
+    env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
+      cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
+  done
+  at "lints done"
+}
+exec 9>target/tmp/platforms.lock
+flock 9
+(
+  renice -n 10 -p "$BASHPID" >/dev/null
+  lints_and_other_platforms
+) >target/tmp/platforms.log 2>&1 &
+platforms=$!
+exec 9>&-
 
 # Tests that could not run on this machine leave a "not built here: ..." line here; they are
 # listed after the run so none passes silently.
@@ -119,7 +146,13 @@ summary=target/tmp/not-built-here.txt
 rm -f "$summary"
 status=0
 cargo test --locked "$@" || status=$?
+at "tests done"
 wait_background
+if ! wait "$platforms"; then
+  echo "test.sh: the lints or the other platforms' builds failed:" >&2
+  status=1
+fi
+cat target/tmp/platforms.log >&2
 wait
 [[ -s target/tmp/providers.log ]] && cat target/tmp/providers.log >&2
 if [[ -s "$summary" ]]; then

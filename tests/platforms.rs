@@ -11,7 +11,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,7 @@ use common::{support_dir, Run, World};
 use serde_json::Value;
 
 fn built(target: &str, file: &str, how: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target")
+    let path = common::wait_for_platform_builds()
         .join(target)
         .join("debug")
         .join(file);
@@ -36,7 +35,7 @@ fn static_x86_64() -> PathBuf {
     built(
         "x86_64-unknown-linux-musl",
         "kubectl-oidc_login",
-        "CC_x86_64_unknown_linux_musl=cc cargo build --target x86_64-unknown-linux-musl",
+        "CARGO_TARGET_DIR=target/platforms CC_x86_64_unknown_linux_musl=cc cargo build --target x86_64-unknown-linux-musl",
     )
 }
 
@@ -71,7 +70,7 @@ fn the_static_aarch64_binary_runs_under_qemu() {
     let arm = built(
         "aarch64-unknown-linux-musl",
         "kubectl-oidc_login",
-        "cargo zigbuild --target aarch64-unknown-linux-musl (PyPI ziglang, cargo-zigbuild)",
+        "CARGO_TARGET_DIR=target/platforms cargo zigbuild --target aarch64-unknown-linux-musl (PyPI ziglang, cargo-zigbuild)",
     );
     let version = Command::new("qemu-aarch64")
         .arg(&arm)
@@ -110,7 +109,7 @@ impl Wine {
         let exe = built(
             "x86_64-pc-windows-gnu",
             "kubectl-oidc_login.exe",
-            "cargo build --target x86_64-pc-windows-gnu",
+            "CARGO_TARGET_DIR=target/platforms cargo build --target x86_64-pc-windows-gnu",
         );
         // Rust's std imports ProcessPrng, which Debian 12's Wine 8 lacks; ./test.sh builds a
         // stand-in DLL (tests/support/wine/) that must sit beside the .exe.

@@ -13,6 +13,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 fn dist() -> PathBuf {
+    common::wait_for_platform_builds();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist-dev");
     assert!(
         dir.join("oidc-login.yaml").exists(),

@@ -26,6 +26,24 @@ fn require_node_modules() {
     );
 }
 
+/// Where ./test.sh builds the other platforms' binaries (`target/platforms/TRIPLE/debug`), in
+/// the background beside the tests; returns once that build is done (or at once when no
+/// ./test.sh is building them). It holds an exclusive lock on `target/tmp/platforms.lock`
+/// until the binaries are built and packaged into `target/dist-dev`.
+pub fn wait_for_platform_builds() -> PathBuf {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::create_dir_all(target.join("tmp"));
+    if let Ok(lock) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target.join("tmp/platforms.lock"))
+    {
+        let _ = lock.lock_shared();
+    }
+    target.join("platforms")
+}
+
 /// Says a test could not run on this machine (`line` is "not built here: WHAT (WHY)"): on the
 /// terminal, past the test harness's capture (a passing test's output is never shown), and in
 /// the run's summary file, which test.sh prints at the end. Never a silent pass.
