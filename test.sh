@@ -5,8 +5,22 @@
 # and gnome-keyring daemon, so they talk to a real Secret Service.
 set -euo pipefail
 cd "$(dirname "$0")"
-# Where the minutes go, for the time budget in README "How it is tested".
-at() { echo "test.sh: $1 at $((SECONDS / 60)) min $((SECONDS % 60)) s" >&2; }
+# Where the minutes go, for the time budget in README "How it is tested": the time of each step
+# and how busy the machine's CPUs were since the start (idle CPUs are time to overlap).
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+read -r busy_at_start ticks_at_start < <(cpu_ticks)
+at() {
+  local busy ticks
+  read -r busy ticks < <(cpu_ticks)
+  echo "test.sh: $1 at $((SECONDS / 60)) min $((SECONDS % 60)) s" \
+    "(CPUs $(((busy - busy_at_start) * 100 / (ticks - ticks_at_start + 1)))% busy since the start)" >&2
+}
+# The CPU time this shell's finished children used (bash's `times`): what each step costs.
+cpu_used() {
+  local children
+  children="$(times | tail -n 1)"
+  echo "test.sh: $1 used ${children% *} user and ${children#* } system CPU time" >&2
+}
 
 need=()
 command -v node >/dev/null || need+=(nodejs npm)
@@ -70,17 +84,17 @@ trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
 # Below the host build in priority (it stands between the start and the first test), above the
 # other platforms' builds (the Keycloak tests need kube-apiserver sooner than the last tests
 # need those).
-nice -n 5 scripts/peers >target/tmp/peers.log 2>&1 &
+{ nice -n 5 scripts/peers; cpu_used "scripts/peers"; } >target/tmp/peers.log 2>&1 &
 background+=("$!:peers")
 # The real OpenID Providers of tests/providers.rs (Ory Hydra, zitadel/oidc's example provider),
 # from the pinned modules in tests/peers/. Not waited for before the tests: they run
 # scripts/providers again, which waits for this build (it holds a lock on the cache) and then
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
-nice -n 5 scripts/providers >target/tmp/providers.log 2>&1 &
+{ nice -n 5 scripts/providers; cpu_used "scripts/providers"; } >target/tmp/providers.log 2>&1 &
 { nice -n 5 scripts/keycloak >/dev/null ||
-  echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2; } \
-  2>target/tmp/keycloak.log &
+  echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2
+  cpu_used "scripts/keycloak"; } 2>target/tmp/keycloak.log &
 background+=("$!:keycloak")
 wait_background() {
   local entry
@@ -100,42 +114,55 @@ done
 python3 -c 'import ziglang' 2>/dev/null && command -v cargo-zigbuild >/dev/null ||
   python3 -m pip install --quiet ziglang cargo-zigbuild
 
-cargo fmt --check
-cargo build --locked --all-targets
-at "host build done"
+# Clippy lints the project's own crates while they are built: its driver, which `cargo clippy`
+# runs in place of rustc for them (cargo's RUSTC_WORKSPACE_WRAPPER; dependencies are compiled
+# by rustc as always), generates code as rustc does. So one compile per platform gives both the
+# lints (`-D warnings`, as `cargo clippy --all-targets -- -D warnings`) and the binaries the
+# tests run, instead of a `cargo check` of every dependency beside each build.
+clippy_driver="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" || {
+  echo "test.sh: clippy is not installed: rustup component add clippy" >&2
+  exit 1
+}
+with_lints() {
+  RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
+}
 
-# The lints and every other platform, in the background beside the tests: dev builds of the
-# binaries tests/platforms.rs runs and the release packaging over them for tests/release.rs,
-# then clippy for this machine, Windows and macOS (compile-only: no Apple SDK can be had here,
-# see README "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so
-# the x86_64 macOS lint would compile the same code again). Most tests wait on browsers and
+cargo fmt --check
+with_lints cargo build --locked --all-targets
+at "host lints and build done"
+
+# Every other platform, in the background beside the tests: the Windows build with its lints,
+# the dev builds of the binaries tests/platforms.rs runs and the release packaging over them
+# for tests/release.rs, then the macOS lint (compile-only: no Apple SDK can be had here, see
+# README "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so the
+# x86_64 macOS lint would compile the same code again). Most tests wait on browsers and
 # providers, not on the CPU, so this compiling fills their idle time instead of adding minutes
 # before the first test. It has a target directory of its own (cargo locks the one it builds
 # in, which `cargo test` needs) and a lower priority than the tests. It holds
 # target/tmp/platforms.lock until the builds are packaged; tests/common/mod.rs
 # `wait_for_platform_builds` waits on that lock. A failure here fails the run at the end.
-lints_and_other_platforms() {
+other_platforms() {
   export CARGO_TARGET_DIR="$PWD/target/platforms"
   # Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.
   mkdir -p "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug"
   x86_64-w64-mingw32-gcc -shared -o "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll" \
     tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
-  scripts/release --profile dev --out target/dist-dev
+  with_lints cargo build --locked --target x86_64-pc-windows-gnu --all-targets
+  with_lints scripts/release --profile dev --out target/dist-dev
   flock -u 9
   at "other platforms built"
-  cargo clippy --locked --all-targets -- -D warnings
-  cargo clippy --locked --target x86_64-pc-windows-gnu --all-targets -- -D warnings
   for arch in aarch64; do
     env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
       cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
   done
-  at "lints done"
+  at "macOS lints done"
+  cpu_used "the other platforms' builds and lints"
 }
 exec 9>target/tmp/platforms.lock
 flock 9
 (
   renice -n 10 -p "$BASHPID" >/dev/null
-  lints_and_other_platforms
+  other_platforms
 ) >target/tmp/platforms.log 2>&1 &
 platforms=$!
 exec 9>&-
@@ -145,11 +172,12 @@ exec 9>&-
 summary=target/tmp/not-built-here.txt
 rm -f "$summary"
 status=0
-cargo test --locked "$@" || status=$?
+with_lints cargo test --locked "$@" || status=$?
 at "tests done"
+cpu_used "the host build and the tests"
 wait_background
 if ! wait "$platforms"; then
-  echo "test.sh: the lints or the other platforms' builds failed:" >&2
+  echo "test.sh: the other platforms' builds or lints failed:" >&2
   status=1
 fi
 cat target/tmp/platforms.log >&2

@@ -62,10 +62,14 @@ fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (common::Run, Pat
         .env("XDG_CONFIG_HOME", dir.join("config"));
     // `cargo test` hands the test its own CARGO_* variables (CARGO_MANIFEST_DIR, ...); ring's
     // build script watches CARGO_MANIFEST_DIR, so passing them on would rebuild half the
-    // dependency tree that ./install.sh built without them.
+    // dependency tree that ./install.sh built without them. ./test.sh's clippy wrapper would
+    // make cargo rebuild the plugin that ./install.sh built without it.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+        if (name.starts_with("CARGO_") && name != "CARGO_HOME")
+            || name == "RUSTC_WORKSPACE_WRAPPER"
+            || name == "CLIPPY_ARGS"
+        {
             command.env_remove(&name);
         }
     }

@@ -131,9 +131,11 @@ impl Hydra {
         };
         let start = Instant::now();
         loop {
+            // The admin API itself, not /health/ready, which Hydra's public port (or another
+            // Hydra's, should the port be taken) answers too.
             let ready = hydra
                 .http
-                .get(format!("{}/health/ready", hydra.admin))
+                .get(format!("{}/admin/clients", hydra.admin))
                 .send()
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);

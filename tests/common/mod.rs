@@ -64,14 +64,22 @@ pub fn not_built_here(line: &str) {
 /// Taken below Linux's ephemeral range (32768 and up), where every outgoing connection and
 /// every `127.0.0.1:0` listener of the tests running beside this one draws its port, so the
 /// port cannot be handed to one of them before its owner binds it.
+/// Never the same port twice in one test binary: a port handed out stays unbound until its
+/// server starts, seconds later on a loaded machine, and a test beside it (or the next call of
+/// the same test) could otherwise draw it again.
 pub fn free_port() -> u16 {
+    use std::collections::BTreeSet;
     use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     loop {
         // A fresh random seed per call (std's RandomState), no dependency needed.
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u32(std::process::id());
         let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return port;
         }
     }

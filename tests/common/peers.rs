@@ -53,8 +53,8 @@ pub fn peer_version(key: &str) -> String {
 /// `not built here: NAME-VERSION (why)` that scripts/peers left (or that it never ran). The
 /// caller then returns: this machine cannot run that peer, and the summary says so.
 pub fn peer(name: &str, version: &str) -> Option<PathBuf> {
-    wait_for_scripts_peers();
     let id = format!("{name}-{version}");
+    wait_for_peer(&id);
     let path = peer_cache().join(&id);
     if path.is_file() {
         return Some(path);
@@ -66,17 +66,30 @@ pub fn peer(name: &str, version: &str) -> Option<PathBuf> {
     None
 }
 
-/// Waits while scripts/peers is building (test.sh runs it in the background beside the first
-/// tests; it holds its cache's lock exclusively until it is done).
-fn wait_for_scripts_peers() {
-    let _ = std::fs::create_dir_all(peer_cache());
-    if let Ok(lock) = std::fs::OpenOptions::new()
+/// Waits until scripts/peers has built peer `id` or given up on it, or is not running. test.sh
+/// runs it in the background beside the tests; it builds one peer after another (kube-apiserver,
+/// which the Keycloak tests need, first), moves each binary into place whole, removes a stale
+/// one before rebuilding it, and holds its cache's lock exclusively until it is done.
+fn wait_for_peer(id: &str) {
+    let cache = peer_cache();
+    let _ = std::fs::create_dir_all(&cache);
+    let Ok(lock) = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(peer_cache().join(".lock"))
-    {
-        let _ = lock.lock_shared();
+        .open(cache.join(".lock"))
+    else {
+        return;
+    };
+    let not_built = cache.join(format!("{id}.not-built"));
+    while !cache.join(id).is_file() && !not_built.is_file() {
+        match lock.try_lock_shared() {
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            // Not running (or no locks here): what is in the cache is all there is.
+            _ => return,
+        }
     }
 }
 
