@@ -17,8 +17,11 @@ at() {
 }
 # The CPU time this shell's finished children used (bash's `times`): what each step costs.
 cpu_used() {
-  local children
-  children="$(times | tail -n 1)"
+  # `times` in a pipe or $(...) would run in a fresh subshell, which has no children yet.
+  local file="target/tmp/times.$BASHPID" self children
+  times >"$file"
+  { read -r self; read -r children; } <"$file"
+  rm -f "$file"
   echo "test.sh: $1 used ${children% *} user and ${children#* } system CPU time" >&2
 }
 
@@ -131,31 +134,33 @@ cargo fmt --check
 with_lints cargo build --locked --all-targets
 at "host lints and build done"
 
-# Every other platform, in the background beside the tests: the Windows build with its lints,
-# the dev builds of the binaries tests/platforms.rs runs and the release packaging over them
-# for tests/release.rs, then the macOS lint (compile-only: no Apple SDK can be had here, see
-# README "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so the
-# x86_64 macOS lint would compile the same code again). Most tests wait on browsers and
-# providers, not on the CPU, so this compiling fills their idle time instead of adding minutes
-# before the first test. It has a target directory of its own (cargo locks the one it builds
-# in, which `cargo test` needs) and a lower priority than the tests. It holds
-# target/tmp/platforms.lock until the builds are packaged; tests/common/mod.rs
-# `wait_for_platform_builds` waits on that lock. A failure here fails the run at the end.
+# Every other platform, in the background beside the tests: the binaries tests/platforms.rs
+# runs and the release packaging over them for tests/release.rs, then the Windows build with
+# its lints and the macOS lint (compile-only: no Apple SDK can be had here, see README
+# "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so the x86_64
+# macOS lint would compile the same code again). The x86_64 Linux binary is the release build
+# ./install.sh makes with the same command, so after it cargo has nothing to build; the others
+# are dev builds under the `platforms` profile (Cargo.toml), whose own directories keep them
+# off the lock of the one `cargo test` uses. Most tests wait on browsers and providers, not on
+# the CPU, so this compiling fills their idle time instead of adding minutes before the first
+# test, at a lower priority than the tests. It holds target/tmp/platforms.lock until the
+# binaries are packaged; tests/common/mod.rs `wait_for_platform_builds` waits on that lock. A
+# failure here fails the run at the end.
 other_platforms() {
-  export CARGO_TARGET_DIR="$PWD/target/platforms"
   # Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.
-  mkdir -p "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug"
-  x86_64-w64-mingw32-gcc -shared -o "$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/debug/bcryptprimitives.dll" \
+  local windows=target/x86_64-pc-windows-gnu/platforms
+  mkdir -p "$windows"
+  x86_64-w64-mingw32-gcc -shared -o "$windows/bcryptprimitives.dll" \
     tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
-  with_lints cargo build --locked --target x86_64-pc-windows-gnu --all-targets
-  with_lints scripts/release --profile dev --out target/dist-dev
+  scripts/release --profile test --out target/dist-test
   flock -u 9
   at "other platforms built"
+  with_lints cargo build --locked --profile platforms --target x86_64-pc-windows-gnu --all-targets
   for arch in aarch64; do
     env "CC_${arch}_apple_darwin=$PWD/scripts/zig-cc" ZIG_CC_TARGET="$arch-macos" \
-      cargo clippy --locked --target "$arch-apple-darwin" --all-targets -- -D warnings
+      cargo clippy --locked --profile platforms --target "$arch-apple-darwin" --all-targets -- -D warnings
   done
-  at "macOS lints done"
+  at "Windows and macOS lints done"
   cpu_used "the other platforms' builds and lints"
 }
 exec 9>target/tmp/platforms.lock

@@ -1,10 +1,11 @@
 //! The binaries users install on other machines, run here for real: the static Linux builds
 //! (x86_64 natively, aarch64 under qemu-user) and the Windows build under Wine, each against
-//! the test provider. `./test.sh` builds them first (dev profile); a missing one fails its
-//! test with the command that builds it, never a silent skip.
+//! the test provider. `./test.sh` builds them beside the tests (x86_64: the release build
+//! ./install.sh makes too; the others: dev builds under the `platforms` profile); a missing one
+//! fails its test with the command that builds it, never a silent skip.
 //!
 //! Not covered here, because no part can run on this machine kind: macOS binaries (no Apple
-//! SDK to link; `./test.sh` type-checks and lints both Apple targets instead, and
+//! SDK to link; `./test.sh` type-checks and lints the arm64 Apple target instead, and
 //! .github/workflows/macos.yml builds and tests them on a hosted macOS runner).
 #![cfg(target_os = "linux")]
 
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant};
 use common::{support_dir, Run, World};
 use serde_json::Value;
 
-fn built(target: &str, file: &str, how: &str) -> PathBuf {
+/// `file`, built for `target` with cargo `profile` (its directory under `target/TRIPLE/`).
+fn built(target: &str, profile: &str, file: &str, how: &str) -> PathBuf {
     let path = common::wait_for_platform_builds()
         .join(target)
-        .join("debug")
+        .join(profile)
         .join(file);
     assert!(
         path.exists(),
@@ -31,11 +33,13 @@ fn built(target: &str, file: &str, how: &str) -> PathBuf {
     path
 }
 
+/// The release build users install: ./install.sh makes it, and ./test.sh with the same command.
 fn static_x86_64() -> PathBuf {
     built(
         "x86_64-unknown-linux-musl",
+        "release",
         "kubectl-oidc_login",
-        "CARGO_TARGET_DIR=target/platforms CC_x86_64_unknown_linux_musl=cc cargo build --target x86_64-unknown-linux-musl",
+        "CC_x86_64_unknown_linux_musl=cc cargo build --release --target x86_64-unknown-linux-musl",
     )
 }
 
@@ -69,8 +73,9 @@ fn the_static_x86_64_binary_logs_in_through_kubectl_and_answers_a_cache_hit() {
 fn the_static_aarch64_binary_runs_under_qemu() {
     let arm = built(
         "aarch64-unknown-linux-musl",
+        "platforms",
         "kubectl-oidc_login",
-        "CARGO_TARGET_DIR=target/platforms cargo zigbuild --target aarch64-unknown-linux-musl (PyPI ziglang, cargo-zigbuild)",
+        "cargo zigbuild --profile platforms --target aarch64-unknown-linux-musl (PyPI ziglang, cargo-zigbuild)",
     );
     let version = Command::new("qemu-aarch64")
         .arg(&arm)
@@ -108,8 +113,9 @@ impl Wine {
     fn new(world: &World) -> Wine {
         let exe = built(
             "x86_64-pc-windows-gnu",
+            "platforms",
             "kubectl-oidc_login.exe",
-            "CARGO_TARGET_DIR=target/platforms cargo build --target x86_64-pc-windows-gnu",
+            "cargo build --profile platforms --target x86_64-pc-windows-gnu",
         );
         // Rust's std imports ProcessPrng, which Debian 12's Wine 8 lacks; ./test.sh builds a
         // stand-in DLL (tests/support/wine/) that must sit beside the .exe.

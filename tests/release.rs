@@ -1,7 +1,8 @@
 //! The release command's output, as a krew user's machine checks it: every archive's SHA-256
 //! recomputed against SHA256SUMS and the krew manifest, the binary inside each archive, and
 //! the version it prints equal to Cargo.toml's. `./test.sh` runs `scripts/release --profile
-//! dev --out target/dist-dev` (the same packaging as a release, over the dev builds) first.
+//! test --out target/dist-test` (the same packaging as a release, over the release build of
+//! x86_64 Linux and dev builds of the others) beside the tests; they wait for it.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -14,10 +15,10 @@ use sha2::{Digest, Sha256};
 
 fn dist() -> PathBuf {
     common::wait_for_platform_builds();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist-dev");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist-test");
     assert!(
         dir.join("oidc-login.yaml").exists(),
-        "{} is missing: ./test.sh runs scripts/release --profile dev --out target/dist-dev",
+        "{} is missing: ./test.sh runs scripts/release --profile test --out target/dist-test",
         dir.display()
     );
     dir

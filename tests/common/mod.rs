@@ -26,10 +26,10 @@ fn require_node_modules() {
     );
 }
 
-/// Where ./test.sh builds the other platforms' binaries (`target/platforms/TRIPLE/debug`), in
-/// the background beside the tests; returns once that build is done (or at once when no
-/// ./test.sh is building them). It holds an exclusive lock on `target/tmp/platforms.lock`
-/// until the binaries are built and packaged into `target/dist-dev`.
+/// Waits while ./test.sh builds the other platforms' binaries beside the tests (or returns at
+/// once when no ./test.sh is building them) and returns cargo's target directory, which holds
+/// them. test.sh holds an exclusive lock on `target/tmp/platforms.lock` until the binaries are
+/// built and packaged into `target/dist-test`.
 pub fn wait_for_platform_builds() -> PathBuf {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::create_dir_all(target.join("tmp"));
@@ -41,7 +41,7 @@ pub fn wait_for_platform_builds() -> PathBuf {
     {
         let _ = lock.lock_shared();
     }
-    target.join("platforms")
+    target
 }
 
 /// Says a test could not run on this machine (`line` is "not built here: WHAT (WHY)"): on the
