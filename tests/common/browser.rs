@@ -13,8 +13,24 @@ impl World {
         self.path("login.log")
     }
 
-    /// The runs of the scripted browser so far, one JSON object each.
+    /// The runs of the scripted browser so far, one JSON object each. A run reports after the
+    /// redirect, when the plugin may already have exited, so this waits (up to 30 s) until every
+    /// run started so far has reported (each writes a line to `login.log.started` first).
     pub fn logins(&self) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let reported = self.reported_logins();
+            let started = std::fs::read_to_string(self.path("login.log.started"))
+                .map(|s| s.lines().count())
+                .unwrap_or(0);
+            if reported.len() >= started || start.elapsed() > Duration::from_secs(30) {
+                return reported;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn reported_logins(&self) -> Vec<Value> {
         std::fs::read_to_string(self.login_log())
             .unwrap_or_default()
             .lines()

@@ -27,6 +27,9 @@ for (const [k, v] of startUrl.searchParams) {
   startQuery[k] = ['code_challenge_method', 'response_type', 'scope', 'prompt', 'login_hint', 'client_id'].includes(k) ? v : '(set)';
 }
 const log = { browser: 'chromium', start_path: startUrl.pathname, start_query: startQuery, steps: [] };
+// One line per run started: its report below comes after the redirect, when the plugin may
+// already have exited, and the test waits for every started run's report (tests/common/browser.rs).
+if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
 const onKeycloak = (page) => new URL(page.url()).origin === kcOrigin;
 
 // Whichever of Keycloak's page kinds is showing (its login theme's element ids).
