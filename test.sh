@@ -78,8 +78,9 @@ at "packages installed"
 # Both run in the background beside cargo's builds below and into the first tests: on a cold
 # machine they spend much of their time fetching modules and artifacts, which overlaps well with
 # compiling, and most tests wait on browsers and providers, not on the CPU. The tests that need
-# them wait for them: tests/common/peers.rs on scripts/peers' lock, tests/common/keycloak.rs by
-# running scripts/keycloak, which waits on its own lock. Their output is shown at the end.
+# them wait for them: tests/common/peers.rs for the one binary it needs (or scripts/peers' lock
+# to be free), tests/common/keycloak.rs by running scripts/keycloak, which waits on its own lock.
+# Their output, with the CPU time each used, is shown at the end.
 mkdir -p target/tmp
 background=()
 # A failing step below must not leave the builds running behind it.
