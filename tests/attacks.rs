@@ -353,6 +353,14 @@ mod shared_cache_directory {
         shared
     }
 
+    /// The names of the files in `dir`, to show what the plugin wrote there.
+    fn file_names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -391,10 +399,7 @@ mod shared_cache_directory {
             0o755,
             "the project directory's mode was changed"
         );
-        let names: Vec<_> = std::fs::read_dir(&project)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(&project);
         assert_eq!(
             names,
             ["main.go"],
@@ -451,10 +456,7 @@ mod shared_cache_directory {
             0o777,
             "root changed the attacker's directory"
         );
-        let names: Vec<_> = std::fs::read_dir(&planted)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = file_names(&planted);
         assert_eq!(
             names.len(),
             1,
