@@ -37,9 +37,9 @@ command -v chromium >/dev/null || need+=(chromium)
 # the password prompt test.
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v python3 >/dev/null || need+=(python3)
-# libfaketime shifts the plugin's clock in tests/clock.rs (a machine minutes or hours off).
+# libfaketime shifts the plugin's clock in tests/suite/clock.rs (a machine minutes or hours off).
 command -v faketime >/dev/null || need+=(faketime)
-# Other platforms (tests/platforms.rs, tests/release.rs): the Windows build (mingw) run under
+# Other platforms (tests/suite/platforms.rs, tests/suite/release.rs): the Windows build (mingw) run under
 # Wine, the aarch64 build run under qemu-user. The static x86_64 build needs no musl-gcc: the
 # system cc builds ring for musl (as ./install.sh does).
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
@@ -48,7 +48,7 @@ command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v file >/dev/null || need+=(file)
-# OpenLDAP behind the real Keycloak (tests/keycloak.rs); the system slapd it starts is unused.
+# OpenLDAP behind the real Keycloak (tests/suite/keycloak.rs); the system slapd it starts is unused.
 [[ -x /usr/sbin/slapd ]] || need+=(slapd)
 # scripts/keycloak fetches Keycloak with mvn and runs it on a JDK (17 or later).
 command -v mvn >/dev/null || need+=(maven)
@@ -67,19 +67,19 @@ fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
 at "packages installed"
-# The real Go peers of tests/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
+# The real Go peers of tests/suite/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
 # outside the clone; one that cannot be built is named ("not built here"), never fatal. They
 # need Go 1.24 or later, which this machine kind installs in /usr/local/go (Debian's golang is
 # too old and cannot fetch a newer toolchain); without it scripts/peers says "no Go".
 [[ -x /usr/local/go/bin/go ]] && ! command -v go >/dev/null && export PATH="/usr/local/go/bin:$PATH"
 # The real Keycloak (pinned release from Maven Central, cached outside the clone and built once
 # for `start --optimized`). Where it cannot be had, the script says "not built here: keycloak
-# (...)" and tests/keycloak.rs reports that instead of passing; the run goes on.
+# (...)" and tests/suite/keycloak.rs reports that instead of passing; the run goes on.
 # Both run in the background beside cargo's builds below and into the first tests: on a cold
 # machine they spend much of their time fetching modules and artifacts, which overlaps well with
 # compiling, and most tests wait on browsers and providers, not on the CPU. The tests that need
-# them wait for them: tests/common/peers.rs for the one binary it needs (or scripts/peers' lock
-# to be free), tests/common/keycloak.rs by running scripts/keycloak, which waits on its own lock.
+# them wait for them: tests/suite/common/peers.rs for the one binary it needs (or scripts/peers' lock
+# to be free), tests/suite/common/keycloak.rs by running scripts/keycloak, which waits on its own lock.
 # Their output, with the CPU time each used, is shown at the end.
 mkdir -p target/tmp
 background=()
@@ -90,14 +90,14 @@ trap 'jobs -p | xargs -r kill 2>/dev/null' EXIT
 # need those).
 { nice -n 5 scripts/peers; cpu_used "scripts/peers"; } >target/tmp/peers.log 2>&1 &
 background+=("$!:peers")
-# The real OpenID Providers of tests/providers.rs (Ory Hydra, zitadel/oidc's example provider),
+# The real OpenID Providers of tests/suite/providers.rs (Ory Hydra, zitadel/oidc's example provider),
 # from the pinned modules in tests/peers/. Not waited for before the tests: they run
 # scripts/providers again, which waits for this build (it holds a lock on the cache) and then
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
 { nice -n 5 scripts/providers; cpu_used "scripts/providers"; } >target/tmp/providers.log 2>&1 &
 { nice -n 5 scripts/keycloak >/dev/null ||
-  echo "test.sh: Keycloak is not available; tests/keycloak.rs will say why" >&2
+  echo "test.sh: Keycloak is not available; tests/suite/keycloak.rs will say why" >&2
   cpu_used "scripts/keycloak"; } 2>target/tmp/keycloak.log &
 background+=("$!:keycloak")
 wait_background() {
@@ -135,8 +135,8 @@ cargo fmt --check
 with_lints cargo build --locked --all-targets
 at "host lints and build done"
 
-# Every other platform, in the background beside the tests: the binaries tests/platforms.rs
-# runs and the release packaging over them for tests/release.rs, then the Windows build with
+# Every other platform, in the background beside the tests: the binaries tests/suite/platforms.rs
+# runs and the release packaging over them for tests/suite/release.rs, then the Windows build with
 # its lints and the macOS lint (compile-only: no Apple SDK can be had here, see README
 # "Platforms"; arm64 only, since the crate has no code that depends on the CPU, so the x86_64
 # macOS lint would compile the same code again). The x86_64 Linux binary is the release build
@@ -145,7 +145,7 @@ at "host lints and build done"
 # off the lock of the one `cargo test` uses. Most tests wait on browsers and providers, not on
 # the CPU, so this compiling fills their idle time instead of adding minutes before the first
 # test, at a lower priority than the tests. It holds target/tmp/platforms.lock until the
-# binaries are packaged; tests/common/mod.rs `wait_for_platform_builds` waits on that lock. A
+# binaries are packaged; tests/suite/common/mod.rs `wait_for_platform_builds` waits on that lock. A
 # failure here fails the run at the end.
 other_platforms() {
   # Wine 8 lacks an export Rust's std imports; the stand-in DLL goes beside the .exe.

@@ -16,7 +16,7 @@ pub mod settings;
 // The use cases, one per subcommand.
 pub mod commands;
 
-// The building blocks: they import nothing above them (see tests/layering.rs).
+// The building blocks: they import nothing above them (see tests/suite/layering.rs).
 pub mod browser;
 pub mod claims;
 pub mod clock;

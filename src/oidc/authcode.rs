@@ -134,7 +134,7 @@ impl AuthRequest {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         // As int128/kubelogin does on every authorization request (golang.org/x/oauth2's
-        // AccessTypeOffline; seen by tests/peers.rs): Google issues a refresh token only with
+        // AccessTypeOffline; seen by tests/suite/peers.rs): Google issues a refresh token only with
         // access_type=offline, and other providers ignore a parameter they do not know (OpenID
         // Connect Core 3.1.2.1). A kubeconfig's own access_type wins.
         if !config

@@ -39,7 +39,7 @@ const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFil
     if (!token) throw new Error('no bearer token');
     seen.push(token);
     // jose refuses a token whose exp has passed by this server's (real) clock, with no
-    // tolerance by default, as kube-apiserver does: tests/clock.rs relies on it.
+    // tolerance by default, as kube-apiserver does: tests/suite/clock.rs relies on it.
     const { payload } = await jwtVerify(token, jwks, { issuer, audience });
     // A robot's token (client credentials) has no email: name it after its subject, as an
     // AuthenticationConfiguration would with `claims.?email.orValue('robot:' + claims.sub)`.

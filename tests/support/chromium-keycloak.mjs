@@ -28,7 +28,7 @@ for (const [k, v] of startUrl.searchParams) {
 }
 const log = { browser: 'chromium', start_path: startUrl.pathname, start_query: startQuery, steps: [] };
 // One line per run started: its report below comes after the redirect, when the plugin may
-// already have exited, and the test waits for every started run's report (tests/common/browser.rs).
+// already have exited, and the test waits for every started run's report (tests/suite/common/browser.rs).
 if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
 const onKeycloak = (page) => new URL(page.url()).origin === kcOrigin;
 

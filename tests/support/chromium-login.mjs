@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 const start = process.argv[2];
 const log = { browser: 'chromium' };
 // One line per run started: its report below comes after the redirect, when the plugin may
-// already have exited, and the test waits for every started run's report (tests/common/browser.rs).
+// already have exited, and the test waits for every started run's report (tests/suite/common/browser.rs).
 if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
 const providerOrigin = new URL(start).origin;
 

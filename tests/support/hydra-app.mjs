@@ -1,4 +1,4 @@
-// Beside a real Ory Hydra (tests/common/hydra.rs): the two things Hydra leaves to its operator.
+// Beside a real Ory Hydra (tests/suite/common/hydra.rs): the two things Hydra leaves to its operator.
 //
 // 1. A login-and-consent app. Hydra has no login UI: it redirects the browser to URLS_LOGIN
 //    with a login_challenge and to URLS_CONSENT with a consent_challenge, and the app accepts

@@ -28,7 +28,7 @@ const start = process.argv[2];
 const user = process.env.LOGIN_USER || 'alice';
 const log = { url_host: new URL(start).host, steps: [] };
 // One line per run started: its report below comes after the redirect, when the plugin may
-// already have exited, and the test waits for every started run's report (tests/common/browser.rs).
+// already have exited, and the test waits for every started run's report (tests/suite/common/browser.rs).
 if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
 // The authorization request's parameters, minus the per-login secrets, for the tests.
 const authParams = (u) => Object.fromEntries([...u.searchParams].filter(([k]) => !['state', 'nonce', 'code_challenge'].includes(k)));

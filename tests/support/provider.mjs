@@ -33,7 +33,7 @@ const emailVerified = env.OP_EMAIL_UNVERIFIED !== '1';
 // older Keycloak releases and some other providers do.
 const pkceUnannounced = env.OP_PKCE_UNANNOUNCED === '1';
 
-// Hosted providers' documented quirks, one switch each (tests/hosted.rs cites the documents):
+// Hosted providers' documented quirks, one switch each (tests/suite/hosted.rs cites the documents):
 //   OP_REFRESH_TOKEN_FOR=offline_access       a refresh token only when the authorization asked
 //                                             for the offline_access scope (Entra ID, Dex)
 //   OP_REFRESH_TOKEN_FOR=access_type_offline  only when it carried access_type=offline (Google)

@@ -1,4 +1,4 @@
-// The real kube-apiserver for the peer tests (tests/peers.rs), built from Kubernetes' own Go
+// The real kube-apiserver for the peer tests (tests/suite/peers.rs), built from Kubernetes' own Go
 // modules by scripts/peers. k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces
 // every staging module (k8s.io/api, k8s.io/apiserver, …) with a path inside its own tree, and
 // replace lines of a dependency do not apply. This module restates them as module versions.

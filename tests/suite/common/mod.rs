@@ -143,9 +143,9 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
-// The real Ory Hydra and zitadel/oidc's example provider (tests/providers.rs).
+// The real Ory Hydra and zitadel/oidc's example provider (tests/suite/providers.rs).
 pub mod hydra;
-// The real Keycloak and OpenLDAP (tests/keycloak.rs): Linux processes in a group of their own.
+// The real Keycloak and OpenLDAP (tests/suite/keycloak.rs): Linux processes in a group of their own.
 #[cfg(unix)]
 pub mod keycloak;
 mod keyring;

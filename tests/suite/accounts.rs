@@ -4,9 +4,7 @@
 //! cookies between runs (LOGIN_COOKIE_JAR), so the provider's session behaves as in a real
 //! browser profile.
 
-mod common;
-
-use common::{World, PLUGIN};
+use crate::common::{World, PLUGIN};
 use serde_json::{json, Value};
 
 /// A kubeconfig with one user and context per account; every user runs this build.
@@ -328,7 +326,7 @@ fn setup_prints_one_kubeconfig_user_per_account() {
     args.push("--extra-account=personal".into());
     let run = world.plugin(&args, &[]);
     run.assert_ok();
-    let section = common::section(&run.stdout, "## 4. kubeconfig\n", "## 5.");
+    let section = crate::common::section(&run.stdout, "## 4. kubeconfig\n", "## 5.");
     assert!(section.contains("set-credentials oidc \\"), "{section}");
     for account in ["admin", "personal"] {
         let start = section

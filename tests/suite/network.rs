@@ -2,13 +2,11 @@
 //! test (as a company Keycloak usually is), and a real HTTP proxy (Debian's tinyproxy) that
 //! every request to the provider must cross when HTTPS_PROXY or HTTP_PROXY says so.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::World;
+use crate::common::World;
 
 fn ca_flag(world: &World) -> String {
     format!(
@@ -212,7 +210,7 @@ fn local_server_cert_serves_the_redirect_over_https() {
         ("OP_APPLICATION_TYPE", "web".into()),
         ("OP_REDIRECT_URIS", format!("[\"{redirect}\"]")),
     ]);
-    let (ca, cert, key) = common::test_certificate(world.dir.path(), "loopback");
+    let (ca, cert, key) = crate::common::test_certificate(world.dir.path(), "loopback");
     let mut args = world.get_token_args();
     args.retain(|a| !a.starts_with("--listen-address"));
     args.extend([
@@ -255,7 +253,7 @@ fn local_server_cert_serves_the_redirect_over_https() {
     );
 
     // A key that does not belong to the certificate is named before any browser opens.
-    let (_, _, other_key) = common::test_certificate(world.dir.path(), "other");
+    let (_, _, other_key) = crate::common::test_certificate(world.dir.path(), "other");
     let mut bad = args.clone();
     bad.retain(|a| !a.starts_with("--local-server-key"));
     bad.push(format!("--local-server-key={}", other_key.display()));

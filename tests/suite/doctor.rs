@@ -2,11 +2,9 @@
 //! each check, made to fail on purpose, names its cause.
 #![cfg(unix)]
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{ApiServer, Run, World};
+use crate::common::{ApiServer, Run, World};
 
 /// An HTTPS provider behind a test CA, and get-token flags that trust it and keep tokens on
 /// disk (no keyring runs here, and that would be a warning).
@@ -36,7 +34,7 @@ fn doctor(world: &World, kubeconfig: &std::path::Path) -> Run {
 #[test]
 fn a_healthy_setup_prints_only_ok_lines() {
     let (world, args) = healthy_world();
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
     let run = doctor(&world, &config);
     run.assert_ok();
@@ -73,7 +71,7 @@ fn a_healthy_setup_prints_only_ok_lines() {
 fn a_missing_ca_is_named() {
     let (world, mut args) = healthy_world();
     args.retain(|a| !a.starts_with("--certificate-authority"));
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     let run = doctor(&world, &config);
     run.assert_failed();
     assert!(run.stdout.contains("error"), "{}", run.stdout);
@@ -89,9 +87,9 @@ fn a_skewed_clock_is_a_warning() {
     ]);
     let mut args = world.get_token_args();
     args.push("--token-cache-storage=disk".into());
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     let run = doctor(&world, &config);
-    // The words a login or refresh prints for the same measurement (see tests/clock.rs).
+    // The words a login or refresh prints for the same measurement (see tests/suite/clock.rs).
     // About 2 min: the Date header has a one-second resolution.
     let line = run
         .stdout
@@ -114,7 +112,7 @@ fn a_skewed_clock_is_a_warning() {
 #[test]
 fn a_cache_directory_others_can_read_is_a_warning() {
     let (world, args) = healthy_world();
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(world.cache_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -145,7 +143,7 @@ fn a_kubeconfig_running_another_binary_is_named() {
 fn flags_this_plugin_rejects_are_named() {
     let (world, mut args) = healthy_world();
     args.push("--oidc-issuer=https://typo.example".into());
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     let run = doctor(&world, &config);
     run.assert_failed();
     assert!(
@@ -164,7 +162,7 @@ fn an_api_server_that_refuses_the_token_is_named() {
     let other_dir = world.path("other-api");
     std::fs::create_dir_all(&other_dir).unwrap();
     let other = ApiServer::start(&other_dir, "https://other.example/realms/x", None);
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     let mut text: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
     use base64::Engine;
@@ -198,7 +196,7 @@ fn no_refresh_token_names_offline_access_when_the_provider_lists_it() {
     let world = World::with_provider(&[("OP_REFRESH_NEEDS_OFFLINE_ACCESS", "1".into())]);
     let mut args = world.get_token_args();
     args.push("--token-cache-storage=disk".into());
-    let config = kubeconfig(&world, "kubeconfig", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig", crate::common::PLUGIN, &args);
     world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
     let run = doctor(&world, &config);
     assert!(
@@ -216,7 +214,7 @@ fn no_refresh_token_names_offline_access_when_the_provider_lists_it() {
 
     // Following the advice: the login brings a refresh token, and doctor is content.
     args.push("--oidc-extra-scope=offline_access".into());
-    let config = kubeconfig(&world, "kubeconfig-offline", common::PLUGIN, &args);
+    let config = kubeconfig(&world, "kubeconfig-offline", crate::common::PLUGIN, &args);
     world.kubectl(&config, &["auth", "whoami"], &[]).assert_ok();
     let run = doctor(&world, &config);
     assert!(

@@ -9,19 +9,17 @@
 //! .github/workflows/macos.yml builds and tests them on a hosted macOS runner).
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{support_dir, Run, World};
+use crate::common::{support_dir, Run, World};
 use serde_json::Value;
 
 /// `file`, built for `target` with cargo `profile` (its directory under `target/TRIPLE/`).
 fn built(target: &str, profile: &str, file: &str, how: &str) -> PathBuf {
-    let path = common::wait_for_platform_builds()
+    let path = crate::common::wait_for_platform_builds()
         .join(target)
         .join(profile)
         .join(file);
@@ -144,7 +142,7 @@ impl Wine {
     }
 
     fn run(&self, world: &World, args: &[String], env: &[(&str, &str)]) -> Run {
-        common::run_with_timeout(self.command(world, args, env), Duration::from_secs(120))
+        crate::common::run_with_timeout(self.command(world, args, env), Duration::from_secs(120))
     }
 
     /// Runs a command that prints a login URL, and walks that login from the Linux side with

@@ -3,12 +3,10 @@
 //! kubectl against the test provider. Each row states what the provider must then have seen:
 //! the authorization request's parameters and the extra headers, exactly.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::kubelogin_table::{is_deprecated, rows, url_host, STANDARD};
-use common::{support_dir, World};
+use crate::common::kubelogin_table::{is_deprecated, rows, url_host, STANDARD};
+use crate::common::{support_dir, World};
 
 #[test]
 fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
@@ -43,7 +41,7 @@ fn kubelogin_exec_entries_work_through_kubectl_and_send_what_they_ask_for() {
         let kubeconfig = world.kubeconfig(
             &format!("kubeconfig-{i}"),
             "client.authentication.k8s.io/v1",
-            common::PLUGIN,
+            crate::common::PLUGIN,
             &args,
         );
         let logins_before = world.logins().len();
@@ -288,7 +286,7 @@ fn without_stdin_but_with_a_terminal_on_stderr_the_url_is_printed_and_awaited() 
     args.retain(|a| !a.starts_with("--browser-command"));
     args.push("--skip-open-browser".into());
     args.push("--authentication-timeout-sec=2".into());
-    let line = std::iter::once(common::PLUGIN.to_string())
+    let line = std::iter::once(crate::common::PLUGIN.to_string())
         .chain(args)
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
@@ -362,7 +360,7 @@ fn a_client_limited_to_client_secret_post_signs_in_refreshes_and_revokes() {
     let kubeconfig = world.kubeconfig(
         "kubeconfig",
         "client.authentication.k8s.io/v1",
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &args,
     );
     world
@@ -413,7 +411,7 @@ fn a_provider_whose_discovery_lists_only_client_secret_post_gets_it_at_once() {
 }
 
 /// The claims of the token in an ExecCredential.
-fn credential_claims(run: &common::Run) -> serde_json::Value {
+fn credential_claims(run: &crate::common::Run) -> serde_json::Value {
     use base64::Engine;
     let token = run.json()["status"]["token"].as_str().unwrap().to_string();
     let payload = token.split('.').nth(1).expect("a JWT");
@@ -462,7 +460,7 @@ fn client_credentials_ask_for_openid_and_hand_kubectl_the_id_token() {
     let kubeconfig = world.kubeconfig(
         "kubeconfig",
         "client.authentication.k8s.io/v1",
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &args,
     );
     let whoami = world.kubectl(&kubeconfig, &["auth", "whoami", "-o", "json"], &[]);

@@ -1,6 +1,6 @@
 //! The kubelogin table: exec entries spelled as kubelogin users write them (its README, docs/,
 //! issues; pflag's and klog's syntax), each with what the provider must then see. Shared by
-//! tests/kubelogin_dropin.rs (our plugin through kubectl) and tests/peers.rs (the same rows
+//! tests/suite/kubelogin_dropin.rs (our plugin through kubectl) and tests/suite/peers.rs (the same rows
 //! through the real kubelogin, side by side with ours).
 
 /// What a row's flags must make the plugin send.
@@ -177,7 +177,7 @@ pub fn url_host(url: &str) -> String {
 
 /// A grant row: a client of the test realm, flags, and the provider's settings, run once
 /// (a login, or the grant's token request) and, with `refresh`, once more with
-/// `--force-refresh`. tests/peers.rs compares every request in which the client
+/// `--force-refresh`. tests/suite/peers.rs compares every request in which the client
 /// authenticates (endpoint, grant, client authentication style, parameter names, scopes,
 /// status), the PKCE method of the authorization request and the audience of the token
 /// kubectl gets, between the real kubelogin and ours.

@@ -4,9 +4,7 @@
 //! a refresh that changes the user, a token that vouches for its own freshness, and another
 //! local user who plants a symlink or a directory of their own in a shared cache directory.
 //! Each test fails on the code before the fix; the listener's attacks are in
-//! tests/listener_attacks.rs.
-
-mod common;
+//! tests/suite/listener_attacks.rs.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -19,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{test_certificate, Provider, Run, World};
+use crate::common::{test_certificate, Provider, Run, World};
 
 #[track_caller]
 fn assert_refused(run: &Run, message: &str) {
@@ -83,7 +81,7 @@ fn a_discovery_cached_by_an_unverified_run_never_steers_a_verified_one() {
     let evil_token_endpoint = format!("{}/protocol/openid-connect/token", evil.issuer);
 
     // The impostor holds the issuer's address while the victim runs without verification.
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let imp_dir = dir.join("impostor");
     std::fs::create_dir_all(&imp_dir).unwrap();
     let mut envs = tls(&mitm_cert, &mitm_key);
@@ -107,7 +105,7 @@ fn a_discovery_cached_by_an_unverified_run_never_steers_a_verified_one() {
             "--listen-address=127.0.0.1:0".into(),
             format!(
                 "--browser-command={}",
-                common::support_dir().join("login.mjs").display()
+                crate::common::support_dir().join("login.mjs").display()
             ),
         ];
         args.extend(extra.iter().cloned());
@@ -186,7 +184,7 @@ fn an_https_issuer_with_a_plain_http_token_endpoint_is_refused_before_anything_i
         "--listen-address=127.0.0.1:0".into(),
         format!(
             "--browser-command={}",
-            common::support_dir().join("login.mjs").display()
+            crate::common::support_dir().join("login.mjs").display()
         ),
     ];
     let run = world.plugin(
@@ -413,7 +411,7 @@ mod shared_cache_directory {
     #[test]
     fn root_never_adopts_a_cache_directory_owned_by_another_user() {
         if !is_root() {
-            common::not_built_here(
+            crate::common::not_built_here(
                 "not built here: root_never_adopts_a_cache_directory_owned_by_another_user (not run here: needs root to act as root and as another user)",
             );
             return;

@@ -3,13 +3,11 @@
 //! audiences cluster-a/b/c as Keycloak's standard token exchange does: the cache per audience,
 //! a user switch reaching every cluster, logout, a provider without token exchange, and
 //! exchanged tokens the plugin must refuse. The real Keycloak and kube-apiservers run the same
-//! story in tests/keycloak/exchange.rs.
-
-mod common;
+//! story in tests/suite/keycloak/exchange.rs.
 
 use serde_json::Value;
 
-use common::{Run, World};
+use crate::common::{Run, World};
 
 const TOKEN: &str = "/protocol/openid-connect/token";
 

@@ -1,9 +1,7 @@
 //! get-token end to end: the real kubectl runs the built plugin against a real OpenID
 //! Provider (oidc-provider) and an HTTPS API server stand-in that verifies every token.
 
-mod common;
-
-use common::World;
+use crate::common::World;
 
 const TOKEN: &str = "/protocol/openid-connect/token";
 
@@ -89,7 +87,7 @@ fn kubectl_accepts_v1_and_v1beta1_credentials() {
         ("v1", "client.authentication.k8s.io/v1"),
         ("v1beta1", "client.authentication.k8s.io/v1beta1"),
     ] {
-        let kubeconfig = world.kubeconfig(name, version, common::PLUGIN, &world.get_token_args());
+        let kubeconfig = world.kubeconfig(name, version, crate::common::PLUGIN, &world.get_token_args());
         let me = whoami(&world, &kubeconfig);
         assert_eq!(
             me["status"]["userInfo"]["username"], "alice@example.com",
@@ -142,7 +140,7 @@ fn without_a_terminal_or_a_browser_the_login_fails_at_once() {
     let kubeconfig = world.kubeconfig(
         "k",
         "client.authentication.k8s.io/v1",
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &args,
     );
     let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
@@ -243,7 +241,7 @@ fn a_denied_consent_is_shown_on_the_page_and_in_the_terminal() {
 #[test]
 fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
     let world = World::new(300);
-    let bin_dir = std::path::Path::new(common::PLUGIN).parent().unwrap();
+    let bin_dir = std::path::Path::new(crate::common::PLUGIN).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     // Exactly what kubelogin's README puts in a kubeconfig, plus klog flags old configs carry.
     let mut args = vec!["oidc-login".to_string()];
@@ -267,9 +265,9 @@ fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
         "alice@example.com"
     );
 
-    let mut command = std::process::Command::new(common::kubectl_path());
+    let mut command = std::process::Command::new(crate::common::kubectl_path());
     command.args(["plugin", "list"]).env("PATH", &path);
-    let listed = common::output_of(&mut command);
+    let listed = crate::common::output_of(&mut command);
     assert!(
         String::from_utf8_lossy(&listed.stdout).contains("kubectl-oidc_login"),
         "{}",

@@ -3,11 +3,9 @@
 //! and landing on the plugin's loopback listener. Screenshots of what the user sees are kept in
 //! tests/artifacts/browser/.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::World;
+use crate::common::World;
 
 fn artifacts() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/artifacts/browser");
@@ -24,13 +22,13 @@ fn chromium_kubeconfig(world: &World, extra: &[String]) -> PathBuf {
         .collect();
     args.push(format!(
         "--browser-command={}",
-        common::support_dir().join("chromium-login.mjs").display()
+        crate::common::support_dir().join("chromium-login.mjs").display()
     ));
     args.extend(extra.iter().cloned());
     world.kubeconfig(
         "kubeconfig",
         "client.authentication.k8s.io/v1",
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &args,
     )
 }

@@ -7,14 +7,12 @@
 //! as a grant handler that issues the provider's own tokens (the same models a code exchange
 //! uses), so the plugin's side of ROPC runs against real token issuance and verification.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::Duration;
 
-use common::{support_dir, Run, World, PLUGIN};
+use crate::common::{support_dir, Run, World, PLUGIN};
 
 const EXEC_INFO_NO_TERMINAL: &str = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#;
 const EXEC_INFO_TERMINAL: &str = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#;
@@ -102,7 +100,7 @@ fn browse(world: &World, url: &str, env: &[(&str, &str)]) {
     let mut command = Command::new(support_dir().join("login.mjs"));
     command.arg(url);
     world.prepare(&mut command, env);
-    let run = common::run_with_timeout(command, Duration::from_secs(60));
+    let run = crate::common::run_with_timeout(command, Duration::from_secs(60));
     assert!(run.ok(), "browser failed: {}", run.stderr);
 }
 
@@ -268,7 +266,7 @@ fn password_prompt_reads_the_terminal_without_echo() {
         .args(["Password: ", "secret", "--", PLUGIN])
         .args(&args);
     world.prepare(&mut command, &[]);
-    let run = common::run_with_timeout(command, Duration::from_secs(90));
+    let run = crate::common::run_with_timeout(command, Duration::from_secs(90));
     run.assert_ok();
     // The terminal shows the prompt and the ExecCredential, never the typed password.
     let shown = &run.stdout;

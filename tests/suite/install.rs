@@ -4,8 +4,6 @@
 //! binary left by an earlier build; the installed plugin must be the one cargo just built.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -51,7 +49,7 @@ fn project_copy() -> PathBuf {
 
 /// Runs the copy's install.sh with `env`, installing into a directory of the test's own;
 /// returns the run and the installed binary.
-fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (common::Run, PathBuf) {
+fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (crate::common::Run, PathBuf) {
     let bin = dir.join("bin");
     let mut command = Command::new("bash");
     command
@@ -76,7 +74,7 @@ fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (common::Run, Pat
     for (k, v) in env {
         command.env(k, v);
     }
-    let run = common::run_with_timeout(command, Duration::from_secs(900));
+    let run = crate::common::run_with_timeout(command, Duration::from_secs(900));
     (run, bin.join("kubectl-oidc_login"))
 }
 
@@ -87,7 +85,7 @@ fn built_release_exists() -> bool {
         .any(|sub| real_target().join(sub).join("kubectl-oidc_login").exists())
 }
 
-fn assert_installed_the_fresh_build(run: &common::Run, installed: &Path) {
+fn assert_installed_the_fresh_build(run: &crate::common::Run, installed: &Path) {
     run.assert_ok();
     let version = Command::new(installed).arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout);
@@ -102,7 +100,7 @@ fn assert_installed_the_fresh_build(run: &common::Run, installed: &Path) {
 #[test]
 fn install_sh_takes_the_binary_from_cargo_target_dir_and_build_target_dir() {
     if !built_release_exists() {
-        common::not_built_here(
+        crate::common::not_built_here(
             "not built here: install.sh with CARGO_TARGET_DIR (no release build in target/ to reuse; ./install.sh makes one, and ./test.sh runs after it)",
         );
         return;

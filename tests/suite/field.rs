@@ -5,13 +5,11 @@
 //! environment and fake `wslview`/`cmd.exe` (no WSL kernel runs here).
 #![cfg(unix)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::World;
+use crate::common::World;
 
 /// Writes an executable `name` in `dir` that appends its argv, one argument a line and a
 /// `--` line after, to `$ARGV_LOG`.
@@ -48,7 +46,7 @@ fn printed_url(stderr: &str) -> String {
 
 /// Runs get-token with a fake browser world: `extra` flags, `env` on top, PATH starting with
 /// the fakes. The login cannot finish (nobody follows the URL), so it times out after 1 s.
-fn launch(world: &World, extra: &[&str], env: &[(&str, &str)]) -> (common::Run, Vec<Vec<String>>) {
+fn launch(world: &World, extra: &[&str], env: &[(&str, &str)]) -> (crate::common::Run, Vec<Vec<String>>) {
     let fakes = world.path("fakes");
     let log = world.path(&format!("argv-{}.log", rand_suffix()));
     let path = format!(
@@ -205,7 +203,7 @@ fn after_an_abandoned_login_background_callers_fail_at_once_until_a_terminal_log
     args.push("--authentication-timeout-sec=60".into());
 
     // 1. A background login that nobody finishes, ended with Ctrl-C.
-    let mut command = Command::new(common::PLUGIN);
+    let mut command = Command::new(crate::common::PLUGIN);
     command.args(&args);
     world.prepare(&mut command, &[("ARGV_LOG", &argv_log_text)]);
     let child = command
@@ -243,7 +241,7 @@ fn after_an_abandoned_login_background_callers_fail_at_once_until_a_terminal_log
     let kubeconfig = world.kubeconfig(
         "kubeconfig",
         "client.authentication.k8s.io/v1",
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &args,
     );
     let mut slowest = Duration::ZERO;
@@ -275,7 +273,7 @@ fn after_an_abandoned_login_background_callers_fail_at_once_until_a_terminal_log
     // 3. A terminal login (`script` gives it one) succeeds and ends the cool-down.
     let mut login_args = vec!["login".to_string()];
     login_args.extend(world.get_token_args().into_iter().skip(1));
-    let line = std::iter::once(common::PLUGIN.to_string())
+    let line = std::iter::once(crate::common::PLUGIN.to_string())
         .chain(login_args)
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()

@@ -7,9 +7,7 @@
 //! (needs Docker) and kube-oidc-proxy (a container image). Their files are parsed and checked
 //! for consistency with the parts that do run.
 
-mod common;
-
-use common::{parse_yaml, section, World};
+use crate::common::{parse_yaml, section, World};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,11 +3,9 @@
 //! that the plugin wrote to stderr, in what it passed to the browser, and in every file outside
 //! the 0600 cache.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Run, World};
+use crate::common::{Run, World};
 use serde_json::Value;
 
 fn verbose(mut args: Vec<String>) -> Vec<String> {

@@ -4,12 +4,10 @@
 //! message, the exit code, an empty stdout (kubectl must never get a half credential) and the
 //! cache left as it was.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::{Run, World};
+use crate::common::{Run, World};
 
 /// Every cache file name and its content.
 fn cache_snapshot(world: &World) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -7,15 +7,13 @@
 //! setup`, and the provider's own quirks. Requests are counted at the provider: a counting
 //! proxy in front of Hydra, the example provider's own request log.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::hydra::Hydra;
-use common::zitadel::Zitadel;
-use common::{free_port, run_with_timeout, support_dir, user_info, ApiServer, Run, PLUGIN};
+use crate::common::hydra::Hydra;
+use crate::common::zitadel::Zitadel;
+use crate::common::{free_port, run_with_timeout, support_dir, user_info, ApiServer, Run, PLUGIN};
 use serde_json::Value;
 
 /// One test's surroundings for a provider started by the test: HOME, caches, the API stand-in
@@ -67,7 +65,7 @@ impl Site {
     }
 
     fn kubeconfig(&self, name: &str, args: &[String]) -> PathBuf {
-        common::write_kubeconfig(
+        crate::common::write_kubeconfig(
             &self.path(name),
             &self.api,
             "client.authentication.k8s.io/v1",
@@ -93,7 +91,7 @@ impl Site {
     }
 
     fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> Run {
-        let mut command = self.command(&common::kubectl_path());
+        let mut command = self.command(&crate::common::kubectl_path());
         command
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(args);
@@ -110,7 +108,7 @@ impl Site {
     /// `kubectl oidc-login ARGS`, the plugin found on PATH as kubectl users run it, with
     /// KUBECONFIG `kubeconfig` (none: a file that does not exist).
     fn kubectl_plugin(&self, args: &[String], kubeconfig: Option<&Path>) -> Run {
-        let mut command = self.command(&common::kubectl_path());
+        let mut command = self.command(&crate::common::kubectl_path());
         let bin_dir = Path::new(PLUGIN).parent().unwrap();
         command
             .arg("oidc-login")

@@ -2,9 +2,7 @@
 //! provider and the real kubectl. Every diagnostic is triggered by a provider configured wrongly
 //! on purpose (tests/support/provider.mjs reads OP_* settings).
 
-mod common;
-
-use common::{section, World};
+use crate::common::{section, World};
 
 fn setup_args(world: &World, extra: &[&str]) -> Vec<String> {
     let mut args = world.get_token_args();
@@ -41,7 +39,7 @@ fn setup_prints_claims_apiserver_settings_rbac_and_the_exec_entry() {
         assert!(report.contains(&flag), "{flag} missing: {report}");
     }
 
-    let authn = &common::parse_yaml(section(report, "this FILE:\n", "## 3."))[0];
+    let authn = &crate::common::parse_yaml(section(report, "this FILE:\n", "## 3."))[0];
     assert_eq!(authn["kind"], "AuthenticationConfiguration");
     assert_eq!(
         authn["jwt"][0]["issuer"]["url"],
@@ -57,7 +55,7 @@ fn setup_prints_claims_apiserver_settings_rbac_and_the_exec_entry() {
         "oidc:"
     );
 
-    let binding = &common::parse_yaml(section(report, "## 3. RBAC\n", "## 4."))[0];
+    let binding = &crate::common::parse_yaml(section(report, "## 3. RBAC\n", "## 4."))[0];
     assert_eq!(binding["kind"], "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], "cluster-admin");
     assert_eq!(binding["subjects"][0]["kind"], "Group");
@@ -139,14 +137,14 @@ fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
         run.stderr
     );
 
-    let mut command = std::process::Command::new(common::kubectl_path());
+    let mut command = std::process::Command::new(crate::common::kubectl_path());
     command
         .args(["--context=oidc-test", "auth", "whoami", "-o", "json"])
         .envs(world.env())
         .env("KUBECONFIG", &kubeconfig_env)
         .env("PATH", &path)
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
-    let whoami = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    let whoami = crate::common::run_with_timeout(command, std::time::Duration::from_secs(60));
     whoami.assert_ok();
     let me = whoami.json();
     assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
@@ -155,14 +153,14 @@ fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
 
     // An app started from a desktop (Lens, an IDE) has a PATH without ~/.local/bin or
     // ~/.cargo/bin: the written entry runs the plugin by absolute path, so it still works.
-    let mut command = std::process::Command::new(common::kubectl_path_absolute());
+    let mut command = std::process::Command::new(crate::common::kubectl_path_absolute());
     command
         .args(["--context=oidc-test", "auth", "whoami", "-o", "json"])
         .envs(world.env())
         .env("KUBECONFIG", &kubeconfig_env)
         .env("PATH", "/usr/bin:/bin")
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
-    let desktop = common::run_with_timeout(command, std::time::Duration::from_secs(60));
+    let desktop = crate::common::run_with_timeout(command, std::time::Duration::from_secs(60));
     desktop.assert_ok();
     assert_eq!(
         desktop.json()["status"]["userInfo"]["username"],
@@ -174,7 +172,7 @@ fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
 fn setup_with_provider(
     envs: &[(&str, String)],
     issuer_suffix: Option<&str>,
-) -> (World, common::Run) {
+) -> (World, crate::common::Run) {
     let world = World::with_provider(envs);
     let mut args = setup_args(&world, &[]);
     if let Some(suffix) = issuer_suffix {
@@ -597,7 +595,7 @@ fn kubectl_completes_the_plugin_through_its_completion_script() {
     let path = format!("{}:{}", bin.display(), world.path_with_plugin());
     let complete = |words: &[&str]| {
         // `__complete` must be kubectl's first argument, so no --kubeconfig here.
-        let mut kubectl = std::process::Command::new(common::kubectl_path());
+        let mut kubectl = std::process::Command::new(crate::common::kubectl_path());
         kubectl.args(["__complete", "oidc-login"]).args(words);
         let run = world.run(kubectl, &[("PATH", path.as_str())]);
         run.assert_ok();
@@ -689,7 +687,7 @@ fn no_refresh_token_at_a_provider_listing_offline_access_is_explained_and_asked_
     );
 
     // The written entry asks for it, and its login then brings a refresh token.
-    let mut command = std::process::Command::new(common::kubectl_path());
+    let mut command = std::process::Command::new(crate::common::kubectl_path());
     command
         .args([
             "config",
@@ -698,21 +696,21 @@ fn no_refresh_token_at_a_provider_listing_offline_access_is_explained_and_asked_
             "jsonpath={.users[?(@.name==\"hydra\")].user.exec.args}",
         ])
         .env("KUBECONFIG", &kubeconfig_env);
-    let written = common::run_with_timeout(command, std::time::Duration::from_secs(30));
+    let written = crate::common::run_with_timeout(command, std::time::Duration::from_secs(30));
     written.assert_ok();
     assert!(
         written.stdout.contains("--oidc-extra-scope=offline_access"),
         "{}",
         written.stdout
     );
-    let mut command = std::process::Command::new(common::kubectl_path());
+    let mut command = std::process::Command::new(crate::common::kubectl_path());
     command
         .args(["--context=hydra", "auth", "whoami", "-o", "json"])
         .envs(world.env())
         .env("KUBECONFIG", &kubeconfig_env)
         .env("PATH", &path)
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
-    common::run_with_timeout(command, std::time::Duration::from_secs(60)).assert_ok();
+    crate::common::run_with_timeout(command, std::time::Duration::from_secs(60)).assert_ok();
     let logins = world.wait_for_logins(2);
     let scope = logins[1]["auth_params"]["scope"].as_str().unwrap();
     assert!(scope.contains("offline_access"), "{scope}");

@@ -5,8 +5,6 @@
 //! listener while the real callback is on its way.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -14,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{Run, World};
+use crate::common::{Run, World};
 use serde_json::Value;
 
 fn is_root() -> bool {
@@ -84,7 +82,7 @@ struct Running {
 
 impl Running {
     fn start(world: &World, args: &[String], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(common::PLUGIN);
+        let mut command = Command::new(crate::common::PLUGIN);
         command.args(args);
         world.prepare(&mut command, env);
         let mut child = command
@@ -341,12 +339,12 @@ fn logout_reports_a_local_process_that_took_the_id_token_before_the_browser() {
 #[test]
 fn a_localhost_redirect_is_never_sent_for_a_port_another_user_holds_on_ipv6() {
     let world = World::new(300);
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let script = format!(
         "require('net').createServer((c) => c.destroy()).listen({port}, '::1', () => console.log('listening'))"
     );
     let Some(mut squatter) = as_nobody("node", &["-e", &script]) else {
-        common::not_built_here(
+        crate::common::not_built_here(
             "not run here: a_localhost_redirect_is_never_sent_for_a_port_another_user_holds_on_ipv6 (needs root to act as another user with setpriv)",
         );
         return;
@@ -549,13 +547,13 @@ fn more_idle_connections_than_the_listener_serves_at_once_do_not_crowd_out_the_c
 
 #[test]
 fn a_trickling_connection_does_not_hold_up_the_https_callback() {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let redirect = format!("https://localhost:{port}");
     let world = World::with_provider(&[
         ("OP_APPLICATION_TYPE", "web".into()),
         ("OP_REDIRECT_URIS", format!("[\"{redirect}\"]")),
     ]);
-    let (ca, cert, key) = common::test_certificate(world.dir.path(), "loopback");
+    let (ca, cert, key) = crate::common::test_certificate(world.dir.path(), "loopback");
     let mut args = world.get_token_args();
     args.retain(|a| !a.starts_with("--listen-address"));
     args.extend([

@@ -1,12 +1,10 @@
 //! Token storage against a real Secret Service (gnome-keyring on a private D-Bus session),
 //! single-flight refresh and login across concurrent kubectl processes, and crash safety.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{SecretService, World};
+use crate::common::{SecretService, World};
 
 const TOKEN: &str = "/protocol/openid-connect/token";
 
@@ -210,7 +208,7 @@ fn kubectl_burst(
     kubeconfig: &std::path::Path,
     n: usize,
     env: &[(&str, &str)],
-) -> Vec<common::Run> {
+) -> Vec<crate::common::Run> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .map(|_| scope.spawn(|| world.kubectl(kubeconfig, &["get", "--raw", "/api"], env)))
@@ -289,7 +287,7 @@ fn killing_the_plugin_at_random_points_of_a_refresh_never_breaks_the_next_call()
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_micros(seed % 60_000);
-        let mut child = Command::new(common::PLUGIN)
+        let mut child = Command::new(crate::common::PLUGIN)
             .args(&forced)
             .envs(world.env())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

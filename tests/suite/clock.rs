@@ -5,11 +5,9 @@
 //! provider's clock (measured from its Date header at each token response); only the
 //! ExecCredential's expirationTimestamp is in this machine's clock, for client-go.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{support_dir, Run, World, PLUGIN};
+use crate::common::{support_dir, Run, World, PLUGIN};
 use serde_json::Value;
 
 const TOKEN: &str = "/protocol/openid-connect/token";

@@ -3,14 +3,12 @@
 //! of `examples/`. scripts/peers builds them (./test.sh runs it); a peer this machine could
 //! not build makes its test print `not built here: PEER (ERROR)` and return.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::kubelogin_table::{grant_rows, rows, url_host, GrantRow, STANDARD};
-use common::{peer, peer_version, support_dir, KubeApiServer, OidcConfig, SecretService, World};
+use crate::common::kubelogin_table::{grant_rows, rows, url_host, GrantRow, STANDARD};
+use crate::common::{peer, peer_version, support_dir, KubeApiServer, OidcConfig, SecretService, World};
 use serde_json::Value;
 
 const TOKEN_PATH: &str = "/realms/test/protocol/openid-connect/token";
@@ -89,7 +87,7 @@ fn observe(
         args.push("--listen-address=127.0.0.1:0".into());
     }
     args.extend(row_args.iter().map(|a| a.to_string()));
-    // As in tests/kubelogin_dropin.rs: one row puts a klog flag before the subcommand.
+    // As in tests/suite/kubelogin_dropin.rs: one row puts a klog flag before the subcommand.
     if first {
         args.insert(0, "--log_dir=/tmp".into());
     }
@@ -182,7 +180,7 @@ fn differential(
     only: impl Fn(&[&str]) -> bool,
 ) -> Vec<String> {
     let world = World::new(300);
-    let ours = Path::new(common::PLUGIN);
+    let ours = Path::new(crate::common::PLUGIN);
     let mut found = Vec::new();
     let mut compared = 0;
     for (i, row) in rows().iter().enumerate() {
@@ -277,7 +275,7 @@ fn kubelogin_table_rows_send_the_same_request_through_real_kubelogin_and_ours() 
     // And the README's migration section names each flag.
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let migrating = common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    let migrating = crate::common::section(&readme, "## Migrating from kubelogin", "\n## ");
     for (row, _) in INTENDED_DIFFERENCES.iter().chain(INTENDED_DIFFERENCES_OLD) {
         let flag = row.split('=').next().unwrap();
         assert!(
@@ -349,7 +347,7 @@ fn client_request_lines(world: &World) -> Vec<String> {
 }
 
 /// The `aud` of the token in an ExecCredential on stdout.
-fn credential_audience(run: &common::Run) -> String {
+fn credential_audience(run: &crate::common::Run) -> String {
     use base64::Engine;
     let token = serde_json::from_str::<Value>(&run.stdout)
         .ok()
@@ -434,10 +432,10 @@ fn grant_rows_send_the_same_token_requests_through_real_kubelogin_and_ours() {
     let Some(kubelogin) = peer("kubelogin", &peer_version("KUBELOGIN")) else {
         return;
     };
-    let ours = Path::new(common::PLUGIN);
+    let ours = Path::new(crate::common::PLUGIN);
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let migrating = common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    let migrating = crate::common::section(&readme, "## Migrating from kubelogin", "\n## ");
     let mut failures = Vec::new();
     for (i, row) in grant_rows().iter().enumerate() {
         let envs: Vec<(&str, String)> = row
@@ -537,7 +535,7 @@ fn kubelogin_get_token(
     kubelogin: &Path,
     storage: &str,
     env: &[(&str, &str)],
-) -> common::Run {
+) -> crate::common::Run {
     let mut args = world.get_token_args();
     args.push(format!("--token-cache-storage={storage}"));
     let mut command = std::process::Command::new(kubelogin);
@@ -576,7 +574,7 @@ fn kubelogin_keyring_items(keyring: Option<&SecretService>) -> usize {
         .count()
 }
 
-fn token_of(run: &common::Run) -> String {
+fn token_of(run: &crate::common::Run) -> String {
     run.json()["status"]["token"].as_str().unwrap().to_string()
 }
 
@@ -714,7 +712,7 @@ fn plugin_args(world: &World, cache: &str) -> Vec<String> {
 fn whoami(world: &World, kubeconfig: &Path, env: &[(&str, &str)]) -> (String, Vec<String>) {
     let run = world.kubectl(kubeconfig, &["auth", "whoami", "-o", "json"], env);
     run.assert_ok();
-    common::user_info(&run)
+    crate::common::user_info(&run)
 }
 
 /// The real API server with the OIDC settings of `examples/`: users, `oidc:` groups and RBAC
@@ -738,7 +736,7 @@ fn real_api_server(oidc: OidcConfig) -> Option<(World, KubeApiServer)> {
 
     let alice = api.exec_kubeconfig(
         &world.path("alice.kubeconfig"),
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &plugin_args(&world, "cache-alice"),
     );
     let (user, groups) = whoami(&world, &alice, &[]);
@@ -760,7 +758,7 @@ fn real_api_server(oidc: OidcConfig) -> Option<(World, KubeApiServer)> {
     // bob is only in developers: `view` (pods yes, secrets and writes no).
     let bob = api.exec_kubeconfig(
         &world.path("bob.kubeconfig"),
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &plugin_args(&world, "cache-bob"),
     );
     let as_bob = [("LOGIN_USER", "bob")];
@@ -823,7 +821,7 @@ fn helm_through_the_plugin(world: &World, api: &KubeApiServer, key: &str) {
     };
     let kubeconfig = api.exec_kubeconfig(
         &world.path(&format!("helm-{key}.kubeconfig")),
-        common::PLUGIN,
+        crate::common::PLUGIN,
         &plugin_args(world, &format!("cache-helm-{key}")),
     );
     let release = format!("peer-{}", key.to_lowercase());

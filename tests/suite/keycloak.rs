@@ -7,8 +7,7 @@
 //! "not built here: keycloak (...)" and asserts nothing; test.sh lists those lines.
 #![cfg(unix)]
 
-mod common;
-// One sign-in for many clusters by token exchange (tests/keycloak/exchange.rs), on this
+// One sign-in for many clusters by token exchange (tests/suite/keycloak/exchange.rs), on this
 // binary's Keycloak.
 #[path = "keycloak/exchange.rs"]
 mod exchange;
@@ -19,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::keycloak::{keycloak, not_built_here, Keycloak};
-use common::ldap::{self, Ldap};
-use common::{run_with_timeout, support_dir, ApiServer, Run, PLUGIN};
+use crate::common::keycloak::{keycloak, not_built_here, Keycloak};
+use crate::common::ldap::{self, Ldap};
+use crate::common::{run_with_timeout, support_dir, ApiServer, Run, PLUGIN};
 
 macro_rules! keycloak_or_skip {
     () => {
@@ -115,7 +114,7 @@ impl KcWorld {
 
     /// A kubeconfig named `name` whose user runs the plugin with `args`.
     fn kubeconfig(&self, name: &str, args: &[String]) -> PathBuf {
-        common::write_kubeconfig(
+        crate::common::write_kubeconfig(
             &self.path(name),
             &self.api,
             "client.authentication.k8s.io/v1",
@@ -159,7 +158,7 @@ impl KcWorld {
         user: &str,
         extra_env: &[(&str, &str)],
     ) -> Run {
-        let mut command = Command::new(common::kubectl_path());
+        let mut command = Command::new(crate::common::kubectl_path());
         command
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(args);
@@ -184,7 +183,7 @@ impl KcWorld {
             std::fs::read_to_string(self.login_log()).unwrap_or_default(),
             std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
         );
-        common::user_info(&run)
+        crate::common::user_info(&run)
     }
 
     /// The browser's runs so far; waits (up to 30 s) for `n`, since the browser reports after

@@ -5,8 +5,6 @@
 //! x86_64 Linux and dev builds of the others) beside the tests; they wait for it.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +12,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 fn dist() -> PathBuf {
-    common::wait_for_platform_builds();
+    crate::common::wait_for_platform_builds();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist-test");
     assert!(
         dir.join("oidc-login.yaml").exists(),
@@ -46,7 +44,7 @@ fn checksums_and_krew_manifest_match_the_archives() {
     }
 
     let manifest =
-        &common::parse_yaml(&std::fs::read_to_string(dist.join("oidc-login.yaml")).unwrap())[0];
+        &crate::common::parse_yaml(&std::fs::read_to_string(dist.join("oidc-login.yaml")).unwrap())[0];
     assert_eq!(manifest["kind"], "Plugin");
     assert_eq!(manifest["metadata"]["name"], "oidc-login");
     assert_eq!(

@@ -5,9 +5,7 @@
 //! provider, citing the provider's own documentation. What the README's provider table calls
 //! "shown by configuration".
 
-mod common;
-
-use common::{user_info, ApiServer, Provider, World};
+use crate::common::{user_info, ApiServer, Provider, World};
 
 const TOKEN: &str = "/protocol/openid-connect/token";
 
@@ -45,7 +43,7 @@ fn token_requests(world: &World) -> u64 {
         .unwrap_or(0)
 }
 
-fn get(world: &World, kubeconfig: &std::path::Path) -> common::Run {
+fn get(world: &World, kubeconfig: &std::path::Path) -> crate::common::Run {
     let run = world.kubectl(kubeconfig, &["get", "--raw", "/api"], &[]);
     run.assert_ok();
     run
@@ -171,7 +169,7 @@ fn okta_rotation_with_reuse_detection() {
     let first = world.cached_refresh_token();
     world.wait_for_cached_token_to_expire();
     world.provider.reset_counts();
-    let runs: Vec<common::Run> = std::thread::scope(|scope| {
+    let runs: Vec<crate::common::Run> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..6)
             .map(|_| scope.spawn(|| world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])))
             .collect();

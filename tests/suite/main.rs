@@ -1,0 +1,34 @@
+//! The integration suite: one test binary with a module per area (issue 35). One crate
+//! compiles `common` and links every dependency once, where a file per test crate did both 28
+//! times. Run one area with `cargo test --test suite attacks::` (or any name filter).
+
+mod common;
+
+mod accounts;
+mod attacks;
+mod browser;
+mod clock;
+mod doctor;
+mod examples;
+mod exchange;
+mod field;
+mod get_token;
+mod grants;
+mod hardening;
+mod hosted;
+mod install;
+mod keycloak;
+mod keyring;
+mod kubelogin_args;
+mod kubelogin_dropin;
+mod layering;
+mod listener_attacks;
+mod network;
+mod peers;
+mod pflag_model;
+mod platforms;
+mod properties;
+mod providers;
+mod release;
+mod secrets;
+mod setup;
