@@ -22,7 +22,9 @@ fn chromium_kubeconfig(world: &World, extra: &[String]) -> PathBuf {
         .collect();
     args.push(format!(
         "--browser-command={}",
-        crate::common::support_dir().join("chromium-login.mjs").display()
+        crate::common::support_dir()
+            .join("chromium-login.mjs")
+            .display()
     ));
     args.extend(extra.iter().cloned());
     world.kubeconfig(

@@ -46,7 +46,11 @@ fn printed_url(stderr: &str) -> String {
 
 /// Runs get-token with a fake browser world: `extra` flags, `env` on top, PATH starting with
 /// the fakes. The login cannot finish (nobody follows the URL), so it times out after 1 s.
-fn launch(world: &World, extra: &[&str], env: &[(&str, &str)]) -> (crate::common::Run, Vec<Vec<String>>) {
+fn launch(
+    world: &World,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (crate::common::Run, Vec<Vec<String>>) {
     let fakes = world.path("fakes");
     let log = world.path(&format!("argv-{}.log", rand_suffix()));
     let path = format!(

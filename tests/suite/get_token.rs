@@ -87,7 +87,12 @@ fn kubectl_accepts_v1_and_v1beta1_credentials() {
         ("v1", "client.authentication.k8s.io/v1"),
         ("v1beta1", "client.authentication.k8s.io/v1beta1"),
     ] {
-        let kubeconfig = world.kubeconfig(name, version, crate::common::PLUGIN, &world.get_token_args());
+        let kubeconfig = world.kubeconfig(
+            name,
+            version,
+            crate::common::PLUGIN,
+            &world.get_token_args(),
+        );
         let me = whoami(&world, &kubeconfig);
         assert_eq!(
             me["status"]["userInfo"]["username"], "alice@example.com",
@@ -241,7 +246,9 @@ fn a_denied_consent_is_shown_on_the_page_and_in_the_terminal() {
 #[test]
 fn a_kubelogin_style_kubeconfig_works_through_kubectl_plugin_discovery() {
     let world = World::new(300);
-    let bin_dir = std::path::Path::new(crate::common::PLUGIN).parent().unwrap();
+    let bin_dir = std::path::Path::new(crate::common::PLUGIN)
+        .parent()
+        .unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     // Exactly what kubelogin's README puts in a kubeconfig, plus klog flags old configs carry.
     let mut args = vec!["oidc-login".to_string()];

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::kubelogin_table::{grant_rows, rows, url_host, GrantRow, STANDARD};
-use crate::common::{peer, peer_version, support_dir, KubeApiServer, OidcConfig, SecretService, World};
+use crate::common::{
+    peer, peer_version, support_dir, KubeApiServer, OidcConfig, SecretService, World,
+};
 use serde_json::Value;
 
 const TOKEN_PATH: &str = "/realms/test/protocol/openid-connect/token";

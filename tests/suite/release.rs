@@ -44,7 +44,8 @@ fn checksums_and_krew_manifest_match_the_archives() {
     }
 
     let manifest =
-        &crate::common::parse_yaml(&std::fs::read_to_string(dist.join("oidc-login.yaml")).unwrap())[0];
+        &crate::common::parse_yaml(&std::fs::read_to_string(dist.join("oidc-login.yaml")).unwrap())
+            [0];
     assert_eq!(manifest["kind"], "Plugin");
     assert_eq!(manifest["metadata"]["name"], "oidc-login");
     assert_eq!(

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::{new_requests, set_ldap_cache_lifespan, KcWorld, TOKEN};
 use crate::common::keycloak::{keycloak, not_built_here};
 use crate::common::{KubeApiServer, OidcConfig, Run, PLUGIN};
-use super::{new_requests, set_ldap_cache_lifespan, KcWorld, TOKEN};
 
 const LOGIN_CLIENT: &str = "kubectl";
 const SECRET: &str = "kubectl-exchange-secret";
