@@ -124,7 +124,11 @@ pub fn write(info: &ExecInfo, token: &str, expiry: i64) -> std::io::Result<()> {
 
 /// RFC 3339 in UTC with a `Z`, as client-go's metav1.Time expects.
 pub fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
+    // RFC 3339 (and Go's time.Parse, which kubectl uses) knows four-digit years only: chrono
+    // writes `+10000-…` past 9999 and kubectl then fails every call while such a token is
+    // cached. Clamping loses nothing: kubectl runs the plugin again long before either end.
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    chrono::DateTime::from_timestamp(unix.clamp(0, LAST), 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -132,6 +136,15 @@ pub fn rfc3339(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_keep_four_digit_years() {
+        assert_eq!(rfc3339(253_402_300_800), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-62_135_596_801), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
 
     #[test]
     fn picks_the_version_kubectl_asks_for() {

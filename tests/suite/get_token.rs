@@ -324,3 +324,28 @@ fn a_provider_that_is_down_at_refresh_time_does_not_break_a_still_valid_token() 
         "no browser while the provider is down"
     );
 }
+
+/// A verified ID token whose `exp` lies past the year 9999 (issue 36, found by fuzzing
+/// `exec_credential::rfc3339`): RFC 3339 has four-digit years only, and kubectl refused every
+/// call with `parsing time "+10000-01-01T00:00:00Z"` for as long as such a token was cached.
+#[test]
+fn a_token_valid_past_the_year_9999_still_reaches_kubectl() {
+    // From now to a little past 10000-01-01T00:00:00Z (253402300800).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let world = World::new(253_402_300_800 + 86_400 - now);
+    let kubeconfig = world.default_kubeconfig(&[]);
+    for _ in 0..2 {
+        let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
+        run.assert_ok();
+    }
+    assert_eq!(world.logins().len(), 1);
+    let run = world.plugin(&world.get_token_args(), &[]);
+    run.assert_ok();
+    assert_eq!(
+        run.json()["status"]["expirationTimestamp"],
+        "9999-12-31T23:59:59Z"
+    );
+}
