@@ -2,6 +2,8 @@
 //! can reach a loopback listener. The user opens a URL anywhere and types a short code; we poll
 //! the token endpoint as the provider says (`interval`, `slow_down`), with openidconnect.
 
+use std::time::{Duration, Instant};
+
 use openidconnect::core::CoreDeviceAuthorizationResponse;
 use openidconnect::{
     DeviceAuthorizationUrl, DeviceCodeErrorResponse, DeviceCodeErrorResponseType,
@@ -91,6 +93,7 @@ pub fn login(
 
     // Poll until the provider's own deadline or ours, whichever comes first.
     let timeout = details.expires_in().min(config.auth_timeout);
+    let details = with_interval_capped(details);
     crate::debug!(
         1,
         "polling the token endpoint every {}s for up to {}s",
@@ -107,7 +110,13 @@ pub fn login(
         if let Some((_, verifier)) = &pkce {
             poll = poll.add_extra_param("code_verifier", verifier.secret().to_string());
         }
-        poll.request(http, std::thread::sleep, Some(timeout))
+        // oauth2 checks its deadline only between polls: a sleep as long as the provider asks
+        // would hold the cache lock (and every other kubectl call) far past the timeout.
+        let deadline = Instant::now() + timeout + DEADLINE_SLACK;
+        let sleep = |wanted: Duration| {
+            std::thread::sleep(wanted.min(deadline.saturating_duration_since(Instant::now())))
+        };
+        poll.request(http, sleep, Some(timeout))
     })
     .map_err(|e| OidcError::Device(describe(e)))?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
@@ -115,6 +124,36 @@ pub fn login(
     let clock = measure_clock(http, Some(&id_token.to_string()));
     let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
     Ok(token_set(&response, expiry, None, clock, client_auth))
+}
+
+/// RFC 8628's default interval is 5 s. oauth2 adds 5 s to the interval at each `slow_down`
+/// without checking, so a provider's `"interval": 18446744073709551615` aborted the plugin,
+/// and anything longer than the login's timeout only delays the timeout's error.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Past the deadline oauth2 computes for itself, so its check after the last sleep fires.
+const DEADLINE_SLACK: Duration = Duration::from_millis(50);
+
+fn with_interval_capped(
+    details: CoreDeviceAuthorizationResponse,
+) -> CoreDeviceAuthorizationResponse {
+    if details.interval() <= MAX_INTERVAL {
+        return details;
+    }
+    crate::debug!(
+        1,
+        "the provider asks to poll every {}s; polling every {}s",
+        details.interval().as_secs(),
+        MAX_INTERVAL.as_secs()
+    );
+    // The response's fields are private to oauth2; its serde form is the one way to set one.
+    serde_json::to_value(&details)
+        .ok()
+        .and_then(|mut json| {
+            json["interval"] = MAX_INTERVAL.as_secs().into();
+            serde_json::from_value(json).ok()
+        })
+        .unwrap_or(details)
 }
 
 type DeviceError = RequestTokenError<super::http::HttpError, DeviceCodeErrorResponse>;
@@ -149,5 +188,29 @@ fn describe(err: DeviceError) -> String {
         RequestTokenError::Request(e) => e.to_string(),
         RequestTokenError::Parse(e, _) => format!("the provider's answer is not valid: {e}"),
         RequestTokenError::Other(msg) => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details(interval: &str) -> CoreDeviceAuthorizationResponse {
+        serde_json::from_str(&format!(
+            r#"{{"device_code":"d","user_code":"u","verification_uri":"https://op.example/device","expires_in":600,"interval":{interval}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_hostile_interval_is_capped_and_an_ordinary_one_kept() {
+        assert_eq!(
+            with_interval_capped(details("18446744073709551615")).interval(),
+            MAX_INTERVAL
+        );
+        assert_eq!(
+            with_interval_capped(details("5")).interval(),
+            Duration::from_secs(5)
+        );
     }
 }

@@ -465,3 +465,56 @@ fn pkce_method_no_sends_no_challenge_and_auto_sends_s256() {
         "S256"
     );
 }
+
+/// The device grant with nobody at the browser, through the real kubectl, against a provider
+/// whose polling `interval` is hostile (issue 36, found by fuzzing the device flow): the login
+/// must end at --authentication-timeout-sec with the timeout's own words, whatever the
+/// provider asks for.
+fn device_login_nobody_finishes(provider_env: &[(&str, String)]) -> Run {
+    let world = World::with_provider(provider_env);
+    let mut args = world.grant_args("kubernetes-device", "device-code");
+    args.retain(|a| {
+        !a.starts_with("--browser-command") && !a.starts_with("--authentication-timeout-sec")
+    });
+    args.extend([
+        "--skip-open-browser".into(),
+        "--authentication-timeout-sec=3".into(),
+    ]);
+    let kubeconfig = world.kubeconfig(
+        "kubeconfig",
+        "client.authentication.k8s.io/v1",
+        PLUGIN,
+        &args,
+    );
+    let mut command = Command::new(crate::common::kubectl_path());
+    command
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(["get", "--raw", "/api"]);
+    world.prepare(&mut command, &[]);
+    let run = crate::common::run_with_timeout(command, Duration::from_secs(60));
+    assert!(!run.ok(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no sign-in before the code expired"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+/// `"interval":100000000` and `authorization_pending`: the plugin slept 3 years past its
+/// timeout while holding the cache lock.
+#[test]
+fn device_code_never_sleeps_past_the_authentication_timeout() {
+    device_login_nobody_finishes(&[("OP_DEVICE_INTERVAL", "100000000".into())]);
+}
+
+/// `"interval":18446744073709551615` and `slow_down`: adding slow_down's 5 s overflowed and
+/// aborted the plugin ("overflow when adding durations").
+#[test]
+fn device_code_survives_a_slow_down_on_the_largest_interval() {
+    device_login_nobody_finishes(&[
+        ("OP_DEVICE_INTERVAL_RAW", "18446744073709551615".into()),
+        ("OP_DEVICE_SLOW_DOWN", "1".into()),
+    ]);
+}

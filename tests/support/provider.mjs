@@ -412,6 +412,17 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
     await next();
     if (ctx.path.endsWith('/auth/device') && ctx.method === 'POST' && ctx.body && ctx.body.device_code) {
       ctx.body = { ...ctx.body, interval: Number(env.OP_DEVICE_INTERVAL || 1) };
+      // OP_DEVICE_INTERVAL_RAW: the interval as written, past what a JavaScript number holds
+      // exactly (18446744073709551615, u64::MAX: a hostile provider's).
+      if (env.OP_DEVICE_INTERVAL_RAW) {
+        ctx.type = 'application/json';
+        ctx.body = JSON.stringify(ctx.body).replace(/"interval":[0-9]+/, `"interval":${env.OP_DEVICE_INTERVAL_RAW}`);
+      }
+    }
+    // OP_DEVICE_SLOW_DOWN=1: every poll of the device grant is told to slow down.
+    if (env.OP_DEVICE_SLOW_DOWN === '1' && ctx.oidc?.params?.grant_type === 'urn:ietf:params:oauth:grant-type:device_code') {
+      ctx.status = 400;
+      ctx.body = { error: 'slow_down', error_description: 'polling too fast' };
     }
   });
   // OP_DISCOVERY_PATCH=JSON: the discovery document with these fields replaced (an endpoint
