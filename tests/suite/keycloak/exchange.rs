@@ -866,7 +866,7 @@ fn cluster_settings_that_cannot_work_are_named_in_one_line_without_a_browser_loo
         &login_args(&world),
         &clusters,
         &[("pinned", pinned)],
-        &[("disagree", "wrong-scope", "pinned")],
+        &[("disagree", "no-scope", "pinned")],
     );
     let cases = [
         // (context, what the line must say)
