@@ -337,7 +337,9 @@ pub struct GetTokenArgs {
 
     /// Client ID of the cluster (its API server's audience) to get a token for, by exchanging
     /// the login of --oidc-client-id at the provider (RFC 8693 token exchange): one browser
-    /// login serves every cluster. get-token takes one; setup takes one per cluster
+    /// login serves every cluster. get-token takes one (or none: with provideClusterInfo, the
+    /// cluster's kubeconfig extension client.authentication.k8s.io/exec names its audience);
+    /// setup takes one per cluster
     #[arg(long, value_name = "CLIENT_ID")]
     pub token_exchange_audience: Vec<String>,
 
