@@ -5,7 +5,26 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
+use thiserror::Error;
+
+use crate::exec_credential::{ClusterConfig, CLUSTER_EXTENSION};
 use crate::tokens::{CacheKey, Storage};
+
+/// Why the kubeconfig user's flags and the cluster's extension give no one answer. kubectl
+/// reads both from one kubeconfig, so a silent choice would hide a mistake in it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ClusterConfigError {
+    #[error("the kubeconfig user says --token-exchange-{what}={flag:?} but this cluster's extension {CLUSTER_EXTENSION} says {what}: {cluster:?}; remove the flag from the user's exec args (one user then serves every cluster, each naming its own {what}) or make the two agree")]
+    Disagree {
+        what: &'static str,
+        flag: String,
+        cluster: String,
+    },
+    #[error("a token exchange scope ({scope:?}) is given but no audience, so there is nothing to exchange for; add audience: CLUSTER_CLIENT_ID to this cluster's extension {CLUSTER_EXTENSION} (or --token-exchange-audience to the user), or drop the scope")]
+    ScopeWithoutAudience { scope: String },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pkce {
@@ -61,6 +80,9 @@ pub struct Config {
     /// ID), exchanged (RFC 8693) for the login client's access token, instead of the login's
     /// own ID token.
     pub token_exchange_audience: Option<String>,
+    /// `--token-exchange-scope`: the RFC 8693 `scope` of that exchange, space-delimited (for
+    /// Keycloak, the optional client scope holding the audience's mapper).
+    pub token_exchange_scope: Option<String>,
 }
 
 impl Config {
@@ -89,8 +111,55 @@ impl Config {
     pub fn credential_key(&self) -> CacheKey {
         let login = self.cache_key();
         match &self.token_exchange_audience {
-            Some(audience) => login.for_audience(audience),
+            Some(audience) => login.for_exchange(audience, self.token_exchange_scope.as_deref()),
             None => login,
+        }
+    }
+
+    /// These settings for the cluster kubectl calls for: the audience and scope of its
+    /// extension ([`CLUSTER_EXTENSION`]) where the flags name none. A flag and the extension
+    /// that both name one must agree; a cluster without the extension gets what the flags say
+    /// (without an audience: the login's own token). Borrowed when nothing changes, so the
+    /// hot path copies nothing.
+    pub fn for_cluster(
+        &self,
+        cluster: Option<&ClusterConfig>,
+    ) -> Result<Cow<'_, Config>, ClusterConfigError> {
+        let empty = ClusterConfig::default();
+        let cluster = cluster.unwrap_or(&empty);
+        let pick = |what: &'static str,
+                    flag: &Option<String>,
+                    theirs: &Option<String>|
+         -> Result<Option<String>, ClusterConfigError> {
+            match (flag, theirs) {
+                (Some(flag), Some(theirs)) if flag != theirs => Err(ClusterConfigError::Disagree {
+                    what,
+                    flag: flag.clone(),
+                    cluster: theirs.clone(),
+                }),
+                (None, Some(theirs)) => Ok(Some(theirs.clone())),
+                _ => Ok(None),
+            }
+        };
+        let audience = pick("audience", &self.token_exchange_audience, &cluster.audience)?;
+        let scope = pick("scope", &self.token_exchange_scope, &cluster.scope)?;
+        let resolved = match (audience, scope) {
+            (None, None) => Cow::Borrowed(self),
+            (audience, scope) => {
+                let mut config = self.clone();
+                config.token_exchange_audience = audience.or(config.token_exchange_audience);
+                config.token_exchange_scope = scope.or(config.token_exchange_scope);
+                Cow::Owned(config)
+            }
+        };
+        match (
+            &resolved.token_exchange_audience,
+            &resolved.token_exchange_scope,
+        ) {
+            (None, Some(scope)) => Err(ClusterConfigError::ScopeWithoutAudience {
+                scope: scope.clone(),
+            }),
+            _ => Ok(resolved),
         }
     }
 
@@ -125,6 +194,114 @@ impl Config {
             username: None,
             password: None,
             token_exchange_audience: None,
+            token_exchange_scope: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(audience: Option<&str>, scope: Option<&str>) -> ClusterConfig {
+        ClusterConfig {
+            audience: audience.map(Into::into),
+            scope: scope.map(Into::into),
+        }
+    }
+
+    fn with_flags(audience: Option<&str>, scope: Option<&str>) -> Config {
+        let mut config = Config::example("https://k/realms/r", "kubectl");
+        config.token_exchange_audience = audience.map(Into::into);
+        config.token_exchange_scope = scope.map(Into::into);
+        config
+    }
+
+    fn resolved(
+        flags: (Option<&str>, Option<&str>),
+        theirs: Option<ClusterConfig>,
+    ) -> Result<(Option<String>, Option<String>), ClusterConfigError> {
+        let config = with_flags(flags.0, flags.1);
+        let out = config.for_cluster(theirs.as_ref())?;
+        Ok((
+            out.token_exchange_audience.clone(),
+            out.token_exchange_scope.clone(),
+        ))
+    }
+
+    #[test]
+    fn the_cluster_names_its_audience_and_a_flag_may_only_agree() {
+        let s = |v: &str| Some(v.to_string());
+        // One user for every cluster: each cluster's own audience and scope.
+        assert_eq!(
+            resolved((None, None), Some(cluster(Some("dev"), Some("aud-dev")))),
+            Ok((s("dev"), s("aud-dev")))
+        );
+        // A cluster without the extension: the flags, or the login's own token.
+        assert_eq!(resolved((None, None), None), Ok((None, None)));
+        assert_eq!(resolved((Some("dev"), None), None), Ok((s("dev"), None)));
+        // The same answer twice is no conflict; a scope for every cluster on the user is
+        // combined with each cluster's audience.
+        assert_eq!(
+            resolved((Some("dev"), None), Some(cluster(Some("dev"), None))),
+            Ok((s("dev"), None))
+        );
+        assert_eq!(
+            resolved((None, Some("openid")), Some(cluster(Some("dev"), None))),
+            Ok((s("dev"), s("openid")))
+        );
+        // Two answers: an error naming both, never a silent choice.
+        let e = resolved((Some("prod"), None), Some(cluster(Some("dev"), None))).unwrap_err();
+        assert!(matches!(
+            e,
+            ClusterConfigError::Disagree {
+                what: "audience",
+                ..
+            }
+        ));
+        let line = e.to_string();
+        assert!(
+            line.contains("--token-exchange-audience=\"prod\""),
+            "{line}"
+        );
+        assert!(line.contains("audience: \"dev\""), "{line}");
+        let e = resolved(
+            (None, Some("aud-prod")),
+            Some(cluster(Some("dev"), Some("aud-dev"))),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            ClusterConfigError::Disagree { what: "scope", .. }
+        ));
+        // A scope with nothing to exchange for.
+        assert!(matches!(
+            resolved((None, None), Some(cluster(None, Some("aud-dev")))),
+            Err(ClusterConfigError::ScopeWithoutAudience { .. })
+        ));
+        assert!(matches!(
+            resolved((None, Some("aud-dev")), None),
+            Err(ClusterConfigError::ScopeWithoutAudience { .. })
+        ));
+    }
+
+    #[test]
+    fn nothing_is_copied_when_the_cluster_changes_nothing() {
+        let config = with_flags(Some("dev"), None);
+        assert!(matches!(config.for_cluster(None), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            config.for_cluster(Some(&cluster(Some("dev"), None))),
+            Ok(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn each_scope_of_an_audience_has_its_own_token() {
+        let plain = with_flags(Some("dev"), None).credential_key();
+        let scoped = with_flags(Some("dev"), Some("aud-dev")).credential_key();
+        assert_ne!(plain.id(), scoped.id());
+        // Without a scope, the key cached before scopes existed.
+        let login = with_flags(None, None).cache_key();
+        assert_eq!(plain.id(), login.for_exchange("dev", None).id());
     }
 }

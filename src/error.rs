@@ -10,6 +10,8 @@ pub enum Error {
     #[error(transparent)]
     ExecInfo(#[from] crate::exec_credential::ExecInfoError),
     #[error(transparent)]
+    ClusterConfig(#[from] crate::config::ClusterConfigError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     SignIn(#[from] crate::signin::SignInError),

@@ -15,6 +15,61 @@ pub enum ExecInfoError {
     Malformed(String),
     #[error("KUBERNETES_EXEC_INFO asks for apiVersion {0:?}, but only {V1} and {V1BETA1} are supported; set users[].user.exec.apiVersion to one of them")]
     UnknownVersion(String),
+    #[error("the cluster's extension {CLUSTER_EXTENSION} is not what this plugin reads ({0}); write it as {{audience: CLUSTER_CLIENT_ID, scope: CLIENT_SCOPE}} (scope optional) in the kubeconfig's clusters[].cluster.extensions")]
+    BadClusterConfig(String),
+}
+
+/// The name of the cluster extension kubectl hands exec plugins as `spec.cluster.config`
+/// (with `provideClusterInfo: true` in the user's exec entry).
+pub const CLUSTER_EXTENSION: &str = "client.authentication.k8s.io/exec";
+
+/// This plugin's settings for one cluster, from the cluster's own kubeconfig entry (see
+/// [`CLUSTER_EXTENSION`]): so one kubeconfig user serves every cluster, and a new cluster is
+/// one cluster entry. Keys other plugins may read are left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ClusterConfig {
+    /// The audience to exchange the login for: the cluster's client ID.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub audience: Option<String>,
+    /// The RFC 8693 `scope` of the exchange (space-separated, or a YAML list).
+    #[serde(default, deserialize_with = "scope")]
+    pub scope: Option<String>,
+}
+
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    match value.as_deref().map(str::trim) {
+        Some("") => Err(serde::de::Error::custom("audience is empty")),
+        Some(v) => Ok(Some(v.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn scope<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scope {
+        One(String),
+        Many(Vec<String>),
+    }
+    let words: Vec<String> = match Option::<Scope>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Scope::One(s)) => vec![s],
+        Some(Scope::Many(v)) => v,
+    };
+    Ok(normalize_scope(words.iter().map(String::as_str)))
+}
+
+/// Scopes as one space-delimited value (RFC 6749 §3.3), each once, in the order given; None
+/// when there are none.
+pub fn normalize_scope<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for word in values.flat_map(str::split_whitespace) {
+        if !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    (!out.is_empty()).then(|| out.join(" "))
 }
 
 /// What kubectl told us about this call.
@@ -23,6 +78,8 @@ pub struct ExecInfo {
     pub api_version: &'static str,
     /// Whether the user can answer on stdin (kubectl's `spec.interactive`).
     pub interactive: bool,
+    /// The cluster's settings for this plugin (`spec.cluster.config`), when kubectl passed any.
+    pub cluster: Option<ClusterConfig>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +95,15 @@ struct RawExecInfo {
 struct RawSpec {
     #[serde(default)]
     interactive: bool,
+    #[serde(default)]
+    cluster: Option<RawCluster>,
+}
+
+/// Only the extension is read: the server, its CA and the rest are kubectl's business.
+#[derive(Deserialize, Default)]
+struct RawCluster {
+    #[serde(default)]
+    config: Option<serde_json::Value>,
 }
 
 impl ExecInfo {
@@ -49,6 +115,7 @@ impl ExecInfo {
             _ => Ok(ExecInfo {
                 api_version: V1BETA1,
                 interactive: std::io::stdin().is_terminal(),
+                cluster: None,
             }),
         }
     }
@@ -68,9 +135,18 @@ impl ExecInfo {
             Some(V1BETA1) => V1BETA1,
             Some(other) => return Err(ExecInfoError::UnknownVersion(other.to_string())),
         };
+        // A JSON null (an extension written without a value) is no extension.
+        let cluster = match info.spec.cluster.and_then(|c| c.config) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(config) => Some(
+                serde_json::from_value(config)
+                    .map_err(|e| ExecInfoError::BadClusterConfig(e.to_string()))?,
+            ),
+        };
         Ok(ExecInfo {
             api_version,
             interactive: info.spec.interactive,
+            cluster,
         })
     }
 }
@@ -153,7 +229,8 @@ mod tests {
             ExecInfo::parse(v1beta1).unwrap(),
             ExecInfo {
                 api_version: V1BETA1,
-                interactive: true
+                interactive: true,
+                cluster: None,
             }
         );
         let v1 = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://x"}}}"#;
@@ -175,10 +252,56 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_clusters_extension_as_kubectl_passes_it() {
+        // As kubectl 1.32 passed it for a cluster with
+        // `extension: {audience: dev, scope: aud-dev}` and provideClusterInfo: true.
+        let raw = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"cluster":{"server":"https://127.0.0.1:6443","certificate-authority-data":"LS0t","config":{"audience":"dev","scope":"aud-dev"}},"interactive":true}}"#;
+        assert_eq!(
+            ExecInfo::parse(raw).unwrap().cluster,
+            Some(ClusterConfig {
+                audience: Some("dev".into()),
+                scope: Some("aud-dev".into()),
+            })
+        );
+        let list = r#"{"spec":{"cluster":{"server":"https://x","config":{"audience":"dev","scope":["openid","aud-dev","openid"],"other-plugin":1}}}}"#;
+        assert_eq!(
+            ExecInfo::parse(list)
+                .unwrap()
+                .cluster
+                .unwrap()
+                .scope
+                .as_deref(),
+            Some("openid aud-dev")
+        );
+        // No extension, or no cluster info at all: no cluster settings.
+        for none in [
+            r#"{"spec":{"cluster":{"server":"https://x"}}}"#,
+            r#"{"spec":{"cluster":{"server":"https://x","config":null}}}"#,
+            r#"{"spec":{}}"#,
+        ] {
+            assert_eq!(ExecInfo::parse(none).unwrap().cluster, None, "{none}");
+        }
+        for bad in [
+            r#"{"spec":{"cluster":{"config":{"audience":""}}}}"#,
+            r#"{"spec":{"cluster":{"config":{"audience":7}}}}"#,
+            r#"{"spec":{"cluster":{"config":"dev"}}}"#,
+        ] {
+            assert!(
+                matches!(
+                    ExecInfo::parse(bad),
+                    Err(ExecInfoError::BadClusterConfig(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn renders_token_and_utc_expiry() {
         let info = ExecInfo {
             api_version: V1,
             interactive: false,
+            cluster: None,
         };
         let json: serde_json::Value = serde_json::from_str(&render(&info, "tok", 0)).unwrap();
         assert_eq!(json["kind"], "ExecCredential");

@@ -26,6 +26,7 @@ pub mod diagnose;
 pub mod exec_credential;
 pub mod interrupt;
 pub mod jwt;
+pub mod kubeconfig;
 pub mod lock;
 pub mod log;
 pub mod loopback;

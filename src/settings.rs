@@ -32,6 +32,14 @@ pub enum SettingsError {
     ManyAudiences(usize),
     #[error("--token-exchange-audience is empty; give the cluster's client ID (its API server's audience)")]
     EmptyAudience,
+    #[error("--token-exchange-scope is given {0} times; get-token takes one value (several scopes go in it space-separated)")]
+    ManyScopes(usize),
+    #[error("--token-exchange-scope is empty; give the client scope that holds the cluster's Audience mapper, or drop the flag")]
+    EmptyScope,
+    #[error("--token-exchange-scope is given {scopes} times for {audiences} --token-exchange-audience; give one for every cluster, or one per audience in the same order")]
+    ScopesPerAudience { scopes: usize, audiences: usize },
+    #[error("--token-exchange-scope needs --token-exchange-audience: setup exchanges the login for each audience with that scope")]
+    ScopeWithoutAudience,
 }
 
 /// The settings of one login (get-token, login, and the login part of every other command).
@@ -40,9 +48,25 @@ pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
     if audiences.len() > 1 {
         return Err(SettingsError::ManyAudiences(audiences.len()));
     }
+    let scopes = scopes(args)?;
+    if scopes.len() > 1 {
+        return Err(SettingsError::ManyScopes(scopes.len()));
+    }
     let mut config = login_config(args)?;
     config.token_exchange_audience = audiences.into_iter().next();
+    config.token_exchange_scope = scopes.into_iter().next();
     Ok(config)
+}
+
+/// Each --token-exchange-scope value as one space-delimited scope list.
+fn scopes(args: &GetTokenArgs) -> Result<Vec<String>, SettingsError> {
+    args.token_exchange_scope
+        .iter()
+        .map(|value| {
+            crate::exec_credential::normalize_scope(std::iter::once(value.as_str()))
+                .ok_or(SettingsError::EmptyScope)
+        })
+        .collect()
 }
 
 /// The audiences of --token-exchange-audience, deduplicated in the order given.
@@ -146,6 +170,7 @@ fn login_config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
         username: args.username.clone(),
         password: args.password.clone(),
         token_exchange_audience: None,
+        token_exchange_scope: None,
     })
 }
 
@@ -160,17 +185,30 @@ pub fn storage(arg: StorageArg) -> Storage {
 
 pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
     let audiences = audiences(&args.token)?;
-    // One kubeconfig user per cluster: the same login flags, its own audience.
+    let scopes = scopes(&args.token)?;
+    // One scope for every cluster, or one each in the order of the audiences.
+    let scope_of = |i: usize| match scopes.len() {
+        0 => Ok(None),
+        1 => Ok(Some(scopes[0].clone())),
+        n if n == audiences.len() => Ok(Some(scopes[i].clone())),
+        n => Err(SettingsError::ScopesPerAudience {
+            scopes: n,
+            audiences: audiences.len(),
+        }),
+    };
+    if audiences.is_empty() && !scopes.is_empty() {
+        return Err(SettingsError::ScopeWithoutAudience);
+    }
+    // One kubeconfig user for every cluster: the login's flags; each cluster names its
+    // audience (and scope) in its own kubeconfig entry.
     let clusters = audiences
         .iter()
-        .map(|audience| {
-            let mut token = args.token.clone();
-            token.token_exchange_audience = vec![audience.clone()];
-            (audience.clone(), token.to_exec_args())
-        })
-        .collect();
+        .enumerate()
+        .map(|(i, audience)| Ok((audience.clone(), scope_of(i)?)))
+        .collect::<Result<_, SettingsError>>()?;
     let mut login = args.token.clone();
     login.token_exchange_audience.clear();
+    login.token_exchange_scope.clear();
     Ok(setup::Options {
         config: login_config(&args.token)?,
         clusters,
@@ -420,13 +458,73 @@ mod tests {
         let audiences: Vec<&str> = options.clusters.iter().map(|(a, _)| a.as_str()).collect();
         // One value is one audience: client IDs may hold commas.
         assert_eq!(audiences, ["dev,prod", "qa"]);
-        assert!(options.clusters[1]
-            .1
-            .contains(&"--token-exchange-audience=qa".to_string()));
+        // One user for all of them: no audience in its flags.
         assert!(!options
             .exec_args
             .iter()
-            .any(|a| a.starts_with("--token-exchange-audience")));
+            .any(|a| a.starts_with("--token-exchange-")));
+    }
+
+    #[test]
+    fn setup_takes_one_scope_for_all_clusters_or_one_each() {
+        let setup_with = |extra: &[&str]| {
+            let argv = [
+                &[
+                    "setup",
+                    "--oidc-issuer-url=https://k/realms/r",
+                    "--oidc-client-id=login",
+                ][..],
+                extra,
+            ]
+            .concat();
+            let crate::cli::Command::Setup(args) = parsed(&argv) else {
+                panic!("setup")
+            };
+            setup(&args).map(|o| o.clusters)
+        };
+        let s = |v: &str| Some(v.to_string());
+        let each = setup_with(&[
+            "--token-exchange-audience=dev",
+            "--token-exchange-audience=prod",
+            "--token-exchange-scope=aud-dev",
+            "--token-exchange-scope=openid  aud-prod",
+        ])
+        .unwrap();
+        assert_eq!(
+            each,
+            [
+                ("dev".into(), s("aud-dev")),
+                ("prod".into(), s("openid aud-prod"))
+            ]
+        );
+        let all = setup_with(&[
+            "--token-exchange-audience=dev",
+            "--token-exchange-audience=prod",
+            "--token-exchange-scope=aud-clusters",
+        ])
+        .unwrap();
+        assert_eq!(all[1], ("prod".into(), s("aud-clusters")));
+        assert!(matches!(
+            setup_with(&[
+                "--token-exchange-audience=a",
+                "--token-exchange-audience=b",
+                "--token-exchange-audience=c",
+                "--token-exchange-scope=x",
+                "--token-exchange-scope=y",
+            ]),
+            Err(SettingsError::ScopesPerAudience {
+                scopes: 2,
+                audiences: 3
+            })
+        ));
+        assert!(matches!(
+            setup_with(&["--token-exchange-scope=x"]),
+            Err(SettingsError::ScopeWithoutAudience)
+        ));
+        assert!(matches!(
+            setup_with(&["--token-exchange-audience=a", "--token-exchange-scope= "]),
+            Err(SettingsError::EmptyScope)
+        ));
     }
 
     fn one_args() -> GetTokenArgs {

@@ -255,6 +255,7 @@ pub fn exchanged(
     // entry asks for a new exchange, not a new login.
     let mut login = config.clone();
     login.token_exchange_audience = None;
+    login.token_exchange_scope = None;
     login.use_access_token = true;
     login.force_refresh = false;
     let login_store = store::open(&config.cache_dir, config.storage);

@@ -159,11 +159,18 @@ impl CacheKey {
     }
 
     /// The key of a token obtained by exchanging this login's access token for one whose
-    /// audience is `audience` (RFC 8693): one key per audience, so a token minted for one
-    /// cluster is never handed to another. The id starts with this login's id and a `-`, so
-    /// removing a login can find the tokens derived from it.
-    pub fn for_audience(&self, audience: &str) -> CacheKey {
-        let material = serde_json::json!({ "token_exchange_audience": audience });
+    /// audience is `audience` (RFC 8693), asked with `scope` if any: one key per audience and
+    /// scope, so a token minted for one cluster is never handed to another. The id starts
+    /// with this login's id and a `-`, so removing a login can find the tokens derived from
+    /// it. Without a scope, the key is the one tokens were cached under before scopes.
+    pub fn for_exchange(&self, audience: &str, scope: Option<&str>) -> CacheKey {
+        let material = match scope {
+            None => serde_json::json!({ "token_exchange_audience": audience }),
+            Some(scope) => serde_json::json!({
+                "token_exchange_audience": audience,
+                "token_exchange_scope": scope,
+            }),
+        };
         let digest = Sha256::digest(material.to_string().as_bytes());
         CacheKey {
             hex: format!("{}-{}", self.hex, hex(&digest[..16])),
@@ -210,13 +217,22 @@ mod tests {
     #[test]
     fn each_audience_has_its_own_key_derived_from_its_login() {
         let login = key(None);
-        let dev = login.for_audience("dev");
-        let prod = login.for_audience("prod");
+        let dev = login.for_exchange("dev", None);
+        let prod = login.for_exchange("prod", None);
         assert_ne!(dev.id(), prod.id());
         assert_ne!(dev.id(), login.id());
-        assert_eq!(dev.id(), login.for_audience("dev").id());
+        assert_eq!(dev.id(), login.for_exchange("dev", None).id());
         assert!(dev.id().starts_with(&format!("{}-", login.id())));
+        // Pinned to the key of the release before scopes: a cluster's cached token is kept.
+        assert_eq!(
+            dev.id(),
+            format!("{}-8764d487f8941606ec3911885937e271", login.id())
+        );
+        // A scope is its own token, still derived from the login.
+        let scoped = login.for_exchange("dev", Some("aud-dev"));
+        assert_ne!(scoped.id(), dev.id());
+        assert!(scoped.id().starts_with(&format!("{}-", login.id())));
         // Another login (another account) never shares an audience's key.
-        assert_ne!(key(Some("admin")).for_audience("dev").id(), dev.id());
+        assert_ne!(key(Some("admin")).for_exchange("dev", None).id(), dev.id());
     }
 }

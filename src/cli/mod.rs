@@ -337,9 +337,18 @@ pub struct GetTokenArgs {
 
     /// Client ID of the cluster (its API server's audience) to get a token for, by exchanging
     /// the login of --oidc-client-id at the provider (RFC 8693 token exchange): one browser
-    /// login serves every cluster. get-token takes one; setup takes one per cluster
+    /// login serves every cluster. get-token takes one (or none: with provideClusterInfo, the
+    /// cluster's kubeconfig extension client.authentication.k8s.io/exec names its audience);
+    /// setup takes one per cluster
     #[arg(long, value_name = "CLIENT_ID")]
     pub token_exchange_audience: Vec<String>,
+
+    /// The RFC 8693 scope of that token exchange, space-separated (Keycloak: the optional
+    /// client scope of --oidc-client-id holding the cluster's Audience mapper). A cluster's
+    /// kubeconfig extension client.authentication.k8s.io/exec may name both instead. get-token
+    /// takes one; setup takes one for all clusters or one per --token-exchange-audience, in order
+    #[arg(long, value_name = "SCOPE")]
+    pub token_exchange_scope: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -574,7 +583,7 @@ impl GetTokenArgs {
             "oidc-redirect-url-authcode-keyboard",
             &self.oidc_redirect_url_authcode_keyboard,
         );
-        let lists: [(&str, &Vec<String>); 7] = [
+        let lists: [(&str, &Vec<String>); 8] = [
             ("listen-port", &self.listen_port),
             ("oidc-extra-scope", &self.oidc_extra_scope),
             ("oidc-request-header", &self.oidc_request_header),
@@ -588,6 +597,7 @@ impl GetTokenArgs {
                 &self.certificate_authority_data,
             ),
             ("token-exchange-audience", &self.token_exchange_audience),
+            ("token-exchange-scope", &self.token_exchange_scope),
         ];
         for (name, values) in lists {
             out.extend(values.iter().map(|v| format!("--{name}={v}")));

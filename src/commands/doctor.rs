@@ -13,7 +13,7 @@ use crate::clock::{human, Offset};
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
-use crate::exec_credential::rfc3339;
+use crate::exec_credential::{rfc3339, CLUSTER_EXTENSION};
 use crate::jwt::now;
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
@@ -126,13 +126,70 @@ fn check_exec_entry(opts: &Options, findings: &mut Vec<Finding>) -> Option<Confi
                 config.client_id,
                 config.storage.name()
             )));
-            Some(config)
+            let provides = exec["provideClusterInfo"].as_bool().unwrap_or(false);
+            check_cluster_config(&view["clusters"][0], name, provides, config, findings)
         }
         Err(e) => {
             findings.push(Finding::error(
                 format!("this plugin rejects the exec entry's arguments: {e}"),
                 "correct the args of the kubeconfig user (`kubectl oidc-login get-token --help` lists the flags)",
             ));
+            None
+        }
+    }
+}
+
+/// The context's cluster as get-token sees it: the audience and scope of its extension
+/// (which kubectl passes only with provideClusterInfo), merged with the user's flags as
+/// get-token merges them. Returns the settings get-token runs with at this cluster.
+fn check_cluster_config(
+    cluster: &serde_json::Value,
+    user: &str,
+    provides: bool,
+    config: Config,
+    findings: &mut Vec<Finding>,
+) -> Option<Config> {
+    let name = cluster["name"].as_str().unwrap_or("?");
+    let extension = match crate::kubeconfig::cluster_config(&cluster["cluster"]) {
+        Ok(extension) => extension,
+        Err(e) => {
+            findings.push(Finding::error(
+                format!("cluster {name:?}: its extension {CLUSTER_EXTENSION} cannot be read ({e})"),
+                "write it as {audience: CLUSTER_CLIENT_ID, scope: CLIENT_SCOPE} (scope optional)",
+            ));
+            return None;
+        }
+    };
+    let extension = match (extension, provides) {
+        (Some(extension), true) => extension,
+        (Some(_), false) => {
+            findings.push(Finding::error(
+                format!("cluster {name:?} names its audience in its extension {CLUSTER_EXTENSION}, but user {user:?} does not ask kubectl for it (provideClusterInfo), so this context gets the login's own token"),
+                format!("kubectl config set-credentials {user} --exec-provide-cluster-info=true"),
+            ));
+            return Some(config);
+        }
+        (None, _) => return Some(config),
+    };
+    match config.for_cluster(Some(&extension)) {
+        Ok(resolved) => {
+            let resolved = resolved.into_owned();
+            if let Some(audience) = &resolved.token_exchange_audience {
+                let scope = resolved
+                    .token_exchange_scope
+                    .as_deref()
+                    .map(|s| format!(" (scope {s})"))
+                    .unwrap_or_default();
+                findings.push(Finding::ok(format!(
+                    "cluster {name:?} names audience {audience}{scope} in its extension {CLUSTER_EXTENSION}: this context gets a token for it by token exchange"
+                )));
+            }
+            Some(resolved)
+        }
+        Err(e) => {
+            let line = e.to_string();
+            let (what, fix) = line.split_once("; ").unwrap_or((&line, ""));
+            findings.push(Finding::error(format!("cluster {name:?}: {what}"), fix));
             None
         }
     }

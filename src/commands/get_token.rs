@@ -9,6 +9,9 @@ use crate::signin::{self, Mode, SignInError};
 
 pub fn run(config: &Config) -> Result<(), Error> {
     let exec = ExecInfo::from_env()?;
+    // The cluster's own audience and scope (its kubeconfig extension, read from the exec info
+    // above): one kubeconfig user serves every cluster, each with its own cached token.
+    let config = &*config.for_cluster(exec.cluster.as_ref())?;
     let store = signin::credential_store(config);
     let key = config.credential_key();
 

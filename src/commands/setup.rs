@@ -11,7 +11,7 @@ use crate::claims::{human, relative, Identity};
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
-use crate::exec_credential::{ExecInfo, V1};
+use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
@@ -56,8 +56,9 @@ pub struct Options {
     /// Extra accounts: the name and the get-token arguments of each one's exec entry.
     pub extra_accounts: Vec<(String, Vec<String>)>,
     /// Clusters signed in to by token exchange (--token-exchange-audience): each one's
-    /// audience and the get-token arguments of its exec entry.
-    pub clusters: Vec<(String, Vec<String>)>,
+    /// audience and scope. They share the one kubeconfig user; each cluster's kubeconfig
+    /// entry names its own audience and scope (its extension client.authentication.k8s.io/exec).
+    pub clusters: Vec<(String, Option<String>)>,
     pub group: Option<String>,
     pub cluster_role: String,
     pub username_claim: Option<String>,
@@ -90,6 +91,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let exec = ExecInfo {
         api_version: V1,
         interactive: std::io::stdin().is_terminal(),
+        cluster: None,
     };
     let store = store::open(&config.cache_dir, config.storage);
     let key = config.cache_key();
@@ -125,8 +127,8 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let exchanged = check_exchanges(args, &exec, &mut findings);
 
     let exec_args = &with_offline_access(&args.exec_args);
-    // One kubeconfig user per extra account: same flags, its own --account; and with
-    // --token-exchange-audience one per cluster that the provider exchanged a token for.
+    // One kubeconfig user per extra account: same flags, its own --account. The clusters by
+    // token exchange share the main user, which asks kubectl for each cluster's extension.
     let extra_users: Vec<(String, Vec<String>)> = args
         .extra_accounts
         .iter()
@@ -136,13 +138,8 @@ pub fn run(args: &Options) -> Result<(), Error> {
                 with_offline_access(exec_args),
             )
         })
-        .chain(exchanged.iter().map(|(audience, exec_args)| {
-            (
-                format!("{}-{audience}", args.user),
-                with_offline_access(exec_args),
-            )
-        }))
         .collect();
+    let cluster_info = !args.clusters.is_empty();
     let report = Report {
         issuer: provider.metadata.issuer().as_str(),
         client_id: &config.client_id,
@@ -154,19 +151,21 @@ pub fn run(args: &Options) -> Result<(), Error> {
         user: &args.user,
         exec_args,
         extra_users: &extra_users,
-        audiences: &exchanged
-            .iter()
-            .map(|(a, _)| a.as_str())
-            .collect::<Vec<_>>(),
+        clusters: &exchanged,
         findings: &findings,
         provider_now: tokens.clock().now(),
     };
     print!("{}", crate::log::printable_lines(&report.render()));
     if args.write_kubeconfig {
-        write_kubeconfig(args, exec_args)?;
+        write_kubeconfig(args, exec_args, cluster_info)?;
         for (user, exec_args) in &extra_users {
-            kubectl(&credentials_command(user, exec_args, Runs::Binary(&this_binary()?))[1..])?;
+            kubectl(
+                &credentials_command(user, exec_args, Runs::Binary(&this_binary()?), false)[1..],
+            )?;
             eprintln!("Wrote user {user:?} to the kubeconfig.");
+        }
+        for (audience, scope) in &exchanged {
+            write_cluster(&args.user, audience, scope.as_deref())?;
         }
     }
     let refused = args.clusters.len() - exchanged.len();
@@ -187,11 +186,12 @@ fn check_exchanges(
     args: &Options,
     exec: &ExecInfo,
     findings: &mut Vec<Finding>,
-) -> Vec<(String, Vec<String>)> {
+) -> Vec<(String, Option<String>)> {
     let mut working = Vec::new();
-    for (audience, exec_args) in &args.clusters {
+    for (audience, scope) in &args.clusters {
         let mut config = args.config.clone();
         config.token_exchange_audience = Some(audience.clone());
+        config.token_exchange_scope = scope.clone();
         let store = signin::credential_store(&config);
         match signin::exchanged(&config, exec, &*store, &config.credential_key()) {
             Ok(tokens) => {
@@ -203,7 +203,7 @@ fn check_exchanges(
                     "token exchange for audience {audience}: a token whose aud is {audience} (verified), valid {}",
                     human(left.max(0) as u64)
                 )));
-                working.push((audience.clone(), exec_args.clone()));
+                working.push((audience.clone(), scope.clone()));
             }
             Err(SignInError::Oidc(OidcError::Exchange(refused))) => {
                 findings.push(Finding::error(
@@ -268,11 +268,10 @@ struct Report<'a> {
     cluster_role: &'a str,
     user: &'a str,
     exec_args: &'a [String],
-    /// Kubeconfig users of further accounts (--extra-account) and of clusters by token
-    /// exchange, with their exec arguments.
+    /// Kubeconfig users of further accounts (--extra-account), with their exec arguments.
     extra_users: &'a [(String, Vec<String>)],
-    /// The audiences of the clusters by token exchange that work.
-    audiences: &'a [&'a str],
+    /// The clusters by token exchange that work: audience and scope.
+    clusters: &'a [(String, Option<String>)],
     findings: &'a [Finding],
     /// The provider's time, which the ID token's times are in.
     provider_now: i64,
@@ -359,7 +358,7 @@ impl Report<'_> {
         );
         out += "or, with --authentication-config=FILE (Kubernetes 1.30+), this FILE:\n\n";
         out += &self.authentication_config(self.client_id, username_prefix);
-        for audience in self.audiences {
+        for (audience, _) in self.clusters {
             out += &format!("and on the API server of the cluster with audience {audience} (its kubeconfig user gets a token for it by token exchange; with flags: --oidc-client-id={audience}, the rest as above):\n\n");
             out += &self.authentication_config(audience, username_prefix);
         }
@@ -400,22 +399,28 @@ impl Report<'_> {
         }
 
         out += "## 4. kubeconfig\n\n";
-        let users = std::iter::once((self.user, self.exec_args)).chain(
+        let cluster_info = !self.clusters.is_empty();
+        let users = std::iter::once((self.user, self.exec_args, cluster_info)).chain(
             self.extra_users
                 .iter()
-                .map(|(u, a)| (u.as_str(), a.as_slice())),
+                .map(|(u, a)| (u.as_str(), a.as_slice(), false)),
         );
-        for (user, exec_args) in users {
-            let words: Vec<String> = credentials_command(user, exec_args, Runs::KubectlPlugin)
-                .iter()
-                .map(|w| shell_word(w))
-                .collect();
+        for (user, exec_args, cluster_info) in users {
+            let words: Vec<String> =
+                credentials_command(user, exec_args, Runs::KubectlPlugin, cluster_info)
+                    .iter()
+                    .map(|w| shell_word(w))
+                    .collect();
             // `kubectl config set-credentials USER` on the first line, one flag a line after it.
             out += &format!(
                 "  {} \\\n    {}\n\n",
                 words[..4].join(" "),
                 words[4..].join(" \\\n    ")
             );
+        }
+
+        if cluster_info {
+            out += &self.clusters_yaml();
         }
 
         out += "## 5. Diagnostics\n\n";
@@ -425,6 +430,35 @@ impl Report<'_> {
 }
 
 impl Report<'_> {
+    /// Each cluster's part of the one-user kubeconfig: the extension naming its audience
+    /// (kubectl passes it to the user's exec entry, which says provideClusterInfo) and a
+    /// context. `kubectl config` cannot write extensions; --write-kubeconfig does.
+    fn clusters_yaml(&self) -> String {
+        let mut out = format!("User {:?} serves every cluster below: each cluster's entry names its audience in its extension {CLUSTER_EXTENSION} (add it under the cluster's existing server and CA; setup --write-kubeconfig does, for clusters named as their audience):\n\n", self.user);
+        out += "clusters:\n";
+        for (audience, scope) in self.clusters {
+            out += &format!(
+                "- name: {}\n  cluster:\n    server: …\n    extensions:\n    - name: {CLUSTER_EXTENSION}\n      extension:\n        audience: {}\n",
+                y(audience),
+                y(audience)
+            );
+            if let Some(scope) = scope {
+                out += &format!("        scope: {}\n", y(scope));
+            }
+        }
+        out += "contexts:\n";
+        for (audience, _) in self.clusters {
+            out += &format!(
+                "- name: {}\n  context:\n    cluster: {}\n    user: {}\n",
+                y(&context_name(self.user, audience)),
+                y(audience),
+                y(self.user)
+            );
+        }
+        out += "\n";
+        out
+    }
+
     /// The AuthenticationConfiguration of an API server that accepts tokens for `audience`.
     fn authentication_config(&self, audience: &str, username_prefix: &str) -> String {
         format!(
@@ -453,8 +487,19 @@ enum Runs<'a> {
     Binary(&'a str),
 }
 
-/// `kubectl config set-credentials` with the exec entry for `exec_args`.
-fn credentials_command(user: &str, exec_args: &[String], runs: Runs) -> Vec<String> {
+/// The context setup writes for `user` at the cluster with `audience`.
+fn context_name(user: &str, audience: &str) -> String {
+    format!("{user}@{audience}")
+}
+
+/// `kubectl config set-credentials` with the exec entry for `exec_args`; with `cluster_info`
+/// kubectl hands the plugin each cluster's extension (its audience).
+fn credentials_command(
+    user: &str,
+    exec_args: &[String],
+    runs: Runs,
+    cluster_info: bool,
+) -> Vec<String> {
     let mut cmd = vec![
         "kubectl".to_string(),
         "config".into(),
@@ -471,6 +516,9 @@ fn credentials_command(user: &str, exec_args: &[String], runs: Runs) -> Vec<Stri
     }
     cmd.extend(exec_args.iter().map(|a| format!("--exec-arg={a}")));
     cmd.push("--exec-interactive-mode=IfAvailable".into());
+    if cluster_info {
+        cmd.push("--exec-provide-cluster-info=true".into());
+    }
     cmd
 }
 
@@ -502,8 +550,38 @@ fn kubectl(args: &[String]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn write_kubeconfig(args: &Options, exec_args: &[String]) -> Result<(), Error> {
-    let cmd = credentials_command(&args.user, exec_args, Runs::Binary(&this_binary()?));
+/// The cluster named `audience` names its audience (and scope) for the plugin, and a context
+/// joins it to the one user.
+fn write_cluster(user: &str, audience: &str, scope: Option<&str>) -> Result<(), Error> {
+    let config = ClusterConfig {
+        audience: Some(audience.to_string()),
+        scope: scope.map(str::to_string),
+    };
+    let file = crate::kubeconfig::set_cluster_config(audience, &config)
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let context = context_name(user, audience);
+    kubectl(&[
+        "config".into(),
+        "set-context".into(),
+        context.clone(),
+        format!("--cluster={audience}"),
+        format!("--user={user}"),
+    ])?;
+    eprintln!(
+        "Wrote the audience {audience:?}{} into cluster {audience:?} in {}, and context {context:?}; try: kubectl --context {context} auth whoami",
+        scope.map(|s| format!(" (scope {s:?})")).unwrap_or_default(),
+        file.display()
+    );
+    Ok(())
+}
+
+fn write_kubeconfig(args: &Options, exec_args: &[String], cluster_info: bool) -> Result<(), Error> {
+    let cmd = credentials_command(
+        &args.user,
+        exec_args,
+        Runs::Binary(&this_binary()?),
+        cluster_info,
+    );
     kubectl(&cmd[1..])?;
     eprintln!("Wrote user {:?} to the kubeconfig.", args.user);
     if let Some(context) = &args.context {

@@ -108,6 +108,12 @@ pub fn exchange(
         .append_pair("subject_token_type", ACCESS_TOKEN_TYPE)
         .append_pair("requested_token_type", ACCESS_TOKEN_TYPE)
         .append_pair("audience", audience);
+    // RFC 8693 §2.1: Keycloak grants an audience whose mapper sits in an optional client
+    // scope only when that scope is asked for.
+    let scope = config.token_exchange_scope.as_deref();
+    if let Some(scope) = scope {
+        form.append_pair("scope", scope);
+    }
     let mut request = Request::builder()
         .method(Method::POST)
         .uri(token_url.as_str())
@@ -179,7 +185,13 @@ fn refused(status: StatusCode, body: &[u8], audience: &str, config: &Config) -> 
     };
     let error = answer.error().as_ref().to_string();
     let description = answer.error_description().cloned().unwrap_or_default();
-    let (refusal, fix) = classify(&error, &description, &config.client_id, audience);
+    let (refusal, fix) = classify(
+        &error,
+        &description,
+        &config.client_id,
+        audience,
+        config.token_exchange_scope.as_deref(),
+    );
     OidcError::Exchange(Box::new(Refused {
         issuer: config.issuer_url.clone(),
         client: config.client_id.clone(),
@@ -195,8 +207,15 @@ fn refused(status: StatusCode, body: &[u8], audience: &str, config: &Config) -> 
 }
 
 /// Sorts a refusal (by Keycloak's words, which are the only ones known) into "log in again"
-/// and "an administrator must change a setting", naming the setting.
-pub fn classify(error: &str, description: &str, client: &str, audience: &str) -> (Refusal, String) {
+/// and "an administrator must change a setting", naming the setting (and, where the
+/// kubeconfig can fix it, the flag or cluster extension). `scope` is the exchange's scope.
+pub fn classify(
+    error: &str,
+    description: &str,
+    client: &str,
+    audience: &str,
+    scope: Option<&str>,
+) -> (Refusal, String) {
     let d = description.to_lowercase();
     let setting = |fix: String| (Refusal::Setting, fix);
     if d.contains("public client") {
@@ -207,8 +226,12 @@ pub fn classify(error: &str, description: &str, client: &str, audience: &str) ->
     {
         return setting(format!("the administrator turns on Standard Token Exchange for {client} (Clients → {client} → Settings → Capability config → Standard Token Exchange On; attribute standard.token.exchange.enabled)"));
     }
+    let mapper = format!("Configure a new mapper → Audience, Included Client Audience {audience}, Add to access token On");
     if d.contains("requested audience not available") {
-        return setting(format!("the administrator adds an Audience mapper for {audience} to {client} (Clients → {client} → Client scopes → {client}-dedicated → Configure a new mapper → Audience, Included Client Audience {audience}, Add to access token On)"));
+        return setting(match scope {
+            None => format!("the administrator adds an Audience mapper for {audience} to {client} (Clients → {client} → Client scopes → {client}-dedicated → {mapper}); or, when that mapper sits in an optional client scope of {client}, name the scope with --token-exchange-scope=SCOPE on the kubeconfig user (or scope: SCOPE beside audience: {audience} in the cluster's extension client.authentication.k8s.io/exec)"),
+            Some(scope) => format!("neither {client} nor the client scope {scope:?} it was asked with has an Audience mapper for {audience}: the administrator adds one to that scope (Client scopes → {scope} → Mappers → {mapper}), or the kubeconfig names the scope that has it (--token-exchange-scope, or scope: in the cluster's extension client.authentication.k8s.io/exec)"),
+        });
     }
     if d.contains("client disabled") {
         return setting(format!(
@@ -231,7 +254,10 @@ pub fn classify(error: &str, description: &str, client: &str, audience: &str) ->
         ),
         "unsupported_grant_type" => setting("the provider must offer RFC 8693 token exchange (Keycloak 26.2 or later has standard token exchange); until then, give this cluster's kubeconfig user its own --oidc-client-id instead of --token-exchange-audience".into()),
         "invalid_client" | "unauthorized_client" => setting(format!("check --oidc-client-id={client} and --oidc-client-secret: the exchange authenticates as the login client")),
-        "invalid_scope" => setting(format!("check the scopes of {client} at the provider")),
+        "invalid_scope" => setting(match scope {
+            Some(scope) => format!("{client} has no client scope {scope:?} to ask for: the administrator adds it to {client} as an optional client scope (Clients → {client} → Client scopes → Add client scope → {scope} → Add: Optional), or correct --token-exchange-scope on the kubeconfig user (or scope: in the cluster's extension client.authentication.k8s.io/exec)"),
+            None => format!("check the scopes of {client} at the provider"),
+        }),
         _ => setting("see the provider's log for the refused token exchange".into()),
     }
 }
@@ -306,6 +332,7 @@ mod tests {
             "Public client is not allowed to exchange token",
             "kubectl",
             "dev",
+            None,
         );
         assert_eq!(r, Refusal::Setting);
         assert!(fix.contains("Client authentication"), "{fix}");
@@ -314,23 +341,45 @@ mod tests {
             "Requested audience not available: dev",
             "kubectl",
             "dev",
+            None,
         );
         assert_eq!(r, Refusal::Setting);
         assert!(fix.contains("Audience mapper for dev"), "{fix}");
+        // The mapper may sit in an optional client scope: the fix names the flag that asks
+        // for it, and once a scope was asked for, the scope that lacks the mapper.
+        assert!(fix.contains("--token-exchange-scope=SCOPE"), "{fix}");
+        let (_, fix) = classify(
+            "invalid_request",
+            "Requested audience not available: dev",
+            "kubectl",
+            "dev",
+            Some("aud-prod"),
+        );
+        assert!(fix.contains("Client scopes → aud-prod → Mappers"), "{fix}");
+        let (r, fix) = classify(
+            "invalid_scope",
+            "Invalid scopes: aud-nope",
+            "kubectl",
+            "dev",
+            Some("aud-nope"),
+        );
+        assert_eq!(r, Refusal::Setting);
+        assert!(fix.contains("no client scope \"aud-nope\""), "{fix}");
         let (r, fix) = classify(
             "invalid_request",
             "Standard token exchange is not enabled for the requested client",
             "kubectl",
             "dev",
+            None,
         );
         assert_eq!(r, Refusal::Setting);
         assert!(fix.contains("standard.token.exchange.enabled"), "{fix}");
         assert_eq!(
-            classify("invalid_request", "Invalid token", "kubectl", "dev").0,
+            classify("invalid_request", "Invalid token", "kubectl", "dev", None).0,
             Refusal::SessionEnded
         );
         assert_eq!(
-            classify("unsupported_grant_type", "", "kubectl", "dev").0,
+            classify("unsupported_grant_type", "", "kubectl", "dev", None).0,
             Refusal::Setting
         );
     }

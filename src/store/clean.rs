@@ -69,7 +69,7 @@ pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
 }
 
 /// Removes the files of tokens exchanged from login `id` (see
-/// [`crate::tokens::CacheKey::for_audience`]): they die with the login they came from.
+/// [`crate::tokens::CacheKey::for_exchange`]): they die with the login they came from.
 /// Returns how many files (and keyring entries, with `with_keyring`) went. Their lock files
 /// stay: another process may hold one.
 pub fn remove_derived(dir: &Path, id: &str, with_keyring: bool) -> Result<usize, StoreError> {

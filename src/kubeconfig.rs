@@ -1,0 +1,224 @@
+//! A cluster's entry in the kubeconfig for this plugin: its extension
+//! [`CLUSTER_EXTENSION`], read from a `kubectl config view` and written into the file that
+//! holds the cluster. kubectl writes the kubeconfig everywhere else, but none of its `config`
+//! commands can set an extension (`kubectl config set clusters.X.extensions…` panics in 1.32,
+//! and map keys may not hold the dots of the extension's name); so the file is read and
+//! rendered by kubectl itself (`config view --raw`, byte for byte what it writes), changed
+//! here as JSON in between, and replaced whole under kubectl's own lock file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::exec_credential::{ClusterConfig, CLUSTER_EXTENSION};
+
+#[derive(Debug, Error)]
+pub enum KubeconfigError {
+    #[error("no cluster {cluster:?} in the kubeconfig ({files}); add it first (kubectl config set-cluster {cluster} --server=https://… --certificate-authority=…), named as its audience")]
+    NoCluster { cluster: String, files: String },
+    #[error("`kubectl {command}` failed: {why}")]
+    Kubectl { command: String, why: String },
+    #[error("cannot write the kubeconfig {path}: {why}")]
+    Write { path: String, why: String },
+}
+
+/// The kubeconfig files kubectl reads, in its order: $KUBECONFIG, else ~/.kube/config.
+pub fn files() -> Vec<PathBuf> {
+    match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(list) => std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        None => dirs::home_dir()
+            .map(|h| vec![h.join(".kube").join("config")])
+            .unwrap_or_default(),
+    }
+}
+
+/// This plugin's settings in one cluster of a `kubectl config view -o json`: None without
+/// the extension.
+pub fn cluster_config(cluster: &Value) -> Result<Option<ClusterConfig>, String> {
+    let Some(entry) = cluster["extensions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["name"] == CLUSTER_EXTENSION))
+    else {
+        return Ok(None);
+    };
+    match &entry["extension"] {
+        Value::Null => Ok(None),
+        value => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Sets the extension of cluster `name` to `config`, in the first kubeconfig file that defines
+/// the cluster (the one whose entry kubectl uses). Returns that file.
+pub fn set_cluster_config(name: &str, config: &ClusterConfig) -> Result<PathBuf, KubeconfigError> {
+    let files = files();
+    for file in files.iter().filter(|f| f.is_file()) {
+        let mut view = view_json(file)?;
+        let Some(cluster) = view["clusters"]
+            .as_array_mut()
+            .and_then(|all| all.iter_mut().find(|c| c["name"] == name))
+        else {
+            continue;
+        };
+        let mut extension = json!({ "audience": config.audience });
+        if let Some(scope) = &config.scope {
+            extension["scope"] = json!(scope);
+        }
+        let entry = json!({ "name": CLUSTER_EXTENSION, "extension": extension });
+        let extensions = &mut cluster["cluster"]["extensions"];
+        if !extensions.is_array() {
+            *extensions = json!([]);
+        }
+        let list = extensions.as_array_mut().expect("an array");
+        list.retain(|e| e["name"] != CLUSTER_EXTENSION);
+        list.push(entry);
+        let _lock = FileLock::take(file)?;
+        replace(file, &view)?;
+        return Ok(file.clone());
+    }
+    Err(KubeconfigError::NoCluster {
+        cluster: name.to_string(),
+        files: files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+fn kubectl(args: &[&str]) -> Result<Vec<u8>, KubeconfigError> {
+    let failed = |why: String| KubeconfigError::Kubectl {
+        command: args.join(" "),
+        why,
+    };
+    let out = Command::new("kubectl")
+        .args(args)
+        // Reading a kubeconfig must not sign in (some kubectl builds run the exec plugin for
+        // every command).
+        .env(crate::signin::NO_LOGIN_ENV, "1")
+        .output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(out.stdout)
+}
+
+/// One file as kubectl reads it, secrets and relative paths as they are.
+fn view_json(file: &Path) -> Result<Value, KubeconfigError> {
+    let kubeconfig = format!("--kubeconfig={}", file.display());
+    let out = kubectl(&["config", "view", &kubeconfig, "--raw", "-o", "json"])?;
+    serde_json::from_slice(&out).map_err(|e| KubeconfigError::Kubectl {
+        command: "config view -o json".into(),
+        why: e.to_string(),
+    })
+}
+
+/// Replaces `file` whole with `view`, rendered by kubectl as it writes kubeconfigs, keeping the
+/// file's permissions: a reader sees the old file or the new one, never half of either.
+fn replace(file: &Path, view: &Value) -> Result<(), KubeconfigError> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let failed = |why: String| KubeconfigError::Write {
+        path: file.display().to_string(),
+        why,
+    };
+    let mut json = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(e.to_string()))?;
+    json.write_all(view.to_string().as_bytes())
+        .map_err(|e| failed(e.to_string()))?;
+    let kubeconfig = format!("--kubeconfig={}", json.path().display());
+    let yaml = kubectl(&["config", "view", &kubeconfig, "--raw"])?;
+    let mut out = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(e.to_string()))?;
+    out.write_all(&yaml).map_err(|e| failed(e.to_string()))?;
+    let permissions = std::fs::metadata(file)
+        .map_err(|e| failed(e.to_string()))?
+        .permissions();
+    std::fs::set_permissions(out.path(), permissions).map_err(|e| failed(e.to_string()))?;
+    out.as_file()
+        .sync_all()
+        .map_err(|e| failed(e.to_string()))?;
+    out.persist(file).map_err(|e| failed(e.error.to_string()))?;
+    Ok(())
+}
+
+/// client-go's lock on a kubeconfig it writes: `FILE.lock`, created exclusively, removed after.
+/// Taking it keeps a `kubectl config set-…` running meanwhile from writing an old copy back.
+struct FileLock(PathBuf);
+
+impl FileLock {
+    fn take(file: &Path) -> Result<Self, KubeconfigError> {
+        let mut path = file.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let start = Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(FileLock(path)),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && start.elapsed() < Duration::from_secs(5) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(KubeconfigError::Write {
+                        path: file.display().to_string(),
+                        why: format!(
+                            "its lock {} ({e}); if no kubectl is running, remove that file",
+                            path.display()
+                        ),
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_extension_of_a_viewed_cluster() {
+        let cluster = json!({
+            "server": "https://x",
+            "extensions": [
+                {"name": "other", "extension": {"audience": "no"}},
+                {"name": CLUSTER_EXTENSION, "extension": {"audience": "dev", "scope": "aud-dev"}},
+            ],
+        });
+        assert_eq!(
+            cluster_config(&cluster).unwrap(),
+            Some(ClusterConfig {
+                audience: Some("dev".into()),
+                scope: Some("aud-dev".into()),
+            })
+        );
+        assert_eq!(
+            cluster_config(&json!({"server": "https://x"})).unwrap(),
+            None
+        );
+        assert!(cluster_config(
+            &json!({"extensions": [{"name": CLUSTER_EXTENSION, "extension": {"audience": 1}}]})
+        )
+        .is_err());
+    }
+}
