@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use crate::tokens::{CacheKey, Storage};
 
+/// The prefix of the environment variables that give get-token's flags (the command line's
+/// rule lives in the cli layer, which imports nothing below it; a settings test keeps the two
+/// equal). `doctor` uses it to pick the plugin's variables out of an exec entry's `env`.
+pub const ENV_PREFIX: &str = "KUBECTL_OIDC_LOGIN_";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pkce {
     /// S256 unless the provider's metadata says it does not support it.
