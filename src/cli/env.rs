@@ -12,7 +12,7 @@
 //! [`super::GetTokenArgs`] gets its variable with no code here.
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, Command, Id};
+use clap::{ArgMatches, Command, Id};
 
 /// The prefix of every variable.
 pub const PREFIX: &str = "KUBECTL_OIDC_LOGIN_";
@@ -34,9 +34,13 @@ pub fn variable(long: &str) -> String {
     name
 }
 
-/// The ids of get-token's flags (and `-v`), the ones the environment may give.
-fn get_token_ids() -> Vec<Id> {
-    let mut ids: Vec<Id> = super::GetTokenArgs::augment_args(Command::new("get-token"))
+/// The ids of get-token's flags (and `-v`), the ones the environment may give: those of
+/// `command`'s `get-token` subcommand, or of `command` itself when it is get-token alone (the
+/// hot path's parser), so nothing is built twice.
+fn get_token_ids(command: &Command) -> Vec<Id> {
+    let mut ids: Vec<Id> = command
+        .find_subcommand("get-token")
+        .unwrap_or(command)
         .get_arguments()
         .map(|a| a.get_id().clone())
         .collect();
@@ -46,7 +50,7 @@ fn get_token_ids() -> Vec<Id> {
 
 /// `command` with every get-token flag of it (and of its subcommands) reading its variable.
 pub fn read_environment(command: Command) -> Command {
-    let ids = get_token_ids();
+    let ids = get_token_ids(&command);
     with_variables(command, &ids).mut_subcommands(|sub| with_variables(sub, &ids))
 }
 
@@ -126,6 +130,7 @@ pub fn name_the_variable(error: clap::Error, args: &[std::ffi::OsString]) -> cla
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Args;
 
     #[test]
     fn one_rule_names_every_variable() {
@@ -142,10 +147,13 @@ mod tests {
 
     #[test]
     fn every_get_token_flag_has_a_variable_and_no_two_share_one() {
-        let ids = get_token_ids();
-        let command = read_environment(super::super::GetTokenArgs::augment_args(Command::new(
-            "get-token",
-        )));
+        let bare = super::super::GetTokenArgs::augment_args(Command::new("get-token"));
+        let ids = get_token_ids(&bare);
+        assert!(ids.len() > 30);
+        // The full parser finds the same flags under its get-token subcommand.
+        let full = <super::super::Cli as clap::CommandFactory>::command();
+        assert_eq!(get_token_ids(&full), ids);
+        let command = read_environment(bare);
         let mut names: Vec<String> = command
             .get_arguments()
             .filter(|a| ids.contains(a.get_id()))
