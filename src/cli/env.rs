@@ -49,23 +49,43 @@ fn get_token_ids(command: &Command) -> Vec<Id> {
 }
 
 /// `command` with every get-token flag of it (and of its subcommands) reading its variable.
+/// The hot path pays for one look at the environment: with none of the plugin's variables set
+/// (the usual case), the command is left as it is.
 pub fn read_environment(command: Command) -> Command {
-    let ids = get_token_ids(&command);
-    with_variables(command, &ids).mut_subcommands(|sub| with_variables(sub, &ids))
+    let set: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with(PREFIX))
+        .collect();
+    if set.is_empty() {
+        return command;
+    }
+    with_variables(command, Some(&set))
 }
 
-fn with_variables(command: Command, ids: &[Id]) -> Command {
-    command.mut_args(|arg| {
+/// `command` with its get-token flags reading their variables: those named in `set`, or all
+/// of them.
+fn with_variables(command: Command, set: Option<&[String]>) -> Command {
+    let ids = get_token_ids(&command);
+    let attach = |arg: clap::Arg| {
         if !ids.contains(arg.get_id()) {
             return arg;
         }
         let Some(long) = arg.get_long() else {
             return arg;
         };
-        // The help stays as kubelogin's; the README's table documents the variables.
         let name = variable(long);
+        if set.is_some_and(|set| !set.contains(&name)) {
+            return arg;
+        }
+        // The help stays as kubelogin's; the README's table documents the variables. clap
+        // takes a static name (without its `string` feature, which slows every parse); only
+        // the variables that are set get here, a few bytes each, once per process.
+        let name: &'static str = Box::leak(name.into_boxed_str());
         arg.env(name).hide_env(true)
-    })
+    };
+    command
+        .mut_args(attach)
+        .mut_subcommands(|sub| sub.mut_args(attach))
 }
 
 /// The long names of the flags whose value came from the environment in `matches` (a
@@ -73,6 +93,8 @@ fn with_variables(command: Command, ids: &[Id]) -> Command {
 pub fn from_environment(command: &Command, matches: &ArgMatches) -> Vec<String> {
     command
         .get_arguments()
+        // Only the flags whose variable is set read one (see read_environment).
+        .filter(|arg| arg.get_env().is_some())
         .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::EnvVariable))
         .filter_map(|arg| arg.get_long().map(str::to_string))
         .collect()
@@ -153,7 +175,7 @@ mod tests {
         // The full parser finds the same flags under its get-token subcommand.
         let full = <super::super::Cli as clap::CommandFactory>::command();
         assert_eq!(get_token_ids(&full), ids);
-        let command = read_environment(bare);
+        let command = with_variables(bare, None);
         let mut names: Vec<String> = command
             .get_arguments()
             .filter(|a| ids.contains(a.get_id()))

@@ -511,9 +511,11 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
         let only: Vec<OsString> = args[..1].iter().chain(&args[2..]).cloned().collect();
         let mut command = env::read_environment(GetTokenOnly::command());
-        if let Ok(matches) = command.try_get_matches_from_mut(only) {
-            if let Ok(mut parsed) = GetTokenOnly::from_arg_matches(&matches) {
-                parsed.args.from_environment = env::from_environment(&command, &matches);
+        if let Ok(mut matches) = command.try_get_matches_from_mut(only) {
+            // Before the values are taken out of the matches, which forgets their sources.
+            let from_environment = env::from_environment(&command, &matches);
+            if let Ok(mut parsed) = GetTokenOnly::from_arg_matches_mut(&mut matches) {
+                parsed.args.from_environment = from_environment;
                 return Ok(Cli {
                     verbosity: parsed.verbosity,
                     command: Command::GetToken(Box::new(parsed.args)),
