@@ -107,6 +107,30 @@ fn the_environment_fills_in_the_flags_a_kubeconfig_leaves_out_and_the_kubeconfig
         run.stderr
     );
     assert_eq!(world.logins().len(), 1, "the second run was a cache hit");
+
+    // doctor names the sources too, the exec entry's own `env:` list included (kubectl hands
+    // it to the plugin over its environment).
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&kubeconfig).unwrap()).unwrap();
+    config["users"][0]["user"]["exec"]["env"] = serde_json::json!([
+        {"name": "KUBECTL_OIDC_LOGIN_TOKEN_CACHE_STORAGE", "value": "disk"},
+    ]);
+    std::fs::write(&kubeconfig, serde_json::to_vec(&config).unwrap()).unwrap();
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let doctor = world.plugin(
+        &["doctor".into()],
+        &[
+            ("KUBECONFIG", kubeconfig_env.as_str()),
+            ("KUBECTL_OIDC_LOGIN_TOKEN_CACHE_DIR", mine_env.as_str()),
+        ],
+    );
+    for line in [
+        "storage disk",
+        "from the environment: --token-cache-dir from $KUBECTL_OIDC_LOGIN_TOKEN_CACHE_DIR",
+        "from the environment: --token-cache-storage from $KUBECTL_OIDC_LOGIN_TOKEN_CACHE_STORAGE=\"disk\"",
+        "cached login of alice@example.com",
+    ] {
+        assert!(doctor.stdout.contains(line), "{line}: {}", doctor.stdout);
+    }
 }
 
 #[test]
