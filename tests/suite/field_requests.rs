@@ -531,4 +531,20 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         "{}",
         doctor.stdout
     );
+
+    // setup says it when a policy is set: the entry it prints runs `kubectl oidc-login`.
+    let mut setup = world.get_token_args();
+    setup[0] = "setup".into();
+    let run = world.plugin(
+        &setup,
+        &[("KUBERC", others.as_str()), ("PATH", path.as_str())],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("kubectl's kuberc sets credentialPluginPolicy Allowlist: kubectl will refuse the exec entry, which runs kubectl")
+            && run.stdout.contains("[{command: \"kubectl\"}]"),
+        "{}",
+        run.stdout
+    );
 }
