@@ -532,6 +532,59 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         doctor.stdout
     );
 
+    // The entry by the plugin's name matches an exec entry with its absolute path: kubectl
+    // resolves both on PATH (exec.LookPath) and compares the paths; doctor does the same.
+    let by_name = kuberc(
+        &world,
+        "kuberc-by-name",
+        &format!(
+            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: kubectl-oidc_login\n"
+        ),
+    );
+    run(&by_name, &["auth", "whoami"]).assert_ok();
+    let doctor = world.plugin(
+        &["doctor".into()],
+        &[
+            ("KUBECONFIG", kubeconfig_env.as_str()),
+            ("KUBERC", by_name.as_str()),
+            ("PATH", path.as_str()),
+        ],
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("its allowlist names {PLUGIN}")),
+        "{}",
+        doctor.stdout
+    );
+
+    // kubelogin's style of entry (`command: kubectl`, `args: [oidc-login, …]`) needs kubectl
+    // itself allowed, as the README says.
+    let mut args = vec!["oidc-login".to_string()];
+    args.extend(world.get_token_args());
+    let kubelogin_style = world.kubeconfig(
+        "kubeconfig-kubectl",
+        "client.authentication.k8s.io/v1",
+        "kubectl",
+        &args,
+    );
+    let kubectl_allowed = kuberc(
+        &world,
+        "kuberc-kubectl",
+        &format!(
+            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: kubectl\n"
+        ),
+    );
+    let style_run = |kuberc: &str| {
+        let mut command = std::process::Command::new(&kubectl);
+        command
+            .arg(format!("--kubeconfig={}", kubelogin_style.display()))
+            .args(["auth", "whoami"]);
+        world.run(command, &[("KUBERC", kuberc), ("PATH", path.as_str())])
+    };
+    style_run(&kubectl_allowed).assert_ok();
+    style_run(&by_name).assert_failed();
+
     // setup says it when a policy is set: the entry it prints runs `kubectl oidc-login`.
     let mut setup = world.get_token_args();
     setup[0] = "setup".into();
