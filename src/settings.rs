@@ -73,10 +73,22 @@ impl SettingsError {
         if !args.from_environment.contains(&flag) {
             return self;
         }
+        // A secret's value stays out of the message even when it is malformed.
+        let this = match self {
+            SettingsError::NotKeyValue { flag: name, .. }
+                if crate::cli::env::SECRET_FLAGS.contains(&flag.as_str()) =>
+            {
+                SettingsError::NotKeyValue {
+                    flag: name,
+                    value: "(value not shown)".into(),
+                }
+            }
+            other => other,
+        };
         SettingsError::FromEnvironment {
             variable: crate::cli::env::variable(&flag),
             flag: format!("--{flag}"),
-            source: Box::new(self),
+            source: Box::new(this),
         }
     }
 }

@@ -140,12 +140,17 @@ fn a_malformed_value_in_the_environment_names_its_variable() {
     for (variable, value) in [
         ("KUBECTL_OIDC_LOGIN_GRANT_TYPE", "bogus"),
         ("KUBECTL_OIDC_LOGIN_SKIP_OPEN_BROWSER", "yes"),
-        ("KUBECTL_OIDC_LOGIN_OIDC_REQUEST_HEADER", "no-equals-sign"),
+        // A header may carry a credential: named, its value not shown.
+        (
+            "KUBECTL_OIDC_LOGIN_OIDC_REQUEST_HEADER",
+            "Bearer-no-equals-sign",
+        ),
         ("KUBECTL_OIDC_LOGIN_AUTHENTICATION_TIMEOUT_SEC", "soon"),
     ] {
         let run = world.plugin(&args, &[(variable, value)]);
         run.assert_failed();
         assert!(run.stderr.contains(variable), "{variable}: {}", run.stderr);
+        assert!(!run.stderr.contains("Bearer"), "{}", run.stderr);
         assert_eq!(
             run.stderr
                 .trim()
