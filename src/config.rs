@@ -25,6 +25,10 @@ pub enum ClusterConfigError {
     #[error("a token exchange scope ({scope:?}) is given but no audience, so there is nothing to exchange for; add audience: CLUSTER_CLIENT_ID to this cluster's extension {CLUSTER_EXTENSION} (or --token-exchange-audience to the user), or drop the scope")]
     ScopeWithoutAudience { scope: String },
 }
+/// The prefix of the environment variables that give get-token's flags (the command line's
+/// rule lives in the cli layer, which imports nothing below it; a settings test keeps the two
+/// equal). `doctor` uses it to pick the plugin's variables out of an exec entry's `env`.
+pub const ENV_PREFIX: &str = "KUBECTL_OIDC_LOGIN_";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pkce {

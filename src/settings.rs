@@ -9,11 +9,13 @@ use thiserror::Error;
 
 use crate::cli::pflag::{int_slice, string_slice, string_to_string};
 use crate::cli::{
-    AccountsArgs, CleanArgs, DoctorArgs, GetTokenArgs, GrantArg, LogoutArgs, PkceArg, SetupArgs,
-    StorageArg, WhoamiArgs,
+    AccountsArgs, CleanArgs, DoctorArgs, GetTokenArgs, GrantArg, LogoutArgs, OutputArg, PkceArg,
+    SetupArgs, StorageArg, WhoamiArgs,
 };
 use crate::commands::{accounts, clean, doctor, logout, setup, whoami};
 use crate::config::{Config, GrantType, Pkce};
+use crate::diagnose::Finding;
+use crate::login_report::Format;
 use crate::tokens::Storage;
 
 #[derive(Debug, Error)]
@@ -40,10 +42,102 @@ pub enum SettingsError {
     ScopesPerAudience { scopes: usize, audiences: usize },
     #[error("--token-exchange-scope needs --token-exchange-audience: setup exchanges the login for each audience with that scope")]
     ScopeWithoutAudience,
+    #[error("{flag} and {flag}-file are both given; keep one of them")]
+    TwoSecrets { flag: &'static str },
+    #[error("{flag}: {source}")]
+    SecretFile {
+        flag: &'static str,
+        source: crate::secret_file::SecretFileError,
+    },
+    /// An error of a flag whose value came from the environment: the variable is named.
+    #[error("{variable} (the environment's value of {flag}): {source}")]
+    FromEnvironment {
+        variable: String,
+        flag: String,
+        source: Box<SettingsError>,
+    },
+}
+
+impl SettingsError {
+    /// The flag the error is about, when it is about one.
+    fn flag(&self) -> Option<&str> {
+        match self {
+            SettingsError::BadValue { flag, .. }
+            | SettingsError::NotKeyValue { flag, .. }
+            | SettingsError::SecretFile { flag, .. } => Some(flag),
+            SettingsError::BadIssuer(..) => Some("--oidc-issuer-url"),
+            SettingsError::ManyAudiences(_) | SettingsError::EmptyAudience => {
+                Some("--token-exchange-audience")
+            }
+            SettingsError::ManyScopes(_) | SettingsError::EmptyScope => {
+                Some("--token-exchange-scope")
+            }
+            _ => None,
+        }
+    }
+
+    /// This error, naming the environment variable its flag's value came from.
+    fn naming_the_variable(self, args: &GetTokenArgs) -> SettingsError {
+        let Some(flag) = self.flag().map(|f| f.trim_start_matches("--").to_string()) else {
+            return self;
+        };
+        if !args.from_environment.contains(&flag) {
+            return self;
+        }
+        // A secret's value stays out of the message even when it is malformed.
+        let this = match self {
+            SettingsError::NotKeyValue { flag: name, .. }
+                if crate::cli::env::SECRET_FLAGS.contains(&flag.as_str()) =>
+            {
+                SettingsError::NotKeyValue {
+                    flag: name,
+                    value: "(value not shown)".into(),
+                }
+            }
+            other => other,
+        };
+        SettingsError::FromEnvironment {
+            variable: crate::cli::env::variable(&flag),
+            flag: format!("--{flag}"),
+            source: Box::new(this),
+        }
+    }
+}
+
+/// Says at `-v 1` which flags the environment gave, never a secret's value.
+fn log_sources(args: &GetTokenArgs) {
+    if !crate::log::enabled(1) {
+        return;
+    }
+    for line in environment_sources(args) {
+        crate::debug!(1, "{line}");
+    }
+}
+
+/// One line per flag the environment gave: the flag, the variable, and the value unless it
+/// is a secret.
+pub fn environment_sources(args: &GetTokenArgs) -> Vec<String> {
+    args.from_environment
+        .iter()
+        .map(|flag| {
+            let variable = crate::cli::env::variable(flag);
+            let value = std::env::var(&variable).unwrap_or_default();
+            if crate::cli::env::SECRET_FLAGS.contains(&flag.as_str()) {
+                format!("--{flag} from ${variable} (a secret: value not shown)")
+            } else {
+                format!("--{flag} from ${variable}={value:?}")
+            }
+        })
+        .collect()
 }
 
 /// The settings of one login (get-token, login, and the login part of every other command).
 pub fn config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
+    log_sources(args);
+    config_of(args).map_err(|e| e.naming_the_variable(args))
+}
+
+fn config_of(args: &GetTokenArgs) -> Result<Config, SettingsError> {
     let audiences = audiences(args)?;
     if audiences.len() > 1 {
         return Err(SettingsError::ManyAudiences(audiences.len()));
@@ -86,6 +180,10 @@ fn audiences(args: &GetTokenArgs) -> Result<Vec<String>, SettingsError> {
 
 /// The settings of the login itself, without --token-exchange-audience.
 fn login_config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
+    login_config_of(args).map_err(|e| e.naming_the_variable(args))
+}
+
+fn login_config_of(args: &GetTokenArgs) -> Result<Config, SettingsError> {
     deprecation_notices(args);
     let mut extra_scopes: Vec<String> = Vec::new();
     // Scopes are space-delimited on the wire (RFC 6749 §3.3); guides write
@@ -116,7 +214,13 @@ fn login_config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
     Ok(Config {
         issuer_url: args.oidc_issuer_url.clone(),
         client_id: args.oidc_client_id.clone(),
-        client_secret: args.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+        client_secret: secret(
+            args,
+            "--oidc-client-secret",
+            &args.oidc_client_secret,
+            &args.oidc_client_secret_file,
+        )?
+        .filter(|s| !s.is_empty()),
         account: args.account.clone().filter(|a| !a.is_empty()),
         redirect_url: args
             .oidc_redirect_url
@@ -168,10 +272,48 @@ fn login_config(args: &GetTokenArgs) -> Result<Config, SettingsError> {
         local_server_tls,
         open_url_after_authentication: args.open_url_after_authentication.clone(),
         username: args.username.clone(),
-        password: args.password.clone(),
+        password: secret(args, "--password", &args.password, &args.password_file)?,
         token_exchange_audience: None,
         token_exchange_scope: None,
     })
+}
+
+/// A secret given as `flag`, as `flag`-file, or not at all. Given both ways, the command
+/// line's wins over the environment's; both on the command line (or both in the environment)
+/// is a mistake to correct, not a guess to make.
+fn secret(
+    args: &GetTokenArgs,
+    flag: &'static str,
+    value: &Option<String>,
+    file: &Option<String>,
+) -> Result<Option<String>, SettingsError> {
+    let from_env = |name: &str| {
+        args.from_environment
+            .iter()
+            .any(|f| f == name.trim_start_matches("--"))
+    };
+    let file_flag = format!("{flag}-file");
+    let use_file = match (value, file) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(_), Some(_)) => match (from_env(flag), from_env(&file_flag)) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => return Err(SettingsError::TwoSecrets { flag }),
+        },
+    };
+    if !use_file {
+        return Ok(value.clone());
+    }
+    let path = expand_home(file.as_deref().unwrap_or_default())?;
+    let flag: &'static str = if flag == "--password" {
+        "--password-file"
+    } else {
+        "--oidc-client-secret-file"
+    };
+    crate::secret_file::read(&path)
+        .map(Some)
+        .map_err(|source| SettingsError::SecretFile { flag, source })
 }
 
 pub fn storage(arg: StorageArg) -> Storage {
@@ -210,6 +352,7 @@ pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
     login.token_exchange_audience.clear();
     login.token_exchange_scope.clear();
     Ok(setup::Options {
+        notes: setup_notes(&args.token),
         config: login_config(&args.token)?,
         clusters,
         exec_args: login.to_exec_args(),
@@ -233,6 +376,67 @@ pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
     })
 }
 
+/// What setup's exec entries carry of the secrets, and what they leave to the environment
+/// (see `to_exec_args`): one finding each, so the report says which form it wrote.
+fn setup_notes(args: &GetTokenArgs) -> Vec<Finding> {
+    let from_env = |flag: &str| args.from_environment.iter().any(|f| f == flag);
+    let mut notes = Vec::new();
+    for (flag, value, file, what) in [
+        (
+            "oidc-client-secret",
+            &args.oidc_client_secret,
+            &args.oidc_client_secret_file,
+            "client secret",
+        ),
+        ("password", &args.password, &args.password_file, "password"),
+    ] {
+        let variable = crate::cli::env::variable(flag);
+        let file_flag = format!("{flag}-file");
+        if file.is_some() && !from_env(&file_flag) {
+            notes.push(Finding::ok(format!(
+                "the {what} is read from a file: the exec entry names the file (--{file_flag}), never the {what}"
+            )));
+        } else if (value.is_some() && from_env(flag)) || (file.is_some() && from_env(&file_flag)) {
+            let given = if file.is_some() {
+                crate::cli::env::variable(&file_flag)
+            } else {
+                variable.clone()
+            };
+            notes.push(Finding::ok(format!(
+                "the {what} comes from ${given}: the exec entry does not carry it; set it wherever kubectl runs (kubectl passes its environment to the plugin)"
+            )));
+        } else if value.is_some() && flag == "oidc-client-secret" {
+            notes.push(Finding::warning(
+                format!("the {what} is written into the exec entry's args (--{flag}): every copy of the kubeconfig carries it, and any local account can read it from the plugin's command line"),
+                format!("give it as --{file_flag}=FILE (mode 600) or in ${variable} instead, and run setup again"),
+            ));
+        } else if value.is_some() {
+            notes.push(Finding::ok(format!(
+                "the {what} is not written into the exec entry (kubectl asks for it); to give it without a prompt, use --{file_flag}=FILE (mode 600) or ${variable}"
+            )));
+        }
+    }
+    for flag in &args.from_environment {
+        if matches!(
+            flag.as_str(),
+            "oidc-issuer-url"
+                | "oidc-client-id"
+                | "oidc-client-secret"
+                | "password"
+                | "oidc-client-secret-file"
+                | "password-file"
+                | "v"
+        ) {
+            continue;
+        }
+        notes.push(Finding::ok(format!(
+            "--{flag} is left to ${} (not written into the exec entry)",
+            crate::cli::env::variable(flag)
+        )));
+    }
+    notes
+}
+
 pub fn doctor(args: &DoctorArgs) -> doctor::Options {
     doctor::Options {
         context: args.context.clone(),
@@ -241,8 +445,9 @@ pub fn doctor(args: &DoctorArgs) -> doctor::Options {
 }
 
 /// get-token's arguments (as a kubeconfig's exec entry has them, after `oidc-login`) read as
-/// this plugin reads them, or why it would refuse them.
-fn parse_get_token(args: &[String]) -> Result<Config, String> {
+/// this plugin reads them, with a line for each flag the environment gave, or why it would
+/// refuse them.
+fn parse_get_token(args: &[String]) -> Result<(Config, Vec<String>), String> {
     let argv: Vec<std::ffi::OsString> = std::iter::once("kubectl-oidc_login")
         .chain(args.iter().map(String::as_str))
         .map(Into::into)
@@ -257,7 +462,9 @@ fn parse_get_token(args: &[String]) -> Result<Config, String> {
         first.to_string()
     })?;
     match parsed.command {
-        crate::cli::Command::GetToken(args) => config(&args).map_err(|e| e.to_string()),
+        crate::cli::Command::GetToken(args) => config(&args)
+            .map(|config| (config, environment_sources(&args)))
+            .map_err(|e| e.to_string()),
         _ => Err("the exec entry does not run `get-token`".into()),
     }
 }
@@ -274,6 +481,7 @@ pub fn whoami(args: &WhoamiArgs) -> Result<whoami::Options, SettingsError> {
         config: config(&args.token)?,
         cluster: args.cluster,
         context: args.context.clone(),
+        format: format(args.output),
     })
 }
 
@@ -281,7 +489,16 @@ pub fn accounts(args: &AccountsArgs) -> Result<accounts::Options, SettingsError>
     Ok(accounts::Options {
         cache_dir: cache_dir(args.token_cache_dir.as_deref())?,
         storage: storage(args.token_cache_storage),
+        format: format(args.output),
     })
+}
+
+fn format(arg: OutputArg) -> Format {
+    match arg {
+        OutputArg::Text => Format::Text,
+        OutputArg::Json => Format::Json,
+        OutputArg::Yaml => Format::Yaml,
+    }
 }
 
 pub fn clean(args: &CleanArgs) -> Result<clean::Options, SettingsError> {
@@ -536,6 +753,11 @@ mod tests {
             panic!("get-token")
         };
         *args
+    }
+
+    #[test]
+    fn doctor_and_the_command_line_know_one_prefix() {
+        assert_eq!(crate::config::ENV_PREFIX, crate::cli::env::PREFIX);
     }
 
     #[test]

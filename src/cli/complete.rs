@@ -150,7 +150,11 @@ mod tests {
         let (flags, _) = complete(&["get-token", "--oidc-c"]);
         assert_eq!(
             flags,
-            vec!["--oidc-client-id=", "--oidc-client-secret="],
+            vec![
+                "--oidc-client-id=",
+                "--oidc-client-secret=",
+                "--oidc-client-secret-file="
+            ],
             "{flags:?}"
         );
         let (flags, _) = complete(&["setup", "--write"]);

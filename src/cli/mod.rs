@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub mod complete;
+pub mod env;
 pub mod pflag;
 
 const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
@@ -152,6 +153,18 @@ pub struct WhoamiArgs {
     /// kubeconfig context for --cluster
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+
+    /// Output format: text for people, or json/yaml for scripts (schema in the README,
+    /// "Several accounts"; never a token)
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Text,
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -213,9 +226,16 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
 
-    /// Client secret (confidential clients only; public clients with PKCE need none)
+    /// Client secret (confidential clients only; public clients with PKCE need none). On the
+    /// command line any local account can read it: prefer --oidc-client-secret-file or
+    /// $KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET
     #[arg(long, value_name = "SECRET")]
     pub oidc_client_secret: Option<String>,
+
+    /// File holding the client secret (owner-only, mode 600: refused otherwise, as ssh
+    /// refuses a private key); a trailing newline is ignored
+    #[arg(long, value_name = "FILE")]
+    pub oidc_client_secret_file: Option<String>,
 
     /// Redirect URL sent to the provider instead of http://localhost:PORT
     #[arg(long, value_name = "URL")]
@@ -331,9 +351,15 @@ pub struct GetTokenArgs {
     #[arg(long, value_name = "NAME")]
     pub username: Option<String>,
 
-    /// Password for the password grant (prompted when omitted)
+    /// Password for the password grant (prompted when omitted). On the command line any
+    /// local account can read it: prefer --password-file or $KUBECTL_OIDC_LOGIN_PASSWORD
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
+
+    /// File holding the password for the password grant (owner-only, mode 600); a trailing
+    /// newline is ignored
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<String>,
 
     /// Client ID of the cluster (its API server's audience) to get a token for, by exchanging
     /// the login of --oidc-client-id at the provider (RFC 8693 token exchange): one browser
@@ -349,6 +375,10 @@ pub struct GetTokenArgs {
     /// takes one; setup takes one for all clusters or one per --token-exchange-audience, in order
     #[arg(long, value_name = "SCOPE")]
     pub token_exchange_scope: Vec<String>,
+    /// The long names of the flags above whose values came from the environment (see
+    /// [`env`]), not from the command line.
+    #[arg(skip)]
+    pub from_environment: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -361,6 +391,11 @@ pub struct AccountsArgs {
     /// Where tokens are kept (as in the kubeconfig's get-token flags)
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
     pub token_cache_storage: StorageArg,
+
+    /// Output format: text for people, or json/yaml for scripts (schema in the README,
+    /// "Several accounts"; never a token)
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -481,20 +516,52 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
         args[1] = "__setup-guide".into();
     }
     if args.get(1).is_some_and(|a| a == "get-token") {
-        let only = args[..1].iter().chain(&args[2..]).cloned();
-        if let Ok(parsed) = GetTokenOnly::try_parse_from(only) {
-            return Ok(Cli {
-                verbosity: parsed.verbosity,
-                command: Command::GetToken(Box::new(parsed.args)),
-            });
+        use clap::{CommandFactory, FromArgMatches};
+        let only: Vec<OsString> = args[..1].iter().chain(&args[2..]).cloned().collect();
+        let mut command = env::read_environment(GetTokenOnly::command());
+        if let Ok(mut matches) = command.try_get_matches_from_mut(only) {
+            // Before the values are taken out of the matches, which forgets their sources.
+            let from_environment = env::from_environment(&command, &matches);
+            if let Ok(mut parsed) = GetTokenOnly::from_arg_matches_mut(&mut matches) {
+                parsed.args.from_environment = from_environment;
+                return Ok(Cli {
+                    verbosity: parsed.verbosity,
+                    command: Command::GetToken(Box::new(parsed.args)),
+                });
+            }
         }
     }
-    Cli::try_parse_from(args)
+    parse_full(args)
 }
 
 /// The full parser alone (tests compare it with the get-token fast path).
 pub fn parse_full(args: Vec<OsString>) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(args)
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = env::read_environment(Cli::command());
+    let matches = command
+        .try_get_matches_from_mut(args.clone())
+        .map_err(|e| env::name_the_variable(e, &args))?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    if let Some((name, sub_matches)) = matches.subcommand() {
+        let sub = command.find_subcommand(name);
+        if let (Some(sub), Some(token)) = (sub, cli.command.get_token_args_mut()) {
+            token.from_environment = env::from_environment(sub, sub_matches);
+        }
+    }
+    Ok(cli)
+}
+
+impl Command {
+    /// The get-token flags of a command that takes them.
+    fn get_token_args_mut(&mut self) -> Option<&mut GetTokenArgs> {
+        match self {
+            Command::GetToken(args) | Command::Login(args) => Some(args),
+            Command::Setup(args) => Some(&mut args.token),
+            Command::Logout(args) => Some(&mut args.token),
+            Command::Whoami(args) => Some(&mut args.token),
+            _ => None,
+        }
+    }
 }
 
 /// The completion script for `shell`, for the binary run by its file name ("kubectl
@@ -539,23 +606,11 @@ impl GetTokenArgs {
     /// The get-token arguments that reproduce these settings in a kubeconfig exec entry:
     /// every flag that differs from its default.
     pub fn to_exec_args(&self) -> Vec<String> {
-        let defaults = parse(
-            [
-                "k",
-                "get-token",
-                "--oidc-issuer-url=x",
-                "--oidc-client-id=x",
-            ]
-            .iter()
-            .map(OsString::from)
-            .collect(),
-        )
-        .ok()
-        .and_then(|cli| match cli.command {
-            Command::GetToken(args) => Some(*args),
-            _ => None,
-        })
-        .expect("defaults parse");
+        // The defaults alone, without the environment's values.
+        let defaults =
+            GetTokenOnly::try_parse_from(["k", "--oidc-issuer-url=x", "--oidc-client-id=x"])
+                .expect("defaults parse")
+                .args;
         let mut out = vec![
             "get-token".to_string(),
             format!("--oidc-issuer-url={}", self.oidc_issuer_url),
@@ -568,6 +623,8 @@ impl GetTokenArgs {
         };
         opt("account", &self.account);
         opt("oidc-client-secret", &self.oidc_client_secret);
+        opt("oidc-client-secret-file", &self.oidc_client_secret_file);
+        opt("password-file", &self.password_file);
         opt("oidc-redirect-url", &self.oidc_redirect_url);
         opt("browser-command", &self.browser_command);
         opt(
@@ -642,6 +699,18 @@ impl GetTokenArgs {
                 out.push(flag.to_string());
             }
         }
+        // What the environment gave stays the environment's: the kubeconfig then reads it
+        // where kubectl runs (and a secret never lands in the file). The issuer and client
+        // are written whatever gave them: a kubeconfig names its login.
+        out.retain(|arg| {
+            let name = arg
+                .strip_prefix("--")
+                .map(|a| a.split('=').next().unwrap_or(a));
+            !name.is_some_and(|name| {
+                !matches!(name, "oidc-issuer-url" | "oidc-client-id")
+                    && self.from_environment.iter().any(|f| f == name)
+            })
+        });
         out
     }
 }

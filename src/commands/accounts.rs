@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::jwt::now;
+use crate::login_report::{self, Format};
 use crate::store::{self, clean};
 use crate::tokens::{CacheKey, Storage};
 
@@ -14,6 +15,8 @@ use crate::tokens::{CacheKey, Storage};
 pub struct Options {
     pub cache_dir: PathBuf,
     pub storage: Storage,
+    /// Text for people, or JSON/YAML for scripts (see [`login_report`]).
+    pub format: Format,
 }
 
 pub fn run(args: &Options) -> Result<(), Error> {
@@ -23,6 +26,24 @@ pub fn run(args: &Options) -> Result<(), Error> {
     keys.sort_by(|a, b| {
         (&a.issuer, &a.client_id, &a.account).cmp(&(&b.issuer, &b.client_id, &b.account))
     });
+    if args.format != Format::Text {
+        let logins = keys
+            .iter()
+            .map(|key| {
+                let tokens = store.load(key).unwrap_or_else(|e| {
+                    crate::warn!("{e}");
+                    None
+                });
+                let refresh = store.load_refresh_token(key).ok().flatten();
+                login_report::login(key, tokens.as_ref(), refresh.as_deref(), args.storage, dir)
+            })
+            .collect();
+        print!(
+            "{}",
+            login_report::render(&login_report::list(logins), args.format)
+        );
+        return Ok(());
+    }
     if keys.is_empty() {
         eprintln!("No logins are cached in {}.", dir.display());
         return Ok(());

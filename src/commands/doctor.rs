@@ -15,10 +15,14 @@ use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{rfc3339, CLUSTER_EXTENSION};
 use crate::jwt::now;
+use crate::kuberc::{self, Verdict};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::store::{self, keyring::Keyring};
 use crate::tokens::Storage;
+
+/// An exec entry's settings, and one line per flag the environment gave.
+pub type ParsedEntry = (Config, Vec<String>);
 
 /// What `doctor` was asked for.
 pub struct Options {
@@ -26,7 +30,8 @@ pub struct Options {
     pub context: Option<String>,
     /// Reads get-token arguments as this plugin would (the settings layer's parser), or says
     /// why it would reject them.
-    pub parse_get_token: fn(&[String]) -> Result<Config, String>,
+    /// Also says which flags the environment gave (one line each, never a secret's value).
+    pub parse_get_token: fn(&[String]) -> Result<ParsedEntry, String>,
 }
 
 pub fn run(opts: &Options) -> Result<(), Error> {
@@ -118,14 +123,19 @@ fn check_exec_entry(opts: &Options, findings: &mut Vec<Finding>) -> Option<Confi
         (command.to_string(), args.clone())
     };
     check_binary(name, &program, findings);
+    check_kuberc(command, findings);
+    set_exec_environment(exec);
     match (opts.parse_get_token)(&plugin_args) {
-        Ok(config) => {
+        Ok((config, from_environment)) => {
             findings.push(Finding::ok(format!(
                 "its flags parse: issuer {}, client {}, storage {}",
                 config.issuer_url,
                 config.client_id,
                 config.storage.name()
             )));
+            for line in from_environment {
+                findings.push(Finding::ok(format!("from the environment: {line}")));
+            }
             let provides = exec["provideClusterInfo"].as_bool().unwrap_or(false);
             check_cluster_config(&view["clusters"][0], name, provides, config, findings)
         }
@@ -191,6 +201,49 @@ fn check_cluster_config(
             let (what, fix) = line.split_once("; ").unwrap_or((&line, ""));
             findings.push(Finding::error(format!("cluster {name:?}: {what}"), fix));
             None
+        }
+    }
+}
+
+/// Whether kubectl's credential plugin policy (kuberc) lets it run the exec entry's command.
+fn check_kuberc(command: &str, findings: &mut Vec<Finding>) {
+    let Some(policy) = kuberc::policy() else {
+        return;
+    };
+    match policy.verdict(command) {
+        Verdict::Allowed => findings.push(Finding::ok(format!(
+            "kubectl's kuberc sets credentialPluginPolicy {} and its allowlist names {command}",
+            policy.kind
+        ))),
+        Verdict::Refused { entry } => findings.push(Finding::error(
+            format!(
+                "kubectl's kuberc sets credentialPluginPolicy {} and no allowlist entry names {command}: kubectl will refuse to run the plugin",
+                policy.kind
+            ),
+            kuberc::entry_to_add(&entry),
+        )),
+        Verdict::DenyAll => findings.push(Finding::error(
+            format!(
+                "kubectl's kuberc sets credentialPluginPolicy {}: kubectl runs no credential plugin",
+                policy.kind
+            ),
+            format!(
+                "set credentialPluginPolicy: Allowlist in your kuberc and {}",
+                kuberc::entry_to_add(command)
+            ),
+        )),
+    }
+}
+
+/// The exec entry's `env` list, as kubectl hands it to the plugin over its own environment:
+/// the plugin's variables among it then count for the checks below as they do for kubectl.
+fn set_exec_environment(exec: &serde_json::Value) {
+    for pair in exec["env"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(value)) = (pair["name"].as_str(), pair["value"].as_str()) {
+            if name.starts_with(crate::config::ENV_PREFIX) {
+                // doctor runs no thread yet: nothing else reads the environment meanwhile.
+                std::env::set_var(name, value);
+            }
         }
     }
 }

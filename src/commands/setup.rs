@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
+use crate::kuberc::{self, Verdict};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::OidcError;
@@ -51,6 +52,8 @@ Examples for Keycloak, the API server, RBAC and kind are in the project's exampl
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config: Config,
+    /// What the exec entries carry of the secrets and leave to the environment.
+    pub notes: Vec<Finding>,
     /// The get-token arguments of the printed exec entry (every flag given, none defaulted).
     pub exec_args: Vec<String>,
     /// Extra accounts: the name and the get-token arguments of each one's exec entry.
@@ -125,6 +128,10 @@ pub fn run(args: &Options) -> Result<(), Error> {
     };
 
     let exchanged = check_exchanges(args, &exec, &mut findings);
+    findings.extend(args.notes.iter().cloned());
+    if let Some(finding) = kuberc_finding(args.write_kubeconfig) {
+        findings.push(finding);
+    }
 
     let exec_args = &with_offline_access(&args.exec_args);
     // One kubeconfig user per extra account: same flags, its own --account. The clusters by
@@ -474,6 +481,34 @@ impl Report<'_> {
 
 fn render_findings(findings: &[Finding]) -> String {
     diagnose::render(findings)
+}
+
+/// When kubectl's kuberc sets a credential plugin policy: whether it lets kubectl run the
+/// exec entry setup writes (this binary) or prints (`kubectl oidc-login`), and the allowlist
+/// entry to add when it does not.
+fn kuberc_finding(write_kubeconfig: bool) -> Option<Finding> {
+    let policy = kuberc::policy()?;
+    let command = match write_kubeconfig {
+        true => this_binary().ok()?,
+        false => "kubectl".to_string(),
+    };
+    Some(match policy.verdict(&command) {
+        Verdict::Allowed => Finding::ok(format!(
+            "kubectl's kuberc sets credentialPluginPolicy {} and allows {command}, which the exec entry runs",
+            policy.kind
+        )),
+        Verdict::Refused { entry } => Finding::warning(
+            format!(
+                "kubectl's kuberc sets credentialPluginPolicy {}: kubectl will refuse the exec entry, which runs {command}",
+                policy.kind
+            ),
+            kuberc::entry_to_add(&entry),
+        ),
+        Verdict::DenyAll => Finding::warning(
+            format!("kubectl's kuberc sets credentialPluginPolicy {}: kubectl runs no credential plugin", policy.kind),
+            format!("set credentialPluginPolicy: Allowlist and {}", kuberc::entry_to_add(&command)),
+        ),
+    })
 }
 
 /// Which program a written exec entry runs.

@@ -7,6 +7,7 @@ use crate::claims::{relative, Identity};
 use crate::config::Config;
 use crate::error::Error;
 use crate::log::printable;
+use crate::login_report::{self, Format};
 use crate::store;
 use crate::tokens::Storage;
 
@@ -18,6 +19,8 @@ pub struct Options {
     pub cluster: bool,
     /// The kubeconfig context for that question.
     pub context: Option<String>,
+    /// Text for people, or JSON/YAML for scripts (see [`login_report`]).
+    pub format: Format,
 }
 
 pub fn run(args: &Options) -> Result<(), Error> {
@@ -31,6 +34,26 @@ pub fn run(args: &Options) -> Result<(), Error> {
             config.issuer_url, config.client_id, config.issuer_url, config.client_id
         )));
     };
+    if args.format != Format::Text {
+        if args.cluster {
+            return Err(Error::Setup(
+                "--cluster shows kubectl's own output; leave it out with -o json/yaml (`kubectl auth whoami -o json` gives the API server's view)".into(),
+            ));
+        }
+        let refresh = store.load_refresh_token(&key).unwrap_or_else(|e| {
+            crate::warn!("{e}");
+            None
+        });
+        let report = login_report::login(
+            &key,
+            Some(&tokens),
+            refresh.as_deref(),
+            config.storage,
+            &config.cache_dir,
+        );
+        print!("{}", login_report::render(&report, args.format));
+        return Ok(());
+    }
     let id = Identity::from_id_token(&tokens.id_token).ok_or_else(|| {
         Error::Setup(
             "the cached ID token's claims cannot be read; run `kubectl oidc-login clean`".into(),

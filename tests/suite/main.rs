@@ -12,6 +12,7 @@ mod doctor;
 mod examples;
 mod exchange;
 mod field;
+mod field_requests;
 mod get_token;
 mod grants;
 mod hardening;

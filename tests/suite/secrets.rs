@@ -1,7 +1,8 @@
 //! Secrets never leak: a run through every flow at the highest verbosity (`-v 9`), then every
 //! token, code, refresh token, client secret and password it created is searched for in all
 //! that the plugin wrote to stderr, in what it passed to the browser, and in every file outside
-//! the 0600 cache.
+//! the 0600 cache. The password and client secret also come from the environment and from
+//! owner-only files (`--password-file`, `--oidc-client-secret-file`).
 
 use std::collections::BTreeSet;
 
@@ -101,6 +102,71 @@ fn no_secret_reaches_stderr_the_browser_or_a_stray_file_at_any_verbosity() {
     secrets.insert("robot-secret".into());
     cached_secrets(&world, &mut secrets);
 
+    // The same secrets from the environment and from owner-only files (issue 34): wrong
+    // ones, so each run ends in the error path, where a secret is likeliest to be echoed.
+    let mut from_env = verbose(world.grant_args("kubernetes-password", "password"));
+    from_env.push("--username=alice".into());
+    // No cache: the login above would answer from it without the password.
+    from_env.push("--token-cache-storage=none".into());
+    for (variable, value) in [
+        (
+            "KUBECTL_OIDC_LOGIN_PASSWORD",
+            "wrong-password-from-the-environment",
+        ),
+        (
+            "KUBECTL_OIDC_LOGIN_PASSWORD_FILE",
+            "/nonexistent/wrong-password-file-path",
+        ),
+    ] {
+        let run = world.plugin(&from_env, &[(variable, value)]);
+        run.assert_failed();
+        stderr.push_str(&run.stderr);
+    }
+    secrets.insert("wrong-password-from-the-environment".into());
+    let password_file = world.path("password-file");
+    std::fs::write(&password_file, "wrong-password-from-a-file\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut with_file = from_env.clone();
+    with_file.push(format!("--password-file={}", password_file.display()));
+    let run = world.plugin(&with_file, &[]);
+    run.assert_failed();
+    stderr.push_str(&run.stderr);
+    secrets.insert("wrong-password-from-a-file".into());
+    let mut robot_env = verbose(world.grant_args("robot", "client-credentials"));
+    robot_env.push("--force-refresh".into());
+    let run = world.plugin(
+        &robot_env,
+        &[(
+            "KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET",
+            "wrong-client-secret-from-the-environment",
+        )],
+    );
+    run.assert_failed();
+    stderr.push_str(&run.stderr);
+    secrets.insert("wrong-client-secret-from-the-environment".into());
+    let robot_file = world.path("robot-secret-file");
+    std::fs::write(&robot_file, "robot-secret\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&robot_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut robot_from_file = robot_env.clone();
+    robot_from_file.push(format!(
+        "--oidc-client-secret-file={}",
+        robot_file.display()
+    ));
+    keep(
+        &world.plugin(&robot_from_file, &[]),
+        &mut secrets,
+        &mut stderr,
+    );
+    cached_secrets(&world, &mut secrets);
+
     // whoami and logout read the cached tokens too.
     let mut whoami = verbose(world.get_token_args());
     whoami[0] = "whoami".into();
@@ -161,6 +227,10 @@ fn no_secret_reaches_stderr_the_browser_or_a_stray_file_at_any_verbosity() {
         }
         // The test's own logs record the codes on purpose (login.log): skip that one file.
         if file == world.login_log() {
+            continue;
+        }
+        // The user's own secret files hold their secrets by design.
+        if file == password_file || file == robot_file {
             continue;
         }
         for secret in &secrets {
