@@ -79,14 +79,14 @@ fn insecure_skip_tls_verify_works_and_warns() {
 }
 
 /// A tinyproxy on a free loopback port, logging every request.
-struct Tinyproxy {
+pub(crate) struct Tinyproxy {
     child: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl Tinyproxy {
-    fn start(world: &World) -> Self {
+    pub(crate) fn start(world: &World) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -120,12 +120,12 @@ impl Tinyproxy {
         Tinyproxy { child, port, log }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The request lines tinyproxy logged ("GET http://…", "CONNECT host:port").
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
