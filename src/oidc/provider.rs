@@ -3,10 +3,12 @@
 //! discovery and the JWKS fetch every time).
 //!
 //! The cache is trusted only as far as the run that wrote it: it is keyed by the issuer *and*
-//! the TLS trust it was fetched with (the CA certificates given), and a run that does not
-//! verify TLS (`--insecure-skip-tls-verify`) neither writes nor reads it. Otherwise one run
-//! through a man in the middle could plant endpoints that a later, verified run would send
-//! the authorization code and PKCE verifier to.
+//! the TLS trust it was fetched with (every trust anchor the run loaded: the CA flags, and
+//! the system store as `SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform gave it, see
+//! [`HttpClient::trust_id`]), and a run that does not verify TLS (`--insecure-skip-tls-verify`)
+//! neither writes nor reads it. Otherwise one run through a man in the middle could plant
+//! endpoints that a later run trusting other CAs would send the authorization code, the PKCE
+//! verifier and the client secret to.
 
 use std::path::PathBuf;
 
@@ -21,7 +23,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::http::{HttpClient, HttpError};
+use super::http::{is_loopback, HttpClient, HttpError};
 use super::OidcError;
 use crate::config::Config;
 use crate::jwt::now;
@@ -30,9 +32,9 @@ use crate::private_file::{read_optional, write_private};
 /// Metadata older than this is discovered again, so a provider that moves its endpoints is
 /// followed within a week even if no request fails.
 const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
-/// 2: the file name includes the TLS trust; files of version 1 (keyed by issuer alone, and
-/// possibly written by an unverified run) are never read.
-const FORMAT_VERSION: u32 = 2;
+/// 3: the file name includes every trust anchor of the run; files of version 2 (keyed by the
+/// CA flags alone, whatever SSL_CERT_FILE said) and 1 (by issuer alone) are never read.
+const FORMAT_VERSION: u32 = 3;
 
 /// Discovery fields outside OIDC Discovery 1.0 that this plugin reads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -91,7 +93,7 @@ pub struct Provider {
 impl Provider {
     /// The cached metadata when there is a fresh copy, else discovery (two requests).
     pub fn load(config: &Config, http: &HttpClient) -> Result<Self, OidcError> {
-        let cache_path = cache_path(config);
+        let cache_path = cache_path(config, http);
         if let Some(path) = &cache_path {
             if let Some(provider) = read_cache(path, &config.issuer_url) {
                 crate::debug!(1, "using cached provider metadata");
@@ -113,7 +115,7 @@ impl Provider {
         let provider = Provider {
             jwks: metadata.jwks().clone(),
             metadata,
-            cache_path: cache_path(config),
+            cache_path: cache_path(config, http),
             from_cache: false,
         };
         provider.save();
@@ -151,22 +153,15 @@ impl Provider {
     }
 }
 
-fn cache_path(config: &Config) -> Option<PathBuf> {
+fn cache_path(config: &Config, http: &HttpClient) -> Option<PathBuf> {
     if config.storage == crate::tokens::Storage::None || config.insecure_skip_tls_verify {
         return None;
     }
     let mut digest = Sha256::new();
     digest.update(config.issuer_url.as_bytes());
-    // What this run trusts: metadata fetched under other trust roots is another file. The CA
-    // files' contents count, not their names, so a replaced CA file is a new trust.
-    for path in &config.ca_files {
-        digest.update(b"\0file\0");
-        digest.update(std::fs::read(path).ok()?);
-    }
-    for data in &config.ca_data {
-        digest.update(b"\0data\0");
-        digest.update(data.trim().as_bytes());
-    }
+    // What this run trusts: metadata fetched under other trust anchors is another file.
+    digest.update(b"\0trust\0");
+    digest.update(http.trust_id());
     Some(config.cache_dir.join(format!(
         "provider-{}.json",
         crate::tokens::hex(&digest.finalize()[..16])
@@ -232,15 +227,6 @@ fn parse(url: &Option<String>) -> Option<url::Url> {
         // An endpoint that does not even parse is refused like an insecure one.
         url::Url::parse(u).unwrap_or_else(|_| url::Url::parse("invalid:").expect("static URL"))
     })
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
