@@ -190,9 +190,12 @@ app.post('/__test/reset', (_req, res) => {
 // OP_TLS_CERT and OP_TLS_KEY: serve HTTPS, as every real Keycloak does.
 const tls = env.OP_TLS_CERT && { cert: fs.readFileSync(env.OP_TLS_CERT), key: fs.readFileSync(env.OP_TLS_KEY) };
 const server = tls ? https.createServer(tls, app) : http.createServer(app);
-server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
+// OP_HOST=ADDRESS: listen on another address of this machine than 127.0.0.1 (a provider that is
+// not on loopback, which proxies carry), and name the issuer after it.
+const host = env.OP_HOST || '127.0.0.1';
+server.listen(Number(env.OP_PORT || 0), host, () => {
   const { port } = server.address();
-  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/realms/${realm}`;
+  const issuer = `${tls ? 'https' : 'http'}://${host}:${port}/realms/${realm}`;
   const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const provider = new Provider(issuer, {
     // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
