@@ -80,11 +80,17 @@ struct CacheFile {
     fetched_at: i64,
     metadata: Metadata,
     jwks: CoreJsonWebKeySet,
+    /// Clients whose refresh the provider answered without an ID token: their refreshes ask
+    /// for `openid` in `scope` at once (see [`Provider::refresh_asks_openid`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    refresh_scope_clients: Vec<String>,
 }
 
 pub struct Provider {
     pub metadata: Metadata,
     pub jwks: CoreJsonWebKeySet,
+    fetched_at: i64,
+    refresh_scope_clients: Vec<String>,
     cache_path: Option<PathBuf>,
     /// Whether this came from the cache (and may be stale) rather than from the network.
     pub from_cache: bool,
@@ -115,6 +121,8 @@ impl Provider {
         let provider = Provider {
             jwks: metadata.jwks().clone(),
             metadata,
+            fetched_at: now(),
+            refresh_scope_clients: Vec::new(),
             cache_path: cache_path(config, http),
             from_cache: false,
         };
@@ -130,8 +138,24 @@ impl Provider {
         );
         self.jwks = JsonWebKeySet::fetch(self.metadata.jwks_uri(), http)
             .map_err(|e| discovery_error(self.metadata.issuer().as_str(), e))?;
+        self.fetched_at = now();
         self.save();
         Ok(())
+    }
+
+    /// Whether a refresh for `client` asks for `openid` again in its `scope`: the provider
+    /// answered one of its plain refreshes without an ID token before. OpenID Connect Core 12.2
+    /// lets it; some providers (Entra ID's v2 endpoint) return one only when asked so.
+    pub fn refresh_asks_openid(&self, client: &str) -> bool {
+        self.refresh_scope_clients.iter().any(|c| c == client)
+    }
+
+    /// Remembers with the cached metadata that `client`'s refreshes ask for `openid`.
+    pub fn remember_refresh_asks_openid(&mut self, client: &str) {
+        if !self.refresh_asks_openid(client) {
+            self.refresh_scope_clients.push(client.to_string());
+            self.save();
+        }
     }
 
     fn save(&self) {
@@ -141,9 +165,10 @@ impl Provider {
         let file = CacheFile {
             version: FORMAT_VERSION,
             issuer: self.metadata.issuer().to_string(),
-            fetched_at: now(),
+            fetched_at: self.fetched_at,
             metadata: self.metadata.clone(),
             jwks: self.jwks.clone(),
+            refresh_scope_clients: self.refresh_scope_clients.clone(),
         };
         let json = serde_json::to_vec(&file).expect("provider cache serialises");
         // Losing this cache only costs a discovery next time: warn, do not fail the login.
@@ -247,6 +272,8 @@ fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
     Some(Provider {
         metadata: file.metadata,
         jwks: file.jwks,
+        fetched_at: file.fetched_at,
+        refresh_scope_clients: file.refresh_scope_clients,
         cache_path: Some(path.to_path_buf()),
         from_cache: true,
     })
