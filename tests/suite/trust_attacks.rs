@@ -1,8 +1,10 @@
 //! Trust that a run did not check (issue 32, items 5 to 8), performed for real: a man in the
 //! middle whose discovery a run with another `SSL_CERT_FILE` cached, an `HTTP_PROXY` that
 //! would receive a loopback provider's codes and tokens, and a hostile provider that answers a
-//! token exchange or a refresh with a validly signed token for another user (mallory). Each
-//! test failed on the code before the fix (see the commit that added it).
+//! token exchange or a refresh with a validly signed token for another user (mallory). And a
+//! refresh answered without an ID token (issue 34 item 3), by stand-in switches of the test
+//! provider and by the real PyPI oidc-provider-mock. Each test failed on the code before the
+//! fix (see the commit that added it).
 
 use std::path::Path;
 
@@ -404,4 +406,121 @@ fn a_refresh_that_needs_openid_in_its_scope_gets_the_id_token() {
     assert_eq!(requests.len(), 1, "remembered: {requests:?}");
     assert!(requests[0]["scope"].as_str().unwrap().contains("openid"));
     assert_eq!(world.logins().len(), 1);
+}
+
+/// The oidc-provider-mock release whose refresh answers carry no ID token as shipped.
+const MOCK: &str = "oidc-provider-mock-0.3.4";
+
+/// Issue 34 item 3 against a real provider that omits the ID token from refresh answers: PyPI
+/// `oidc-provider-mock` 0.3.4 (authlib's refresh grant issues none), installed by test.sh in a
+/// virtual environment of its own. Through kubectl: one login; at the next expiry the one line
+/// and one login; with --oidc-use-access-token (its access tokens are opaque, which the API
+/// server stand-in cannot verify, so the plugin alone) no browser at all.
+#[test]
+fn a_real_provider_without_an_id_token_on_refresh() {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_default()
+        .join("kubectl-oidc-login")
+        .join(MOCK);
+    let python = cache.join("bin/python");
+    if !python.is_file() {
+        let why = std::fs::read_to_string(cache.with_extension("not-built"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|_| format!("not built here: {MOCK} (./test.sh installs it with pip)"));
+        crate::common::not_built_here(&why);
+        return;
+    }
+    let world = World::new(300);
+    let port = crate::common::free_port();
+    // Its log (uvicorn's access lines included) tells each browser login by its form post.
+    let log = std::fs::File::create(world.path("mock.log")).unwrap();
+    let child = std::process::Command::new(&python)
+        .args(["-m", "oidc_provider_mock", "--port", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("oidc-provider-mock starts");
+    let _mock = crate::common::Daemon::from_child(child);
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "oidc-provider-mock did not start: {}",
+            std::fs::read_to_string(world.path("mock.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let issuer = format!("http://127.0.0.1:{port}");
+    let dir = world.path("mock-api");
+    std::fs::create_dir_all(&dir).unwrap();
+    let api = crate::common::ApiServer::start_with(
+        &dir,
+        &issuer,
+        "kubernetes",
+        &[("OIDC_JWKS_URL", format!("{issuer}/jwks"))],
+    );
+    let args = |extra: &[&str]| {
+        let mut args = vec![
+            "get-token".to_string(),
+            format!("--oidc-issuer-url={issuer}"),
+            "--oidc-client-id=kubernetes".into(),
+            // The mock takes any secret for a client it does not know, but no public client.
+            "--oidc-client-secret=mock-secret".into(),
+            format!("--token-cache-dir={}", world.cache_dir().display()),
+            "--token-cache-storage=disk".into(),
+            "--listen-address=127.0.0.1:0".into(),
+            format!(
+                "--browser-command={}",
+                crate::common::support_dir().join("mock-login.py").display()
+            ),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let kubeconfig = |name: &str, extra: &[&str]| {
+        crate::common::write_kubeconfig(
+            &world.path(name),
+            &api,
+            "client.authentication.k8s.io/v1",
+            PLUGIN,
+            &args(extra),
+        )
+    };
+    let logins = || {
+        std::fs::read_to_string(world.path("mock.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("POST /oauth2/authorize"))
+            .count()
+    };
+    let usual = kubeconfig("mock-usual", &[]);
+    let forced = kubeconfig("mock-forced", &["--force-refresh"]);
+    let run = world.kubectl(&usual, &["auth", "whoami", "-o", "json"], &[]);
+    run.assert_ok();
+    assert_eq!(username(&run), "robot:alice");
+    assert_eq!(logins(), 1);
+
+    let run = world.kubectl(&forced, &["auth", "whoami", "-o", "json"], &[]);
+    run.assert_ok();
+    let told: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("without an ID token"))
+        .collect();
+    assert_eq!(told.len(), 1, "{}", run.stderr);
+    assert!(told[0].contains("--oidc-use-access-token"), "{}", told[0]);
+    assert_eq!(logins(), 2, "one login after the refresh: {}", run.stderr);
+
+    let run = world.plugin(&args(&["--oidc-use-access-token", "--force-refresh"]), &[]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert_eq!(
+        logins(),
+        2,
+        "no browser with --oidc-use-access-token: {}",
+        run.stderr
+    );
 }
