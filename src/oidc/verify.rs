@@ -291,3 +291,54 @@ fn signature_failure(
     };
     format!("signature verification failed: {reason} ({inner})")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", e(r#"{"alg":"RS256"}"#), e(claims))
+    }
+
+    fn with_access(access: &str) -> TokenSet {
+        TokenSet {
+            id_token: String::new(),
+            id_token_expiry: 0,
+            access_token: Some(access.to_string()),
+            access_token_expiry: Some(1),
+            refresh_token: None,
+            clock_offset: 0,
+            client_auth: None,
+        }
+    }
+
+    #[test]
+    fn an_access_token_for_another_user_or_issuer_is_refused() {
+        let alice = Who::of(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#)).unwrap();
+        let check = |claims: &str| access_token_of_login(&with_access(&jwt(claims)), Some(&alice));
+        assert!(check(r#"{"iss":"https://idp","sub":"alice"}"#).is_ok());
+        assert!(check(r#"{"sub":"alice"}"#).is_ok(), "no iss: sub decides");
+        assert!(matches!(
+            check(r#"{"iss":"https://idp","sub":"mallory"}"#),
+            Err(OidcError::IdentityChanged {
+                what: "access token",
+                ..
+            })
+        ));
+        assert!(check(r#"{"iss":"https://evil","sub":"alice"}"#).is_err());
+        // An opaque access token names nobody; the provider vouches for it.
+        assert!(access_token_of_login(&with_access("opaque"), Some(&alice)).is_ok());
+    }
+
+    #[test]
+    fn an_exchanged_token_must_name_the_login_it_came_from() {
+        let alice = Who::of(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#)).unwrap();
+        let mallory = with_access(&jwt(r#"{"iss":"https://idp","sub":"mallory"}"#));
+        let err = exchanged_for_login(&mallory, Some(&alice), "dev").unwrap_err();
+        assert!(err.to_string().contains("sub `mallory`"), "{err}");
+        let same = with_access(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#));
+        assert!(exchanged_for_login(&same, Some(&alice), "dev").is_ok());
+    }
+}
