@@ -66,6 +66,18 @@ if ! command -v kubectl >/dev/null; then
 fi
 
 (cd tests/support && npm ci --no-audit --no-fund --loglevel=error)
+# PyPI's oidc-provider-mock, a real provider that answers refreshes without an ID token
+# (tests/suite/trust_attacks.rs), in a virtual environment cached outside the clone; when pip
+# cannot have it, the test prints the .not-built line instead of running.
+mock="${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-oidc-login/oidc-provider-mock-0.3.4"
+if [[ ! -x "$mock/bin/python" ]]; then
+  mkdir -p "$(dirname "$mock")"
+  rm -f "$mock.not-built"
+  if ! { python3 -m venv "$mock" && "$mock/bin/pip" install --quiet oidc-provider-mock==0.3.4; } >"$mock.log" 2>&1; then
+    echo "not built here: oidc-provider-mock 0.3.4 ($(tail -1 "$mock.log"))" >"$mock.not-built"
+    rm -rf "$mock"
+  fi
+fi
 at "packages installed"
 # The real Go peers of tests/suite/peers.rs (kubelogin, helm, kube-apiserver), built once into a cache
 # outside the clone; one that cannot be built is named ("not built here"), never fatal. They

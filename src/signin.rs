@@ -12,7 +12,7 @@ use crate::exec_credential::ExecInfo;
 use crate::jwt::now;
 use crate::lock::{KeyLock, LockError};
 use crate::oidc::grant::Grant;
-use crate::oidc::{self, http::HttpClient, provider::Provider, OidcError};
+use crate::oidc::{self, http::HttpClient, provider::Provider, verify::Who, OidcError};
 use crate::store::{self, kubelogin, TokenStore};
 use crate::tokens::{CacheKey, Storage, TokenSet};
 
@@ -157,6 +157,10 @@ pub fn obtain(
                     description,
                 });
             }
+            // OpenID Connect Core 12.2 allows it; say so, then one login (never a silent one).
+            Err(e @ OidcError::NoIdTokenOnRefresh { .. }) => {
+                crate::warn!("{e}");
+            }
             // A hostile or broken provider: neither the answer nor the old login is kept.
             Err(e @ OidcError::IdentityChanged { .. }) => {
                 if let Err(e) = store.remove(key) {
@@ -277,6 +281,8 @@ pub fn exchanged(
         None => obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?,
     };
     let subject = tokens.access_token.clone().unwrap_or_default();
+    // The user the exchanged token must name: the login's it was exchanged from.
+    let mut login_user = Who::of_login(&tokens);
     let exchanged = match oidc::exchange::exchange(
         &subject,
         tokens.client_auth,
@@ -294,6 +300,7 @@ pub fn exchanged(
             );
             login.force_refresh = true;
             let tokens = obtain(&login, exec, &*login_store, &login_key, Mode::Normal)?;
+            login_user = Who::of_login(&tokens);
             let subject = tokens.access_token.clone().unwrap_or_default();
             oidc::exchange::exchange(
                 &subject,
@@ -306,6 +313,9 @@ pub fn exchanged(
         }
         other => other,
     };
+    let exchanged = exchanged.and_then(|tokens| {
+        oidc::verify::exchanged_for_login(&tokens, login_user.as_ref(), audience).map(|()| tokens)
+    });
     match exchanged {
         Ok(tokens) => Ok(save(store, key, tokens)),
         Err(e) => serve_while_valid(cached, true, e),
@@ -415,6 +425,7 @@ fn refresh_with_retry(
                         | OidcError::Clock(_)
                         | OidcError::IdToken(_)
                         | OidcError::NoIdToken
+                        | OidcError::NoIdTokenOnRefresh { .. }
                         | OidcError::IdentityChanged { .. }
                 ) =>
         {

@@ -66,9 +66,18 @@ pub enum OidcError {
         url: String,
         fix: &'static str,
     },
-    /// A refresh answered with an ID token for another user or issuer than the login's.
-    #[error("the provider's refresh answer names another user (sub `{after}`) than the login it renews (sub `{before}`); the answer is refused and the cached login removed: sign in again, and report this to the provider's administrators")]
-    IdentityChanged { before: String, after: String },
+    /// A refresh answered with an ID token (or, for --oidc-use-access-token, an access token)
+    /// for another user or issuer than the login's.
+    #[error("the provider's refresh answer names another user (sub `{after}`) than the login it renews (sub `{before}`) in its {what}; the answer is refused and the cached login removed: sign in again, and report this to the provider's administrators")]
+    IdentityChanged {
+        before: String,
+        after: String,
+        what: &'static str,
+    },
+    /// A refresh answered without an ID token (OpenID Connect Core 12.2 allows it), also when
+    /// asked for `openid` in its scope, while kubectl is to get the ID token.
+    #[error("{issuer} answered the refresh without an ID token (OpenID Connect Core 12.2 allows that), also when asked for `openid` in the refresh's scope, so the login cannot be renewed without a browser; signing in again. To stop this at every expiry: add --oidc-use-access-token to this kubeconfig's get-token flags (kubectl then gets the refreshed access token, which the API server must accept), or have the provider return id_token on refresh")]
+    NoIdTokenOnRefresh { issuer: String },
     #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
     NoTokenEndpoint,
     #[error("revocation failed: {0}")]

@@ -3,10 +3,12 @@
 //! discovery and the JWKS fetch every time).
 //!
 //! The cache is trusted only as far as the run that wrote it: it is keyed by the issuer *and*
-//! the TLS trust it was fetched with (the CA certificates given), and a run that does not
-//! verify TLS (`--insecure-skip-tls-verify`) neither writes nor reads it. Otherwise one run
-//! through a man in the middle could plant endpoints that a later, verified run would send
-//! the authorization code and PKCE verifier to.
+//! the TLS trust it was fetched with (every trust anchor the run loaded: the CA flags, and
+//! the system store as `SSL_CERT_FILE`, `SSL_CERT_DIR` or the platform gave it, see
+//! [`HttpClient::trust_id`]), and a run that does not verify TLS (`--insecure-skip-tls-verify`)
+//! neither writes nor reads it. Otherwise one run through a man in the middle could plant
+//! endpoints that a later run trusting other CAs would send the authorization code, the PKCE
+//! verifier and the client secret to.
 
 use std::path::PathBuf;
 
@@ -21,7 +23,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::http::{HttpClient, HttpError};
+use super::http::{is_loopback, HttpClient, HttpError};
 use super::OidcError;
 use crate::config::Config;
 use crate::jwt::now;
@@ -30,9 +32,9 @@ use crate::private_file::{read_optional, write_private};
 /// Metadata older than this is discovered again, so a provider that moves its endpoints is
 /// followed within a week even if no request fails.
 const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
-/// 2: the file name includes the TLS trust; files of version 1 (keyed by issuer alone, and
-/// possibly written by an unverified run) are never read.
-const FORMAT_VERSION: u32 = 2;
+/// 3: the file name includes every trust anchor of the run; files of version 2 (keyed by the
+/// CA flags alone, whatever SSL_CERT_FILE said) and 1 (by issuer alone) are never read.
+const FORMAT_VERSION: u32 = 3;
 
 /// Discovery fields outside OIDC Discovery 1.0 that this plugin reads.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -78,11 +80,17 @@ struct CacheFile {
     fetched_at: i64,
     metadata: Metadata,
     jwks: CoreJsonWebKeySet,
+    /// Clients whose refresh the provider answered without an ID token: their refreshes ask
+    /// for `openid` in `scope` at once (see [`Provider::refresh_asks_openid`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    refresh_scope_clients: Vec<String>,
 }
 
 pub struct Provider {
     pub metadata: Metadata,
     pub jwks: CoreJsonWebKeySet,
+    fetched_at: i64,
+    refresh_scope_clients: Vec<String>,
     cache_path: Option<PathBuf>,
     /// Whether this came from the cache (and may be stale) rather than from the network.
     pub from_cache: bool,
@@ -91,7 +99,7 @@ pub struct Provider {
 impl Provider {
     /// The cached metadata when there is a fresh copy, else discovery (two requests).
     pub fn load(config: &Config, http: &HttpClient) -> Result<Self, OidcError> {
-        let cache_path = cache_path(config);
+        let cache_path = cache_path(config, http);
         if let Some(path) = &cache_path {
             if let Some(provider) = read_cache(path, &config.issuer_url) {
                 crate::debug!(1, "using cached provider metadata");
@@ -113,7 +121,9 @@ impl Provider {
         let provider = Provider {
             jwks: metadata.jwks().clone(),
             metadata,
-            cache_path: cache_path(config),
+            fetched_at: now(),
+            refresh_scope_clients: Vec::new(),
+            cache_path: cache_path(config, http),
             from_cache: false,
         };
         provider.save();
@@ -128,8 +138,24 @@ impl Provider {
         );
         self.jwks = JsonWebKeySet::fetch(self.metadata.jwks_uri(), http)
             .map_err(|e| discovery_error(self.metadata.issuer().as_str(), e))?;
+        self.fetched_at = now();
         self.save();
         Ok(())
+    }
+
+    /// Whether a refresh for `client` asks for `openid` again in its `scope`: the provider
+    /// answered one of its plain refreshes without an ID token before. OpenID Connect Core 12.2
+    /// lets it; some providers (Entra ID's v2 endpoint) return one only when asked so.
+    pub fn refresh_asks_openid(&self, client: &str) -> bool {
+        self.refresh_scope_clients.iter().any(|c| c == client)
+    }
+
+    /// Remembers with the cached metadata that `client`'s refreshes ask for `openid`.
+    pub fn remember_refresh_asks_openid(&mut self, client: &str) {
+        if !self.refresh_asks_openid(client) {
+            self.refresh_scope_clients.push(client.to_string());
+            self.save();
+        }
     }
 
     fn save(&self) {
@@ -139,9 +165,10 @@ impl Provider {
         let file = CacheFile {
             version: FORMAT_VERSION,
             issuer: self.metadata.issuer().to_string(),
-            fetched_at: now(),
+            fetched_at: self.fetched_at,
             metadata: self.metadata.clone(),
             jwks: self.jwks.clone(),
+            refresh_scope_clients: self.refresh_scope_clients.clone(),
         };
         let json = serde_json::to_vec(&file).expect("provider cache serialises");
         // Losing this cache only costs a discovery next time: warn, do not fail the login.
@@ -151,22 +178,15 @@ impl Provider {
     }
 }
 
-fn cache_path(config: &Config) -> Option<PathBuf> {
+fn cache_path(config: &Config, http: &HttpClient) -> Option<PathBuf> {
     if config.storage == crate::tokens::Storage::None || config.insecure_skip_tls_verify {
         return None;
     }
     let mut digest = Sha256::new();
     digest.update(config.issuer_url.as_bytes());
-    // What this run trusts: metadata fetched under other trust roots is another file. The CA
-    // files' contents count, not their names, so a replaced CA file is a new trust.
-    for path in &config.ca_files {
-        digest.update(b"\0file\0");
-        digest.update(std::fs::read(path).ok()?);
-    }
-    for data in &config.ca_data {
-        digest.update(b"\0data\0");
-        digest.update(data.trim().as_bytes());
-    }
+    // What this run trusts: metadata fetched under other trust anchors is another file.
+    digest.update(b"\0trust\0");
+    digest.update(http.trust_id());
     Some(config.cache_dir.join(format!(
         "provider-{}.json",
         crate::tokens::hex(&digest.finalize()[..16])
@@ -234,15 +254,6 @@ fn parse(url: &Option<String>) -> Option<url::Url> {
     })
 }
 
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
     let bytes = read_optional(path).ok()??;
     let file: CacheFile = match serde_json::from_slice(&bytes) {
@@ -261,6 +272,8 @@ fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
     Some(Provider {
         metadata: file.metadata,
         jwks: file.jwks,
+        fetched_at: file.fetched_at,
+        refresh_scope_clients: file.refresh_scope_clients,
         cache_path: Some(path.to_path_buf()),
         from_cache: true,
     })

@@ -12,6 +12,7 @@ use super::provider::Provider;
 use super::OidcError;
 use crate::clock::Offset;
 use crate::config::Config;
+use crate::tokens::TokenSet;
 
 /// How far in the future `iat` may be before the token is refused (clock skew allowance).
 pub(crate) const MAX_IAT_SKEW_SECS: i64 = 300;
@@ -68,9 +69,91 @@ pub fn verify_refreshed(
         return Err(OidcError::IdentityChanged {
             before: before.sub,
             after: after.map(|w| w.sub).unwrap_or_default(),
+            what: "ID token",
         });
     }
     Ok(expiry)
+}
+
+/// Who a token names: its `iss` and `sub`, read from a token verified before or from a JWT
+/// access token that is passed along.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Who {
+    #[serde(default)]
+    pub iss: Option<String>,
+    #[serde(default)]
+    pub sub: Option<String>,
+}
+
+impl Who {
+    /// The claims of `token` when it is a JWT.
+    pub fn of(token: &str) -> Option<Who> {
+        crate::jwt::peek_claims(token)
+    }
+
+    /// Who a login is: its ID token's (verified when it was stored), else its access token's,
+    /// for a login that brought no ID token.
+    pub fn of_login(tokens: &TokenSet) -> Option<Who> {
+        Some(tokens.id_token.as_str())
+            .filter(|t| !t.is_empty())
+            .or(tokens.access_token.as_deref())
+            .and_then(Who::of)
+            .filter(|w| w.sub.is_some())
+    }
+
+    /// Whether `other` names someone else than `self`: another `sub`, or another `iss`, where
+    /// both tokens carry the claim.
+    pub fn differs(&self, other: &Who) -> bool {
+        let differ =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        differ(&self.sub, &other.sub) || differ(&self.iss, &other.iss)
+    }
+}
+
+/// For --oidc-use-access-token: the access token of a refresh answer, when it is a JWT, must
+/// name the login's user (`login`), as its ID token must. An opaque access token says nothing
+/// to compare; the provider vouches for it.
+pub fn access_token_of_login(tokens: &TokenSet, login: Option<&Who>) -> Result<(), OidcError> {
+    let (Some(login), Some(access)) = (login, tokens.access_token.as_deref().and_then(Who::of))
+    else {
+        return Ok(());
+    };
+    if login.differs(&access) {
+        return Err(OidcError::IdentityChanged {
+            before: login.sub.clone().unwrap_or_default(),
+            after: access.sub.unwrap_or_else(|| access.iss.unwrap_or_default()),
+            what: "access token",
+        });
+    }
+    Ok(())
+}
+
+/// An exchanged token (`tokens`, verified by the exchange) must name the user of the login it
+/// was exchanged from (`login`): a provider that answers with another user's token would
+/// have kubectl act as someone else.
+pub fn exchanged_for_login(
+    tokens: &TokenSet,
+    login: Option<&Who>,
+    audience: &str,
+) -> Result<(), OidcError> {
+    let exchanged = tokens.access_token.as_deref().and_then(Who::of);
+    match (login, exchanged) {
+        (Some(login), Some(exchanged)) if login.differs(&exchanged) => Err(OidcError::Exchanged {
+            audience: audience.to_string(),
+            why: format!(
+                "it names another user (sub `{}`, iss `{}`) than the login it was exchanged from (sub `{}`, iss `{}`), so it is refused and not cached; report this to the provider's administrators",
+                exchanged.sub.unwrap_or_default(),
+                exchanged.iss.unwrap_or_default(),
+                login.sub.clone().unwrap_or_default(),
+                login.iss.clone().unwrap_or_default(),
+            ),
+        }),
+        (None, _) => {
+            crate::debug!(1, "the login names no user to compare the exchanged token with");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -207,4 +290,55 @@ fn signature_failure(
         format!("the signature does not match the provider's key {kid}")
     };
     format!("signature verification failed: {reason} ({inner})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        use base64::Engine;
+        let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", e(r#"{"alg":"RS256"}"#), e(claims))
+    }
+
+    fn with_access(access: &str) -> TokenSet {
+        TokenSet {
+            id_token: String::new(),
+            id_token_expiry: 0,
+            access_token: Some(access.to_string()),
+            access_token_expiry: Some(1),
+            refresh_token: None,
+            clock_offset: 0,
+            client_auth: None,
+        }
+    }
+
+    #[test]
+    fn an_access_token_for_another_user_or_issuer_is_refused() {
+        let alice = Who::of(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#)).unwrap();
+        let check = |claims: &str| access_token_of_login(&with_access(&jwt(claims)), Some(&alice));
+        assert!(check(r#"{"iss":"https://idp","sub":"alice"}"#).is_ok());
+        assert!(check(r#"{"sub":"alice"}"#).is_ok(), "no iss: sub decides");
+        assert!(matches!(
+            check(r#"{"iss":"https://idp","sub":"mallory"}"#),
+            Err(OidcError::IdentityChanged {
+                what: "access token",
+                ..
+            })
+        ));
+        assert!(check(r#"{"iss":"https://evil","sub":"alice"}"#).is_err());
+        // An opaque access token names nobody; the provider vouches for it.
+        assert!(access_token_of_login(&with_access("opaque"), Some(&alice)).is_ok());
+    }
+
+    #[test]
+    fn an_exchanged_token_must_name_the_login_it_came_from() {
+        let alice = Who::of(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#)).unwrap();
+        let mallory = with_access(&jwt(r#"{"iss":"https://idp","sub":"mallory"}"#));
+        let err = exchanged_for_login(&mallory, Some(&alice), "dev").unwrap_err();
+        assert!(err.to_string().contains("sub `mallory`"), "{err}");
+        let same = with_access(&jwt(r#"{"iss":"https://idp","sub":"alice"}"#));
+        assert!(exchanged_for_login(&same, Some(&alice), "dev").is_ok());
+    }
 }

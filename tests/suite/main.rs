@@ -33,3 +33,4 @@ mod providers;
 mod release;
 mod secrets;
 mod setup;
+mod trust_attacks;

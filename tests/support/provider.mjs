@@ -190,9 +190,12 @@ app.post('/__test/reset', (_req, res) => {
 // OP_TLS_CERT and OP_TLS_KEY: serve HTTPS, as every real Keycloak does.
 const tls = env.OP_TLS_CERT && { cert: fs.readFileSync(env.OP_TLS_CERT), key: fs.readFileSync(env.OP_TLS_KEY) };
 const server = tls ? https.createServer(tls, app) : http.createServer(app);
-server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
+// OP_HOST=ADDRESS: listen on another address of this machine than 127.0.0.1 (a provider that is
+// not on loopback, which proxies carry), and name the issuer after it.
+const host = env.OP_HOST || '127.0.0.1';
+server.listen(Number(env.OP_PORT || 0), host, () => {
   const { port } = server.address();
-  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/realms/${realm}`;
+  const issuer = `${tls ? 'https' : 'http'}://${host}:${port}/realms/${realm}`;
   const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const provider = new Provider(issuer, {
     // A native client's loopback redirect matches on any port (RFC 8252 §7.3).
@@ -337,6 +340,39 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       }
     });
   }
+  // Token answers of other providers, one switch each (tests/suite/trust_attacks.rs):
+  //   OP_JWT_ACCESS_TOKENS=1        every access token of a login or refresh is a JWT for audience
+  //                                 `kubernetes` with the user's sub and email, signed with the
+  //                                 provider's key (Keycloak's are such JWTs), for
+  //                                 --oidc-use-access-token through the API server stand-in
+  //   OP_REFRESH_NO_ID_TOKEN=1      no id_token in any refresh answer, as OpenID Connect Core 12.2
+  //                                 allows (PyPI oidc-provider-mock, some Entra ID and F5 set-ups)
+  //   OP_REFRESH_ID_TOKEN_SCOPE=1   an id_token only when the refresh asks for `openid` in its
+  //                                 `scope` (Entra ID's v2 endpoint wants `scope` on refresh)
+  //   OP_REFRESH_ACCESS_FOR=USER    a refresh answers the login's ID token with USER's access
+  //                                 token, such a JWT (a hostile provider)
+  if (env.OP_JWT_ACCESS_TOKENS === '1' || env.OP_REFRESH_NO_ID_TOKEN === '1' || env.OP_REFRESH_ID_TOKEN_SCOPE === '1' || env.OP_REFRESH_ACCESS_FOR) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const grant = ctx.oidc?.params?.grant_type;
+      if (!ctx.path.endsWith('/token') || !ctx.body?.access_token || !['authorization_code', 'refresh_token'].includes(grant)) return;
+      const refresh = grant === 'refresh_token';
+      const asked = String(ctx.oidc.params.scope || '').split(' ').includes('openid');
+      const login = ctx.oidc.entities?.Account?.accountId
+        || (ctx.body.id_token && JSON.parse(Buffer.from(ctx.body.id_token.split('.')[1], 'base64url')).sub);
+      if (refresh && (env.OP_REFRESH_NO_ID_TOKEN === '1' || (env.OP_REFRESH_ID_TOKEN_SCOPE === '1' && !asked))) {
+        const { id_token: _dropped, ...rest } = ctx.body;
+        ctx.body = rest;
+      }
+      const sub = (refresh && env.OP_REFRESH_ACCESS_FOR) || (env.OP_JWT_ACCESS_TOKENS === '1' && login);
+      if (sub) {
+        const now = Math.floor(Date.now() / 1000);
+        const claims = { iss: issuer, sub, aud: 'kubernetes', client_id: ctx.oidc.client.clientId, scope: 'openid', iat: now, exp: now + accessTokenTtl, jti: crypto.randomUUID(), email: users[sub]?.email || `${sub}@example.org` };
+        const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: env.OP_KID || 'test-key-1', typ: 'at+jwt' }).sign(crypto.createPrivateKey({ key, format: 'jwk' }));
+        ctx.body = { ...ctx.body, access_token: token };
+      }
+    });
+  }
   // OP_TOKEN_ERROR=500|CODE: the token endpoint fails that way.
   if (env.OP_TOKEN_ERROR) {
     provider.use(async (ctx, next) => {
@@ -381,7 +417,8 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
   // RFC 8693 token exchange as Keycloak's standard token exchange answers it: the client's own
   // live access token in, a JWT access token for one of its audiences out (claims of the
   // user, azp the client), with Keycloak's error words.
-  // OP_EXCHANGE_FORGE=extra_aud|other_key|expired: the exchanged token is wrong that way.
+  // OP_EXCHANGE_FORGE=extra_aud|other_key|expired|other_sub: the exchanged token is wrong that
+  // way (other_sub: validly signed, for mallory while the login is another user's).
   const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
   if (env.OP_NO_EXCHANGE !== '1') provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
     const { subject_token: subject, subject_token_type: subjectType, audience } = ctx.oidc.params;
@@ -402,6 +439,7 @@ server.listen(Number(env.OP_PORT || 0), '127.0.0.1', () => {
       case 'extra_aud': claims.aud = [audience, 'cluster-z']; break;
       case 'other_key': signing = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey; break;
       case 'expired': claims.iat = now - 900; claims.exp = now - 600; break;
+      case 'other_sub': claims.sub = 'mallory'; claims.email = 'mallory@example.org'; break;
       default: break;
     }
     const token = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: env.OP_KID || 'test-key-1', typ: 'JWT' }).sign(signing);

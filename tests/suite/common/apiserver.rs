@@ -15,15 +15,21 @@ pub struct ApiServer {
 /// A certificate for 127.0.0.1 signed by a CA made for the test: returns (CA certificate,
 /// server certificate, server key), all PEM files in `dir` named after `name`.
 pub fn test_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    test_certificate_for(dir, name, &[])
+}
+
+/// [`test_certificate`] valid for the addresses `also` besides 127.0.0.1 and localhost.
+pub fn test_certificate_for(dir: &Path, name: &str, also: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = dir.join(format!("{name}-ca.key"));
     let ca = dir.join(format!("{name}-ca.crt"));
     let key = dir.join(format!("{name}.key"));
     let csr = dir.join(format!("{name}.csr"));
     let cert = dir.join(format!("{name}.crt"));
     let ext = dir.join(format!("{name}.ext"));
+    let extra: String = also.iter().map(|ip| format!(",IP:{ip}")).collect();
     std::fs::write(
         &ext,
-        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost{extra}\n"),
     )
     .unwrap();
     let openssl = |args: Vec<String>| {

@@ -159,7 +159,7 @@ pub mod zitadel;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use apiserver::{test_certificate, ApiServer};
+pub use apiserver::{test_certificate, test_certificate_for, ApiServer};
 #[allow(unused_imports)]
 pub use keyring::SecretService;
 #[allow(unused_imports)]

@@ -34,8 +34,9 @@ impl Provider {
     }
 
     fn test_url(&self, path: &str) -> String {
-        let scheme = self.issuer.split("://").next().unwrap();
-        format!("{scheme}://127.0.0.1:{}/__test/{path}", self.port)
+        // The provider's own origin: it listens on 127.0.0.1 unless OP_HOST says otherwise.
+        let origin = self.issuer.split("/realms/").next().unwrap();
+        format!("{origin}/__test/{path}")
     }
 
     /// An HTTP client for the test hooks; the provider's certificate is the test's own.
