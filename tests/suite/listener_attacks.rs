@@ -431,15 +431,8 @@ fn a_47_mib_request_head_is_cut_short_and_does_not_grow_the_plugin() {
         &world.get_token_args(),
         &[("LOGIN_HOLD", hold_env.as_str())],
     );
-    let start = hold.reached("start", &mut plugin);
-    let redirect = url::Url::parse(&start)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .unwrap()
-        .1
-        .into_owned();
-    let port = port_of(&redirect);
+    // The browser's start URL is the listener's own start page.
+    let port = port_of(&hold.reached("start", &mut plugin));
     let before = plugin.peak_rss_kib();
 
     const SIZE: usize = 47 << 20;
