@@ -252,7 +252,7 @@ impl Listener {
             crate::warn!("refused {refused} connections from other users to the login listener");
         }
         if self.strays == 1 {
-            crate::warn!("ignored 1 login redirect whose state does not match this login (a stale tab or a forged request)");
+            crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
         } else if self.strays > 1 {
             crate::warn!(
                 "ignored {} login redirects whose state does not match this login (stale tabs or forged requests)",
