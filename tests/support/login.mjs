@@ -135,12 +135,13 @@ async function main() {
       const location = res.headers.get('location');
       log.start_status = res.status;
       if (!location || !isProvider(new URL(location, url).toString())) throw new Error(`the start page answered ${res.status}`);
-      log.steps.push('plugin-start');
       url = new URL(location, url).toString();
-      await hold('after-start', url);
       // This plugin and int128/kubelogin both open a loopback page of their own, which
-      // redirects to the authorization request: record that request's parameters.
+      // redirects to the authorization request: record that request's parameters, as if it had
+      // been opened directly. A sign-out's start page is a step of its own.
       if (new URL(url).searchParams.has('response_type')) log.auth_params = authParams(new URL(url));
+      else log.steps.push('plugin-start');
+      await hold('after-start', url);
       continue;
     }
     if (!isProvider(url)) {
