@@ -155,7 +155,14 @@ impl Drop for Server {
         // accepting thread, which then sees `stop` and ends, closing its socket (the port is
         // free again for a later login in this process).
         for addr in &self.addrs {
-            let _ = TcpStream::connect_timeout(addr, Duration::from_secs(1));
+            let mut addr = *addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
         }
         // Wait (a little) for the sockets to close: this process may bind the port again.
         let (placeholder, _) = mpsc::channel();
@@ -724,6 +731,72 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
         drop(idle);
+    }
+
+    /// `n` accepted connections (server side, client side), each client having sent `sent`.
+    fn pairs(n: usize, sent: &[u8]) -> Vec<(TcpStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (0..n)
+            .map(|_| {
+                let mut client = TcpStream::connect(addr).unwrap();
+                client.write_all(sent).unwrap();
+                let (server, _) = listener.accept().unwrap();
+                (server, client)
+            })
+            .collect()
+    }
+
+    /// Waits until the kernel shows `stream` holding unread bytes (loopback delivery is quick,
+    /// but not part of write_all).
+    fn arrived(stream: &TcpStream) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !has_unread(stream) {
+            assert!(Instant::now() < deadline, "the bytes never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn room_is_made_only_by_closing_a_connection_whose_head_has_not_arrived() {
+        let connections = Arc::new(Mutex::new(Connections::default()));
+        // Full heads that no thread has read yet (their threads have not run): none of them
+        // may be closed for a newcomer, which is turned away instead.
+        let full = pairs(MAX_CONNECTIONS + 1, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        full.iter().for_each(|(server, _)| arrived(server));
+        let slots: Vec<Slot> = full[..MAX_CONNECTIONS]
+            .iter()
+            .map(|(server, _)| Slot::take(&connections, server).unwrap())
+            .collect();
+        assert!(Slot::take(&connections, &full[MAX_CONNECTIONS].0).is_none());
+        for (_, client) in &full[..MAX_CONNECTIONS] {
+            client.set_nonblocking(true).unwrap();
+            let closed = matches!((&*client).read(&mut [0u8; 1]), Ok(0));
+            assert!(!closed, "a connection whose head had arrived was closed");
+        }
+        drop(slots);
+
+        // Connections that sent nothing (or half a head, all of it read): the oldest goes.
+        let idle = pairs(MAX_CONNECTIONS + 1, b"");
+        let slots: Vec<Slot> = idle[..MAX_CONNECTIONS]
+            .iter()
+            .map(|(server, _)| Slot::take(&connections, server).unwrap())
+            .collect();
+        let newcomer = Slot::take(&connections, &idle[MAX_CONNECTIONS].0);
+        assert!(newcomer.is_some());
+        let mut oldest = &idle[0].1;
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(
+            matches!(oldest.read(&mut [0u8; 1]), Ok(0)),
+            "the oldest idle one was not closed"
+        );
+        assert!(
+            !slots[0].set_waiting(true),
+            "its thread would not learn it was closed"
+        );
+        assert!(slots[1].set_waiting(true));
     }
 
     #[test]
