@@ -5,7 +5,8 @@
 //!
 //! - Linux: one `NETLINK_SOCK_DIAG` query (`inet_diag_req_v2`) for that exact socket; where
 //!   netlink is unavailable, its line in `/proc/net/tcp` or `/proc/net/tcp6`.
-//! - Windows: the owning process from `GetExtendedTcpTable`, and the user of its token.
+//! - Windows: the owning process from `GetExtendedTcpTable`, and the user of its token; under
+//!   Wine, Linux's `/proc/net` through drive Z:.
 //! - Elsewhere (macOS, the BSDs): no such lookup exists for TCP; every connection is served.
 
 use std::net::{IpAddr, SocketAddr};
@@ -46,19 +47,83 @@ fn unmapped(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-#[cfg(target_os = "linux")]
-mod imp {
+/// Linux's own accounts of TCP sockets, read by the Linux build and, through drive Z:, by the
+/// Windows build under Wine.
+#[cfg(any(target_os = "linux", windows))]
+mod procnet {
     use std::net::{IpAddr, SocketAddr};
 
     use super::Owner;
 
     /// What the kernel says about the peer's socket.
     #[derive(Debug, PartialEq)]
-    pub(super) struct Socket {
+    pub struct Socket {
         pub uid: u32,
         /// 0 when no process holds it any more (closed, or in TIME_WAIT, whose uid reads 0).
         pub inode: u32,
     }
+
+    /// The verdict on a socket found (or not) for a process whose effective uid is `ours`.
+    pub fn judge(found: Option<Socket>, ours: u32) -> Owner {
+        match found {
+            // Gone before we looked: nobody can be asked, and no browser closes before its
+            // answer.
+            None | Some(Socket { inode: 0, .. }) => Owner::Other,
+            Some(Socket { uid, .. }) if uid == 0 || uid == ours => Owner::Trusted,
+            Some(_) => Owner::Other,
+        }
+    }
+
+    /// The peer's line in /proc/net/tcp or tcp6, which every user may read.
+    pub fn proc_net(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<Socket>> {
+        // Under Wine, Linux's root is drive Z:.
+        let root = if cfg!(windows) { "Z:" } else { "" };
+        let file = match peer {
+            SocketAddr::V4(_) => format!("{root}/proc/net/tcp"),
+            SocketAddr::V6(_) => format!("{root}/proc/net/tcp6"),
+        };
+        Ok(find_in_proc_net(
+            &std::fs::read_to_string(file)?,
+            local,
+            peer,
+        ))
+    }
+
+    /// An address as /proc/net/tcp prints it: each 32-bit word of the address as the machine
+    /// stores it, in hex, then the port.
+    fn proc_address(addr: SocketAddr) -> String {
+        let words: Vec<String> = match addr.ip() {
+            IpAddr::V4(ip) => vec![format!("{:08X}", u32::from_ne_bytes(ip.octets()))],
+            IpAddr::V6(ip) => ip
+                .octets()
+                .chunks(4)
+                .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
+                .collect(),
+        };
+        format!("{}:{:04X}", words.concat(), addr.port())
+    }
+
+    pub fn find_in_proc_net(table: &str, local: SocketAddr, peer: SocketAddr) -> Option<Socket> {
+        let (ours, theirs) = (proc_address(peer), proc_address(local));
+        table.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || fields[1] != ours || fields[2] != theirs {
+                return None;
+            }
+            Some(Socket {
+                uid: fields[7].parse().ok()?,
+                inode: fields[9].parse().ok()?,
+            })
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::net::{IpAddr, SocketAddr};
+
+    use super::procnet::{judge, proc_net, Socket};
+    use super::Owner;
 
     pub fn owner(local: SocketAddr, peer: SocketAddr) -> Owner {
         let found = match netlink(local, peer) {
@@ -72,15 +137,8 @@ mod imp {
                 }
             },
         };
-        match found {
-            // Gone before we looked: nobody can be asked, and no browser closes before its answer.
-            None | Some(Socket { inode: 0, .. }) => Owner::Other,
-            // SAFETY: geteuid has no preconditions.
-            Some(Socket { uid, .. }) if uid == 0 || uid == unsafe { libc::geteuid() } => {
-                Owner::Trusted
-            }
-            Some(_) => Owner::Other,
-        }
+        // SAFETY: geteuid has no preconditions.
+        judge(found, unsafe { libc::geteuid() })
     }
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -277,51 +335,6 @@ mod imp {
             inode: message.inode,
         }))
     }
-
-    /// The peer's line in /proc/net/tcp or tcp6, which every user may read.
-    fn proc_net(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<Socket>> {
-        let file = match peer {
-            SocketAddr::V4(_) => "/proc/net/tcp",
-            SocketAddr::V6(_) => "/proc/net/tcp6",
-        };
-        Ok(find_in_proc_net(
-            &std::fs::read_to_string(file)?,
-            local,
-            peer,
-        ))
-    }
-
-    /// An address as /proc/net/tcp prints it: each 32-bit word of the address as the machine
-    /// stores it, in hex, then the port.
-    fn proc_address(addr: SocketAddr) -> String {
-        let words: Vec<String> = match addr.ip() {
-            IpAddr::V4(ip) => vec![format!("{:08X}", u32::from_ne_bytes(ip.octets()))],
-            IpAddr::V6(ip) => ip
-                .octets()
-                .chunks(4)
-                .map(|w| format!("{:08X}", u32::from_ne_bytes([w[0], w[1], w[2], w[3]])))
-                .collect(),
-        };
-        format!("{}:{:04X}", words.concat(), addr.port())
-    }
-
-    pub(super) fn find_in_proc_net(
-        table: &str,
-        local: SocketAddr,
-        peer: SocketAddr,
-    ) -> Option<Socket> {
-        let (ours, theirs) = (proc_address(peer), proc_address(local));
-        table.lines().skip(1).find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.len() < 10 || fields[1] != ours || fields[2] != theirs {
-                return None;
-            }
-            Some(Socket {
-                uid: fields[7].parse().ok()?,
-                inode: fields[9].parse().ok()?,
-            })
-        })
-    }
 }
 
 #[cfg(windows)]
@@ -342,9 +355,18 @@ mod imp {
         GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
     };
 
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+
+    use super::procnet::{judge, proc_net};
     use super::Owner;
 
     pub fn owner(local: SocketAddr, peer: SocketAddr) -> Owner {
+        if let Some(ours) = wine_uid() {
+            return match proc_net(local, peer) {
+                Ok(found) => judge(found, ours),
+                Err(e) => Owner::Unknown(format!("Wine's Z:/proc/net: {e}")),
+            };
+        }
         let pid = match owning_pid(local, peer) {
             Ok(Some(pid)) => pid,
             Ok(None) => return Owner::Other,
@@ -356,6 +378,27 @@ mod imp {
             Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => Owner::Other,
             Err(e) => Owner::Unknown(format!("the token of process {pid}: {e}")),
         }
+    }
+
+    /// Under Wine, the Linux user this process runs as. Wine names Windows processes as owners
+    /// only of its own processes' sockets (a native Linux browser's have pid 0), so there the
+    /// Linux kernel's account, through drive Z:, is the one to ask.
+    fn wine_uid() -> Option<u32> {
+        // SAFETY: a module name and a function name, both NUL-terminated.
+        let wine = unsafe {
+            let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+            !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+        };
+        if !wine {
+            return None;
+        }
+        let status = std::fs::read_to_string("Z:/proc/self/status").ok()?;
+        // Real, effective, saved and filesystem uid: the effective one decides, as on Linux.
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|uid| uid.parse().ok())
     }
 
     fn port(raw: u32) -> u16 {
@@ -539,7 +582,7 @@ mod tests {
                 .expect("the connection by netlink");
             assert_eq!(by_netlink.uid, uid);
             assert_ne!(by_netlink.inode, 0);
-            let found = imp::find_in_proc_net(
+            let found = procnet::find_in_proc_net(
                 &std::fs::read_to_string(if peer.is_ipv4() {
                     "/proc/net/tcp"
                 } else {
