@@ -160,7 +160,17 @@ impl Listener {
     /// [`peer`] can tell) and, used twice, ends the wait with [`LoopbackError::StartReused`].
     pub fn start_url(&mut self, hostname: &str, path: &'static str, target: String) -> String {
         let key = openidconnect::CsrfToken::new_random().secret().clone();
-        let mut url = url::Url::parse(&self.url(hostname)).expect("the listener's URL parses");
+        // A hostname no URL can carry (the flags allow any text) falls back to the address.
+        let mut url = url::Url::parse(&self.url(hostname))
+            .or_else(|_| {
+                let scheme = if self.server.is_https() {
+                    "https"
+                } else {
+                    "http"
+                };
+                url::Url::parse(&format!("{scheme}://{}", self.addr))
+            })
+            .expect("a socket address makes a URL");
         url.set_path(path);
         url.query_pairs_mut().append_pair(START_KEY_PARAM, &key);
         self.start = Some(Start {
