@@ -1,8 +1,10 @@
 //! Attacks on the loopback listener by other local processes, performed for real against the
 //! running plugin during a real login or logout with the test provider: another user (nobody,
-//! through `setpriv`, when the tests run as root) taking logout's ID token or the `[::1]` side of
-//! a `localhost` redirect, and any local process flooding, idling on or trickling into the
-//! listener while the real callback is on its way.
+//! through `setpriv`, when the tests run as root) reading the browser's command line to end a
+//! login as himself or abort it, taking logout's ID token, flooding the listener with
+//! connections and forged callbacks, or holding the `[::1]` side of a `localhost` redirect; and
+//! processes of the user's own racing the browser for logout's one-time key, idling on or
+//! trickling into the listener while the real callback is on its way.
 #![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
