@@ -28,9 +28,12 @@ pub fn can_open(config: &Config) -> bool {
         .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
 }
 
-pub fn open(url: &str, config: &Config) {
-    eprintln!("Sign in to continue. If no browser opens, visit this URL:\n\n    {url}\n");
-    launch(url, config);
+/// Shows `shown` on the terminal and opens `launched` in the browser: a URL of the loopback
+/// listener that leads to the same place, since other local users can read the browser's
+/// command line but not the terminal.
+pub fn open(shown: &str, launched: &str, config: &Config) {
+    eprintln!("Sign in to continue. If no browser opens, visit this URL:\n\n    {shown}\n");
+    launch(launched, config);
 }
 
 /// Opens `url` in the browser (unless --skip-open-browser), printing nothing but a warning

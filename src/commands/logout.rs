@@ -11,7 +11,7 @@ use openidconnect::{ClientId, CsrfToken, EndSessionUrl, LogoutRequest, PostLogou
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::loopback::{Listener, LoopbackError, LOGOUT_KEY_PARAM, LOGOUT_START_PATH};
+use crate::loopback::{Listener, LoopbackError, LOGOUT_START_PATH};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
 use crate::oidc::revoke::revoke;
@@ -154,13 +154,12 @@ fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), SessionErr
         return Ok(());
     }
     let endpoint = EndSessionUrl::new(endpoint)?;
-    let listener = Listener::bind(
+    let mut listener = Listener::bind(
         &config.listen_addresses,
         config.local_server_tls.as_ref(),
         &config.redirect_hostname,
     )?;
-    let base = listener.url(&config.redirect_hostname);
-    let back = PostLogoutRedirectUrl::new(base.clone())?;
+    let back = PostLogoutRedirectUrl::new(listener.url(&config.redirect_hostname))?;
     let state = CsrfToken::new_random();
     let mut request = LogoutRequest::from(endpoint)
         .set_client_id(ClientId::new(config.client_id.clone()))
@@ -172,25 +171,18 @@ fn end_session(config: &Config, id_token: Option<&str>) -> Result<(), SessionErr
     }
     let url = request.http_get_url();
     // The browser's command line, where the start URL goes, is readable by every local user:
-    // the one-time key lets only the first request through (see Listener::wait_for_logout).
-    let key = CsrfToken::new_random();
-    let mut start = url::Url::parse(&base)?;
-    start.set_path(LOGOUT_START_PATH);
-    start
-        .query_pairs_mut()
-        .append_pair(LOGOUT_KEY_PARAM, key.secret());
+    // it carries only a one-time key (see Listener::start_url), never the ID token.
+    let start = listener.start_url(
+        &config.redirect_hostname,
+        LOGOUT_START_PATH,
+        url.to_string(),
+    );
     eprintln!("Signing out at the provider in the browser; if none opens, visit {start}");
-    crate::browser::launch(start.as_str(), config);
+    crate::browser::launch(&start, config);
     let deadline = Instant::now() + config.auth_timeout;
-    match listener.wait_for_logout(
-        url.as_str(),
-        key.secret(),
-        state.secret(),
-        deadline,
-        config.auth_timeout,
-    ) {
+    match listener.wait_for_logout(state.secret(), deadline, config.auth_timeout) {
         Ok(()) => {}
-        Err(LoopbackError::SignOutKeyReused) => return Err(SessionError::Raced),
+        Err(LoopbackError::StartReused) => return Err(SessionError::Raced),
         Err(e) => return Err(e.into()),
     }
     eprintln!("Signed out at the provider.");

@@ -1,10 +1,18 @@
 //! The loopback listener that receives the authorization response (RFC 8252 §7.3).
 //!
-//! It binds 127.0.0.1 (or the address given), accepts only a callback on the redirect path
-//! whose `state` matches, answers every other request without ending the login, and gives up
-//! at the deadline. Pages never echo the code or the state. Connections are served by
-//! [`server`], bounded in size, time and number against other local processes.
+//! It binds 127.0.0.1 (or the address given), serves only the plugin's own user (see
+//! [`peer`]), accepts only a callback on the redirect path whose `state` matches, answers every
+//! other request without ending the login, and gives up at the deadline. Pages never echo the
+//! code or the state. Connections are served by [`server`], bounded in size, time and number
+//! against other local processes.
+//!
+//! The browser is never given a URL worth stealing: its command line, which every local
+//! account can read in `/proc`, holds only a one-time start URL of this listener
+//! ([`Listener::start_url`]), which sends the browser on to the real destination (the
+//! authorization request with its state, nonce and PKCE challenge; the end-session request
+//! with the ID token) once.
 
+mod peer;
 mod server;
 pub mod tls;
 
@@ -28,9 +36,10 @@ pub enum LoopbackError {
     Interrupted,
     #[error("cannot use --local-server-cert/--local-server-key: {0}")]
     Tls(String),
-    /// The sign-out start URL's one-time key came twice: whoever came first got the ID token.
-    #[error("the sign-out URL was opened twice")]
-    SignOutKeyReused,
+    /// The start URL's one-time key came twice: whoever came first was sent on to the
+    /// provider, with what the request carries (the login's state, or logout's ID token).
+    #[error("the sign-in URL was opened twice, so another program on this computer may have taken the login's place; the login was stopped. Run the command again and open the URL once (if you did not open it twice yourself, a program of your own account read it from the browser's command line)")]
+    StartReused,
 }
 
 /// What a valid callback must carry.
@@ -44,14 +53,27 @@ pub struct Callback<'a> {
     pub after_url: Option<&'a str>,
 }
 
-/// The path the browser is sent to first for a sign-out; see [`Listener::wait_for_logout`].
+/// The path the browser is sent to first for a sign-in; see [`Listener::start_url`].
+pub const LOGIN_START_PATH: &str = "/login";
+/// The path the browser is sent to first for a sign-out.
 pub const LOGOUT_START_PATH: &str = "/logout";
-/// The query parameter of the sign-out start URL that carries its one-time key.
-pub const LOGOUT_KEY_PARAM: &str = "k";
+/// The query parameter of a start URL that carries its one-time key.
+const START_KEY_PARAM: &str = "k";
 
 pub struct Listener {
     server: server::Server,
     addr: SocketAddr,
+    start: Option<Start>,
+    /// Login redirects ignored for a state of another login, reported once at the end.
+    strays: usize,
+}
+
+/// A start URL's one-time key and where it leads.
+struct Start {
+    path: &'static str,
+    key: String,
+    target: String,
+    used: bool,
 }
 
 /// What the page after a valid callback says, once the code has been redeemed.
@@ -123,7 +145,41 @@ impl Listener {
                 }
             }
         }
-        Ok(Listener { server, addr })
+        Ok(Listener {
+            server,
+            addr,
+            start: None,
+            strays: 0,
+        })
+    }
+
+    /// The URL to give the browser instead of `target`: `SCHEME://HOSTNAME:PORT{path}?k=KEY`,
+    /// whose first request is redirected to `target`. Other local accounts can read the
+    /// browser's command line, so it must hold nothing they could use: the key, spent by the
+    /// browser, opens nothing for another account (whose connections are refused anyway where
+    /// [`peer`] can tell) and, used twice, ends the wait with [`LoopbackError::StartReused`].
+    pub fn start_url(&mut self, hostname: &str, path: &'static str, target: String) -> String {
+        let key = openidconnect::CsrfToken::new_random().secret().clone();
+        // A hostname no URL can carry (the flags allow any text) falls back to the address.
+        let mut url = url::Url::parse(&self.url(hostname))
+            .or_else(|_| {
+                let scheme = if self.server.is_https() {
+                    "https"
+                } else {
+                    "http"
+                };
+                url::Url::parse(&format!("{scheme}://{}", self.addr))
+            })
+            .expect("a socket address makes a URL");
+        url.set_path(path);
+        url.query_pairs_mut().append_pair(START_KEY_PARAM, &key);
+        self.start = Some(Start {
+            path,
+            key,
+            target,
+            used: false,
+        });
+        url.to_string()
     }
 
     /// This listener's address as the browser reaches it, `SCHEME://HOSTNAME:PORT`: the
@@ -145,14 +201,15 @@ impl Listener {
     /// code goes to `redeem` while the browser waits, so the page it then shows can say who
     /// signed in; returns what `redeem` returned.
     pub fn wait_for_login<T>(
-        self,
+        mut self,
         expected: &Callback,
         deadline: Instant,
         timeout: Duration,
         mut redeem: impl FnMut(&str) -> (T, Landing),
     ) -> Result<T, LoopbackError> {
-        self.serve(deadline, timeout, |url| {
-            let (reply, outcome) = self.decide(url, expected);
+        let mut strays = 0;
+        let result = self.serve(deadline, timeout, |url| {
+            let (reply, outcome) = decide(url, expected, &mut strays);
             match outcome {
                 Some(Ok(code)) => {
                     let (value, landing) = redeem(&code);
@@ -166,55 +223,63 @@ impl Listener {
                 Some(Err(e)) => (reply, Some(Err(e))),
                 None => (reply, None),
             }
-        })?
+        });
+        self.strays = strays;
+        self.report();
+        result
     }
 
     /// Sends the browser on to the provider's end-session URL (which carries the ID token as
-    /// `id_token_hint`, so it never appears on a command line) and waits for the provider to
-    /// send it back to `/` with `state`. Returns once the browser is back.
-    ///
-    /// Only `/logout?k=KEY` is redirected, once: the key is unguessable, so only a process
-    /// that read it from the browser's command line could race the browser for the ID token.
-    /// A second request with the key (one of them was not the browser) gets nothing and ends
-    /// the wait with [`LoopbackError::SignOutKeyReused`].
+    /// `id_token_hint`, so it never appears on a command line) through the start URL made by
+    /// [`Listener::start_url`], and waits for the provider to send it back to `/` with
+    /// `state`. Returns once the browser is back.
     pub fn wait_for_logout(
-        self,
-        end_session_url: &str,
-        key: &str,
+        mut self,
         state: &str,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), LoopbackError> {
-        let mut key_used = false;
-        self.serve(deadline, timeout, |url: &str| {
+        let result = self.serve(deadline, timeout, |url: &str| {
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
             let params = Params::parse(query);
-            if path == LOGOUT_START_PATH && params.get(LOGOUT_KEY_PARAM) == Some(key) {
-                if !key_used {
-                    key_used = true;
-                    return (Reply::Redirect(end_session_url.to_string()), None);
-                }
-                let page = page("Sign-out link already used", "This sign-out link was opened before, perhaps by another program on this computer. Return to the terminal for details.");
-                return (Reply::Page(410, page), Some(Err(LoopbackError::SignOutKeyReused)));
-            }
             if path == "/" && params.get("state") == Some(state) {
                 let page = page("Signed out", "You are signed out at the provider; the next kubectl login will ask who you are. You can close this tab.");
                 return (Reply::Page(200, page), Some(Ok(())));
             }
             let page = page("Not found", "This is the kubectl oidc-login listener; it only awaits the sign-out.");
             (Reply::Page(404, page), None)
-        })?
+        });
+        self.report();
+        result
+    }
+
+    /// One line each for what was refused or ignored on the way, when the wait ends.
+    fn report(&self) {
+        let refused = self.server.refused();
+        if refused == 1 {
+            crate::warn!("refused 1 connection from another user to the login listener");
+        } else if refused > 1 {
+            crate::warn!("refused {refused} connections from other users to the login listener");
+        }
+        if self.strays == 1 {
+            crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
+        } else if self.strays > 1 {
+            crate::warn!(
+                "ignored {} login redirects whose state does not match this login (stale tabs or forged requests)",
+                self.strays
+            );
+        }
     }
 
     /// Answers requests with `decide` until it returns an outcome or `deadline` passes.
     fn serve<T>(
-        &self,
+        &mut self,
         deadline: Instant,
         timeout: Duration,
-        mut decide: impl FnMut(&str) -> (Reply, Option<T>),
+        mut decide: impl FnMut(&str) -> (Reply, Option<Result<T, LoopbackError>>),
     ) -> Result<T, LoopbackError> {
-        // Waits come in short slices, so Ctrl-C is noticed (see crate::interrupt) and new
-        // connections are accepted soon.
+        // Waits come in short slices, so Ctrl-C is noticed (see crate::interrupt); connections
+        // are accepted meanwhile on threads of their own.
         const SLICE: Duration = Duration::from_millis(25);
         loop {
             if crate::interrupt::requested() {
@@ -232,19 +297,19 @@ impl Listener {
             // The last page is written before the wait ends (and the process with it).
             request.answer(reply, outcome.is_some());
             if let Some(outcome) = outcome {
-                return Ok(outcome);
+                return outcome;
             }
         }
     }
 
     /// The answer to one request: every request must name the loopback host, whatever it is
-    /// for; then `decide` looks at its target.
+    /// for; then the start URL is served here, and `decide` looks at any other target.
     fn answer<T>(
-        &self,
+        &mut self,
         host: Option<&str>,
         url: &str,
-        decide: &mut impl FnMut(&str) -> (Reply, Option<T>),
-    ) -> (Reply, Option<T>) {
+        decide: &mut impl FnMut(&str) -> (Reply, Option<Result<T, LoopbackError>>),
+    ) -> (Reply, Option<Result<T, LoopbackError>>) {
         if !self.host_allowed(host) {
             // A page on another origin resolving its name to 127.0.0.1 (DNS rebinding).
             let page = page(
@@ -253,72 +318,25 @@ impl Listener {
             );
             return (Reply::Page(421, page), None);
         }
+        if let Some(start) = &mut self.start {
+            let (path, query) = url.split_once('?').unwrap_or((url, ""));
+            if path == start.path
+                && Params::parse(query).get(START_KEY_PARAM) == Some(start.key.as_str())
+            {
+                if !start.used {
+                    start.used = true;
+                    return (Reply::Redirect(start.target.clone()), None);
+                }
+                // Two requests with the key: one of them was not the browser, and nothing
+                // tells which came first.
+                let page = page("Link already used", "This link was opened before, perhaps by another program on this computer. Return to the terminal for details.");
+                return (
+                    Reply::Page(410, page),
+                    Some(Err(LoopbackError::StartReused)),
+                );
+            }
+        }
         decide(url)
-    }
-
-    /// The answer to one login request (its target, once its Host passed), and `Some`
-    /// outcome when it ends the login.
-    fn decide(
-        &self,
-        url: &str,
-        expected: &Callback,
-    ) -> (Reply, Option<Result<String, LoopbackError>>) {
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
-        if path != expected.path || query.is_empty() {
-            let page = page(
-                "Not found",
-                "This is the kubectl oidc-login listener; it only awaits the login redirect.",
-            );
-            return (Reply::Page(404, page), None);
-        }
-        let params = Params::parse(query);
-        if params.get("state") != Some(expected.state) {
-            crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
-            return (Reply::Page(400, page("Sign-in not accepted", "This response does not belong to the login in progress. Start the login again from the terminal.")), None);
-        }
-        match params.get("iss") {
-            Some(iss) if iss != expected.issuer => {
-                let err = LoopbackError::IssuerMismatch {
-                    got: iss.to_string(),
-                    expected: expected.issuer.to_string(),
-                };
-                return (Reply::Page(400, page("Sign-in failed", "The response came from an unexpected issuer. Return to the terminal for details.")), Some(Err(err)));
-            }
-            None if expected.issuer_required && params.get("code").is_some() => {
-                let err = LoopbackError::IssuerMismatch {
-                    got: String::new(),
-                    expected: expected.issuer.to_string(),
-                };
-                return (Reply::Page(400, page("Sign-in failed", "The response lacks the issuer the provider promised. Return to the terminal for details.")), Some(Err(err)));
-            }
-            _ => {}
-        }
-        if let Some(error) = params.get("error") {
-            let description = params.get("error_description").unwrap_or("");
-            let text = if description.is_empty() {
-                error.to_string()
-            } else {
-                format!("{error}: {description}")
-            };
-            let page = page(
-                "Sign-in failed",
-                &format!("The provider said: {text}. Return to the terminal for details."),
-            );
-            let err = LoopbackError::Provider {
-                error: error.to_string(),
-                description: if description.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({description})")
-                },
-            };
-            return (Reply::Page(200, page), Some(Err(err)));
-        }
-        let Some(code) = params.get("code") else {
-            return (Reply::Page(400, page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal.")), None);
-        };
-        // The page comes from wait_for_login, once the code is redeemed.
-        (Reply::Page(200, String::new()), Some(Ok(code.to_string())))
     }
 
     fn host_allowed(&self, host: Option<&str>) -> bool {
@@ -334,6 +352,73 @@ impl Listener {
             && (matches!(name, "localhost" | "127.0.0.1" | "[::1]")
                 || name == self.addr.ip().to_string())
     }
+}
+
+/// The answer to one login request (its target, once its Host passed), and `Some`
+/// outcome when it ends the login.
+fn decide(
+    url: &str,
+    expected: &Callback,
+    strays: &mut usize,
+) -> (Reply, Option<Result<String, LoopbackError>>) {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    if path != expected.path || query.is_empty() {
+        let page = page(
+            "Not found",
+            "This is the kubectl oidc-login listener; it only awaits the login redirect.",
+        );
+        return (Reply::Page(404, page), None);
+    }
+    let params = Params::parse(query);
+    if params.get("state") != Some(expected.state) {
+        // Counted, and said once when the login ends: a flood of them must not scroll the
+        // URL to open out of sight.
+        *strays += 1;
+        return (Reply::Page(400, page("Sign-in not accepted", "This response does not belong to the login in progress. Start the login again from the terminal.")), None);
+    }
+    match params.get("iss") {
+        Some(iss) if iss != expected.issuer => {
+            let err = LoopbackError::IssuerMismatch {
+                got: iss.to_string(),
+                expected: expected.issuer.to_string(),
+            };
+            return (Reply::Page(400, page("Sign-in failed", "The response came from an unexpected issuer. Return to the terminal for details.")), Some(Err(err)));
+        }
+        None if expected.issuer_required && params.get("code").is_some() => {
+            let err = LoopbackError::IssuerMismatch {
+                got: String::new(),
+                expected: expected.issuer.to_string(),
+            };
+            return (Reply::Page(400, page("Sign-in failed", "The response lacks the issuer the provider promised. Return to the terminal for details.")), Some(Err(err)));
+        }
+        _ => {}
+    }
+    if let Some(error) = params.get("error") {
+        let description = params.get("error_description").unwrap_or("");
+        let text = if description.is_empty() {
+            error.to_string()
+        } else {
+            format!("{error}: {description}")
+        };
+        let page = page(
+            "Sign-in failed",
+            &format!("The provider said: {text}. Return to the terminal for details."),
+        );
+        let err = LoopbackError::Provider {
+            error: error.to_string(),
+            description: if description.is_empty() {
+                String::new()
+            } else {
+                format!(" ({description})")
+            },
+        };
+        return (Reply::Page(200, page), Some(Err(err)));
+    }
+    let Some(code) = params.get("code") else {
+        return (Reply::Page(400, page("Sign-in not accepted", "The response carries no authorization code. Start the login again from the terminal.")), None);
+    };
+    // The page comes from wait_for_login, once the code is redeemed.
+    (Reply::Page(200, String::new()), Some(Ok(code.to_string())))
 }
 
 /// Whether browsers resolve `hostname` to both 127.0.0.1 and ::1: `localhost`, and its
@@ -452,7 +537,7 @@ mod tests {
                 ".{0,40}",
             ],
         ) {
-            let listener = Listener::bind(&["127.0.0.1:0".to_string()], None, "localhost").unwrap();
+            let mut listener = Listener::bind(&["127.0.0.1:0".to_string()], None, "localhost").unwrap();
             let host = host.map(|h| h.replace("PORT", &listener.port().to_string()));
             let expected = Callback {
                 state: "s3cret",
@@ -461,7 +546,8 @@ mod tests {
                 path: "/".into(),
                 after_url: None,
             };
-            let (_, outcome) = listener.answer(host.as_deref(), &target, &mut |url: &str| listener.decide(url, &expected));
+            let mut strays = 0;
+            let (_, outcome) = listener.answer(host.as_deref(), &target, &mut |url: &str| decide(url, &expected, &mut strays));
             if let Some(Ok(code)) = outcome {
                 let host = host.unwrap();
                 proptest::prop_assert!(host.starts_with("localhost:") || host.starts_with("127.0.0.1:"));
@@ -470,6 +556,36 @@ mod tests {
                 proptest::prop_assert!(target.contains(&param));
             }
         }
+    }
+
+    #[test]
+    fn a_start_url_redirects_once_and_its_second_use_ends_the_wait() {
+        let mut listener = Listener::bind(&["127.0.0.1:0".to_string()], None, "localhost").unwrap();
+        let target = "https://idp.example/auth?state=s3cret&nonce=n".to_string();
+        let start = listener.start_url("localhost", LOGIN_START_PATH, target.clone());
+        assert!(!start.contains("s3cret"), "{start}");
+        let start = url::Url::parse(&start).unwrap();
+        assert_eq!(start.host_str(), Some("localhost"));
+        assert_eq!(start.port(), Some(listener.port()));
+        let host = format!("localhost:{}", listener.port());
+        let request = format!("{}?{}", start.path(), start.query().unwrap());
+        let mut decided = 0;
+        let mut decide = |_: &str| -> (Reply, Option<Result<(), LoopbackError>>) {
+            decided += 1;
+            (Reply::Page(404, String::new()), None)
+        };
+        // A wrong key, or the right key on another Host, is not the start page.
+        let (reply, outcome) = listener.answer(Some(&host), "/login?k=guess", &mut decide);
+        assert!(matches!(reply, Reply::Page(404, _)) && outcome.is_none());
+        let (reply, _) = listener.answer(Some("evil.example"), &request, &mut decide);
+        assert!(matches!(reply, Reply::Page(421, _)));
+        let (reply, outcome) = listener.answer(Some(&host), &request, &mut decide);
+        assert!(matches!(&reply, Reply::Redirect(to) if *to == target));
+        assert!(outcome.is_none());
+        let (reply, outcome) = listener.answer(Some(&host), &request, &mut decide);
+        assert!(matches!(reply, Reply::Page(410, _)));
+        assert!(matches!(outcome, Some(Err(LoopbackError::StartReused))));
+        assert_eq!(decided, 1);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The loopback listener's HTTP(S) server: GET requests without a body, one response each,
-//! bounded against other local processes (which can all connect to a loopback port).
+//! for the plugin's own user only, bounded against the local processes that may connect.
+//!
+//! Every local account can connect to a loopback port. Each socket accepted is first checked
+//! for its owner ([`super::peer`]): another user's connection is closed at once, unanswered,
+//! before it takes any of the room below, and only counted (see [`Server::refused`]).
+//! Connections are accepted on threads of their own, as soon as they arrive.
 //!
 //! tiny_http 0.12, used before, could not be bounded: it reads a request head of any size into
 //! memory (47 MiB of header grew the plugin by 49 MiB), has no read timeout, and hands
@@ -8,17 +13,22 @@
 //! [`MAX_HEAD`] (then 431 and close) and must arrive, TLS handshake included, within
 //! [`HEAD_TIME`]; at most [`MAX_CONNECTIONS`] are open at once: past that, the one that has
 //! waited longest without sending its head is closed to make room (a browser sends its head at
-//! once), so idle connections cannot crowd out the browser's either.
+//! once), so idle connections cannot crowd out the browser's either. A connection whose head
+//! has arrived is never the one closed, even when its thread has not read it yet: one is
+//! closed only while its thread waits for bytes with everything received so far read, and
+//! nothing more has come in (see [`Deadlined::read`]).
 //! What to answer is decided by the one loop that waits for the login (see [`Server::next`]).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
+use super::peer::{self, Owner};
 use super::Reply;
 
 /// A browser's request head is a few hundred bytes to a few KiB; anything longer is not one.
@@ -32,12 +42,26 @@ const WRITE_TIME: Duration = Duration::from_secs(5);
 pub const MAX_CONNECTIONS: usize = 16;
 
 pub struct Server {
-    /// The bound address first; then the same port on the other loopback address.
-    listeners: Vec<TcpListener>,
+    /// The bound addresses: the first; then the same port on the other loopback address.
+    addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+    heads: mpsc::Receiver<Incoming>,
+    /// Each accepting thread's sender, dropped when it has ended and closed its socket.
+    ended_tx: mpsc::Sender<()>,
+    ended: mpsc::Receiver<()>,
+}
+
+/// What the accepting threads and the connections' threads share with the server.
+struct Shared {
     tls: Option<Arc<ServerConfig>>,
     connections: Arc<Mutex<Connections>>,
-    heads_tx: mpsc::Sender<Incoming>,
-    heads: mpsc::Receiver<Incoming>,
+    heads: Mutex<mpsc::Sender<Incoming>>,
+    /// Set when the server is dropped: the accepting threads end at their next connection.
+    stop: AtomicBool,
+    /// Connections closed unanswered because another user (or nobody known) held their end.
+    refused: AtomicUsize,
+    /// Why the owner of a connection could not be looked up, said once.
+    lookup_failed: Mutex<Option<String>>,
 }
 
 /// One request whose head arrived whole, waiting for the loop's answer on its own thread.
@@ -64,52 +88,137 @@ impl Incoming {
 impl Server {
     pub fn bind(address: &str, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
         let (heads_tx, heads) = mpsc::channel();
-        Ok(Server {
-            listeners: vec![polled(TcpListener::bind(address)?)?],
-            tls,
-            connections: Arc::default(),
-            heads_tx,
+        let (ended_tx, ended) = mpsc::channel();
+        let mut server = Server {
+            addrs: Vec::new(),
+            shared: Arc::new(Shared {
+                tls,
+                connections: Arc::default(),
+                heads: Mutex::new(heads_tx),
+                stop: AtomicBool::new(false),
+                refused: AtomicUsize::new(0),
+                lookup_failed: Mutex::new(None),
+            }),
             heads,
-        })
+            ended_tx,
+            ended,
+        };
+        server.listen(TcpListener::bind(address)?)?;
+        Ok(server)
     }
 
     /// Listens on `address` too; connections on either socket are answered alike.
     pub fn also_listen(&mut self, address: SocketAddr) -> std::io::Result<()> {
-        self.listeners.push(polled(TcpListener::bind(address)?)?);
+        self.listen(TcpListener::bind(address)?)
+    }
+
+    /// Accepts connections on `listener` on a thread of its own, from now until the server is
+    /// dropped.
+    fn listen(&mut self, listener: TcpListener) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        let shared = self.shared.clone();
+        let ended = self.ended_tx.clone();
+        std::thread::Builder::new()
+            .name("loopback-accept".into())
+            .spawn(move || {
+                shared.accept_all(listener);
+                drop(ended);
+            })?;
+        self.addrs.push(addr);
         Ok(())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listeners[0]
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.addrs[0]
     }
 
     pub fn is_https(&self) -> bool {
-        self.tls.is_some()
+        self.shared.tls.is_some()
     }
 
-    /// Accepts what is waiting on the sockets, then waits up to `wait` for a request head.
-    /// Accepting here, in the waiting loop, needs no thread that would outlive the listener.
+    /// Waits up to `wait` for a request head.
     pub fn next(&self, wait: Duration) -> Option<Incoming> {
-        for listener in &self.listeners {
-            loop {
-                match listener.accept() {
-                    Ok((stream, peer)) => self.admit(stream, peer),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    // A connection reset before it was accepted, or no file descriptor left:
-                    // this connection is lost, the listener is not.
-                    Err(e) => {
-                        crate::debug!(1, "accepting a loopback connection failed: {e}");
-                        break;
-                    }
-                }
-            }
-        }
         self.heads.recv_timeout(wait).ok()
     }
 
+    /// How many connections were closed unanswered because their other end belonged to another
+    /// user (or to no process any more).
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // A blocking accept cannot be interrupted portably: a connection of our own wakes each
+        // accepting thread, which then sees `stop` and ends, closing its socket (the port is
+        // free again for a later login in this process).
+        for addr in &self.addrs {
+            let mut addr = *addr;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+        // Wait (a little) for the sockets to close: this process may bind the port again.
+        let (placeholder, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.ended_tx, placeholder));
+        let _ = self.ended.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+impl Shared {
+    fn accept_all(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let accepted = listener.accept();
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            match accepted {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                // A connection reset before it was accepted, or no file descriptor left: this
+                // connection is lost, the listener is not. The pause keeps a lasting failure
+                // from spinning.
+                Err(e) => {
+                    crate::debug!(1, "accepting a loopback connection failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
+                return;
+            }
+        };
+        match peer::owner(local, peer) {
+            Owner::Trusted => {}
+            Owner::Other => {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                crate::debug!(
+                    1,
+                    "closed a loopback connection from {peer}: another user's"
+                );
+                return;
+            }
+            Owner::Unknown(why) => {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                let mut said = self.lookup_failed.lock().unwrap_or_else(|e| e.into_inner());
+                if said.is_none() {
+                    crate::warn!("cannot tell which user opened a connection to the login listener ({why}), so it was closed unanswered: another account could otherwise steer this login. If the browser cannot finish the login, use --grant-type=authcode-keyboard or device-code");
+                    *said = Some(why);
+                }
+                return;
+            }
+        }
         let Some(slot) = Slot::take(&self.connections, &stream) else {
             crate::debug!(
                 1,
@@ -118,11 +227,11 @@ impl Server {
             return;
         };
         let tls = self.tls.clone();
-        let heads = self.heads_tx.clone();
+        let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let spawned = std::thread::Builder::new()
             .name("loopback-connection".into())
             .spawn(move || {
-                if let Err(e) = serve_connection(stream, tls, &heads, &slot) {
+                if let Err(e) = serve_connection(stream, tls, &heads, slot) {
                     crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
                 }
             });
@@ -138,10 +247,20 @@ impl Server {
 struct Connections {
     open: usize,
     next_id: u64,
-    /// Those still sending their request head, oldest first, with a handle to close them.
-    reading: VecDeque<(u64, TcpStream)>,
+    /// Those still sending their request head, oldest first.
+    reading: VecDeque<Reading>,
     /// Those closed to make room, no longer counted in `open`; their threads are ending.
     closed: Vec<u64>,
+}
+
+/// A connection still sending its request head.
+struct Reading {
+    id: u64,
+    /// A handle to close it with.
+    stream: TcpStream,
+    /// Its thread has read all that came without finding a whole head (or has not started
+    /// reading): it may be closed for room unless bytes it has yet to read have arrived.
+    waiting: bool,
 }
 
 /// One open connection's place among the [`Connections`], given back when its thread ends.
@@ -153,20 +272,29 @@ struct Slot {
 impl Slot {
     /// A place for `stream`, made by closing the connection that has waited longest for its
     /// head when [`MAX_CONNECTIONS`] are open; `None` when none can be closed (all have sent
-    /// their heads and are being answered).
+    /// their heads, or bytes their threads have yet to read).
     fn take(connections: &Arc<Mutex<Connections>>, stream: &TcpStream) -> Option<Slot> {
         let mut all = connections.lock().unwrap_or_else(|e| e.into_inner());
         if all.open >= MAX_CONNECTIONS {
-            let (id, oldest) = all.reading.pop_front()?;
-            // Its blocked read returns at once and its thread ends.
-            let _ = oldest.shutdown(std::net::Shutdown::Both);
-            all.closed.push(id);
+            let i = all
+                .reading
+                .iter()
+                .position(|r| r.waiting && !has_unread(&r.stream))?;
+            let oldest = all.reading.remove(i).expect("an index just found");
+            // Its blocked wait returns at once and its thread ends.
+            let _ = oldest.stream.shutdown(std::net::Shutdown::Both);
+            all.closed.push(oldest.id);
             all.open -= 1;
         }
         let handle = stream.try_clone().ok()?;
         let id = all.next_id;
         all.next_id += 1;
-        all.reading.push_back((id, handle));
+        all.reading.push_back(Reading {
+            id,
+            stream: handle,
+            // Its thread has read nothing yet: all that came is still in the socket.
+            waiting: true,
+        });
         all.open += 1;
         Some(Slot {
             connections: connections.clone(),
@@ -174,10 +302,23 @@ impl Slot {
         })
     }
 
+    /// Marks this connection's thread as waiting for bytes (or done waiting). `false` when it
+    /// was closed to make room meanwhile.
+    fn set_waiting(&self, waiting: bool) -> bool {
+        let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        match all.reading.iter_mut().find(|r| r.id == self.id) {
+            Some(reading) => {
+                reading.waiting = waiting;
+                true
+            }
+            None => !all.closed.contains(&self.id),
+        }
+    }
+
     /// The head is in: this connection is no longer the one to close for room.
     fn head_read(&self) {
         let mut all = self.connections.lock().unwrap_or_else(|e| e.into_inner());
-        all.reading.retain(|(id, _)| *id != self.id);
+        all.reading.retain(|r| r.id != self.id);
     }
 }
 
@@ -194,16 +335,41 @@ impl Drop for Slot {
     }
 }
 
-/// Polled, so the waiting loop keeps its deadline and notices Ctrl-C.
-fn polled(listener: TcpListener) -> std::io::Result<TcpListener> {
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+/// Whether bytes have arrived on `stream` that nobody has read yet (or the question failed:
+/// then the connection is not closed for room either).
+fn has_unread(stream: &TcpStream) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut n) };
+        r != 0 || n > 0
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsRawSocket;
+        use windows_sys::Win32::Networking::WinSock::{ioctlsocket, FIONREAD, SOCKET};
+        let mut n: u32 = 0;
+        // SAFETY: FIONREAD writes one u32.
+        let r = unsafe { ioctlsocket(stream.as_raw_socket() as SOCKET, FIONREAD, &mut n) };
+        r != 0 || n > 0
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = stream;
+        true
+    }
 }
 
 /// A TCP stream whose every read and write ends by one deadline, however the bytes trickle.
 struct Deadlined {
     stream: TcpStream,
     deadline: Instant,
+    /// The connection's place; while the head is being read, each wait for bytes is announced
+    /// there, so the connection can be closed for room only then.
+    slot: Slot,
+    head_read: bool,
 }
 
 impl Deadlined {
@@ -218,13 +384,35 @@ impl Deadlined {
             Ok(left)
         }
     }
+
+    fn head_read(&mut self) {
+        self.head_read = true;
+        self.slot.head_read();
+    }
 }
 
 impl Read for Deadlined {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.stream.set_read_timeout(Some(self.left()?))?;
+        if !self.head_read {
+            // Waits for bytes without taking them, announced as waiting: bytes that arrive
+            // meanwhile stay in the socket, where the one making room sees them, until this
+            // thread has said it is no longer waiting.
+            if !self.slot.set_waiting(true) {
+                return Err(closed_for_room());
+            }
+            let peeked = self.stream.peek(&mut [0u8; 1]);
+            if !self.slot.set_waiting(false) {
+                return Err(closed_for_room());
+            }
+            peeked?;
+        }
         self.stream.read(buf)
     }
+}
+
+fn closed_for_room() -> std::io::Error {
+    std::io::Error::other("closed to make room for another connection")
 }
 
 impl Write for Deadlined {
@@ -268,33 +456,31 @@ fn serve_connection(
     stream: TcpStream,
     tls: Option<Arc<ServerConfig>>,
     heads: &mpsc::Sender<Incoming>,
-    slot: &Slot,
+    slot: Slot,
 ) -> std::io::Result<()> {
     // Accepted sockets inherit non-blocking mode on some systems (BSDs, Windows).
     stream.set_nonblocking(false)?;
     let stream = Deadlined {
         stream,
         deadline: Instant::now() + HEAD_TIME,
+        slot,
+        head_read: false,
     };
     match tls {
-        None => exchange(stream, heads, slot),
+        None => exchange(stream, heads),
         Some(config) => {
             let connection =
                 ServerConnection::new(config).map_err(|e| std::io::Error::other(e.to_string()))?;
             // The handshake happens within the first read, so within HEAD_TIME too.
-            exchange(StreamOwned::new(connection, stream), heads, slot)
+            exchange(StreamOwned::new(connection, stream), heads)
         }
     }
 }
 
 /// Reads one request head, has the waiting loop decide the answer, writes it, closes.
-fn exchange(
-    mut conn: impl Connection,
-    heads: &mpsc::Sender<Incoming>,
-    slot: &Slot,
-) -> std::io::Result<()> {
+fn exchange(mut conn: impl Connection, heads: &mpsc::Sender<Incoming>) -> std::io::Result<()> {
     let head = read_head(&mut conn);
-    slot.head_read();
+    conn.deadlined().head_read();
     let head = match head? {
         Ok(head) => head,
         Err(refusal) => {
@@ -537,7 +723,7 @@ mod tests {
             }
         };
         assert_eq!(incoming.target, "/cb");
-        let open = server.connections.lock().unwrap().open;
+        let open = server.shared.connections.lock().unwrap().open;
         assert!(open <= MAX_CONNECTIONS, "{open} open");
         incoming.answer(Reply::Page(200, "ok".into()), true);
         let mut answer = String::new();
@@ -545,6 +731,72 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
         drop(idle);
+    }
+
+    /// `n` accepted connections (server side, client side), each client having sent `sent`.
+    fn pairs(n: usize, sent: &[u8]) -> Vec<(TcpStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (0..n)
+            .map(|_| {
+                let mut client = TcpStream::connect(addr).unwrap();
+                client.write_all(sent).unwrap();
+                let (server, _) = listener.accept().unwrap();
+                (server, client)
+            })
+            .collect()
+    }
+
+    /// Waits until the kernel shows `stream` holding unread bytes (loopback delivery is quick,
+    /// but not part of write_all).
+    fn arrived(stream: &TcpStream) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !has_unread(stream) {
+            assert!(Instant::now() < deadline, "the bytes never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn room_is_made_only_by_closing_a_connection_whose_head_has_not_arrived() {
+        let connections = Arc::new(Mutex::new(Connections::default()));
+        // Full heads that no thread has read yet (their threads have not run): none of them
+        // may be closed for a newcomer, which is turned away instead.
+        let full = pairs(MAX_CONNECTIONS + 1, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        full.iter().for_each(|(server, _)| arrived(server));
+        let slots: Vec<Slot> = full[..MAX_CONNECTIONS]
+            .iter()
+            .map(|(server, _)| Slot::take(&connections, server).unwrap())
+            .collect();
+        assert!(Slot::take(&connections, &full[MAX_CONNECTIONS].0).is_none());
+        for (_, client) in &full[..MAX_CONNECTIONS] {
+            client.set_nonblocking(true).unwrap();
+            let closed = matches!((&*client).read(&mut [0u8; 1]), Ok(0));
+            assert!(!closed, "a connection whose head had arrived was closed");
+        }
+        drop(slots);
+
+        // Connections that sent nothing (or half a head, all of it read): the oldest goes.
+        let idle = pairs(MAX_CONNECTIONS + 1, b"");
+        let slots: Vec<Slot> = idle[..MAX_CONNECTIONS]
+            .iter()
+            .map(|(server, _)| Slot::take(&connections, server).unwrap())
+            .collect();
+        let newcomer = Slot::take(&connections, &idle[MAX_CONNECTIONS].0);
+        assert!(newcomer.is_some());
+        let mut oldest = &idle[0].1;
+        oldest
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(
+            matches!(oldest.read(&mut [0u8; 1]), Ok(0)),
+            "the oldest idle one was not closed"
+        );
+        assert!(
+            !slots[0].set_waiting(true),
+            "its thread would not learn it was closed"
+        );
+        assert!(slots[1].set_waiting(true));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{
     token_set, verify, OidcError,
 };
 use crate::config::{Config, Pkce};
-use crate::loopback::{Callback, Landing, Listener};
+use crate::loopback::{Callback, Landing, Listener, LOGIN_START_PATH};
 use crate::tokens::TokenSet;
 
 pub fn login(
@@ -33,7 +33,7 @@ pub fn login(
             .unwrap_or_default(),
         None => config.redirect_hostname.clone(),
     };
-    let listener = Listener::bind(
+    let mut listener = Listener::bind(
         &config.listen_addresses,
         config.local_server_tls.as_ref(),
         &hostname,
@@ -46,7 +46,13 @@ pub fn login(
     };
     let request = AuthRequest::new(provider, config, redirect_uri)?;
 
-    crate::browser::open(request.url.as_str(), config);
+    // The browser's command line is readable by every local account: it gets a one-time start
+    // URL of the listener, which sends it on to the authorization request, so no state, nonce
+    // or PKCE challenge is on it. The terminal, the user's own, shows the authorization URL
+    // itself: it works in any browser, and opening it as well as the browser does not spend
+    // the key twice.
+    let start = listener.start_url(&hostname, LOGIN_START_PATH, request.url.to_string());
+    crate::browser::open(request.url.as_str(), &start, config);
     let deadline = Instant::now() + config.auth_timeout;
     let state = request.state.secret().clone();
     let path = url::Url::parse(&request.redirect_uri)

@@ -34,14 +34,28 @@ fn launches(log: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The login URL the plugin printed on stderr.
-fn printed_url(stderr: &str) -> String {
-    stderr
+/// The URL the browser was given: the listener's one-time start page (`REDIRECT/login?k=KEY`)
+/// for the authorization URL the terminal shows, since other users can read the browser's
+/// command line but not the terminal. `word` is the launcher's argument holding it.
+fn launched_url(stderr: &str, word: &str) -> String {
+    let shown = stderr
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("http") && l.contains("/protocol/openid-connect/auth"))
-        .unwrap_or_else(|| panic!("no URL in {stderr}"))
-        .to_string()
+        .unwrap_or_else(|| panic!("no URL in {stderr}"));
+    let redirect = url::Url::parse(shown)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let start = word
+        .find(&format!("{redirect}/login?k="))
+        .unwrap_or_else(|| panic!("{word:?} holds no start URL of {redirect}"));
+    let url = &word[start..];
+    assert!(!url.contains("state="), "{url}");
+    url.to_string()
 }
 
 /// Runs get-token with a fake browser world: `extra` flags, `env` on top, PATH starting with
@@ -103,8 +117,7 @@ fn browser_commands_browser_variable_and_wsl_launchers() {
         &[r#"--browser-command=fakebrowser --private-window "two words""#],
         &[],
     );
-    let url = printed_url(&run.stderr);
-    assert!(url.contains('&'));
+    let url = launched_url(&run.stderr, seen[0].last().unwrap());
     assert_eq!(
         seen,
         [vec![
@@ -123,7 +136,7 @@ fn browser_commands_browser_variable_and_wsl_launchers() {
 
     // $BROWSER without %s: the URL appended.
     let (run, seen) = launch(&world, &[], &[("BROWSER", "fakebrowser")]);
-    let url = printed_url(&run.stderr);
+    let url = launched_url(&run.stderr, seen[0].last().unwrap());
     assert_eq!(seen, [vec!["fakebrowser".to_string(), url]]);
     assert!(
         run.stderr
@@ -138,7 +151,7 @@ fn browser_commands_browser_variable_and_wsl_launchers() {
         &[],
         &[("BROWSER", "no-such-browser:fakebrowser --new-tab=%s")],
     );
-    let url = printed_url(&run.stderr);
+    let url = launched_url(&run.stderr, seen[0].last().unwrap());
     assert_eq!(
         seen,
         [vec!["fakebrowser".to_string(), format!("--new-tab={url}")]]
@@ -148,7 +161,7 @@ fn browser_commands_browser_variable_and_wsl_launchers() {
     let wsl_fakes = world.path("fakes");
     fake_program(&wsl_fakes, "wslview");
     let (run, seen) = launch(&world, &[], &[("WSL_DISTRO_NAME", "Ubuntu")]);
-    let url = printed_url(&run.stderr);
+    let url = launched_url(&run.stderr, seen[0].last().unwrap());
     assert_eq!(seen, [vec!["wslview".to_string(), url]]);
     assert!(
         run.stderr.contains("opened the browser with wslview (WSL)"),
@@ -160,7 +173,7 @@ fn browser_commands_browser_variable_and_wsl_launchers() {
     std::fs::remove_file(wsl_fakes.join("wslview")).unwrap();
     fake_program(&wsl_fakes, "cmd.exe");
     let (run, seen) = launch(&world, &[], &[("WSL_DISTRO_NAME", "Ubuntu")]);
-    let url = printed_url(&run.stderr);
+    let url = launched_url(&run.stderr, seen[0].last().unwrap());
     assert_eq!(
         seen,
         [vec![

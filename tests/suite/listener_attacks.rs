@@ -1,8 +1,10 @@
 //! Attacks on the loopback listener by other local processes, performed for real against the
 //! running plugin during a real login or logout with the test provider: another user (nobody,
-//! through `setpriv`, when the tests run as root) taking logout's ID token or the `[::1]` side of
-//! a `localhost` redirect, and any local process flooding, idling on or trickling into the
-//! listener while the real callback is on its way.
+//! through `setpriv`, when the tests run as root) reading the browser's command line to end a
+//! login as himself or abort it, taking logout's ID token, flooding the listener with
+//! connections and forged callbacks, or holding the `[::1]` side of a `localhost` redirect; and
+//! processes of the user's own racing the browser for logout's one-time key, idling on or
+//! trickling into the listener while the real callback is on its way.
 #![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
@@ -166,6 +168,8 @@ fn port_of(url: &str) -> u16 {
 const LOGOUT_THIEF: &str = r#"
 const fs = require('fs');
 const [port, key] = process.argv.slice(1);
+let said = false;
+const say = (answer) => { said = true; console.log(JSON.stringify(answer)); };
 (async () => {
   let url = `http://127.0.0.1:${port}/logout`;
   if (key === 'wrong') url += '?k=AAAAAAAAAAAAAAAAAAAAAA';
@@ -181,27 +185,47 @@ const [port, key] = process.argv.slice(1);
     url = `http://127.0.0.1:${port}${u.pathname}${u.search}`;
   }
   const res = await fetch(url, { redirect: 'manual' });
-  console.log(JSON.stringify({ status: res.status, location: res.headers.get('location'), body: await res.text() }));
-})().catch((e) => console.log(JSON.stringify({ error: String(e) })));
+  say({ status: res.status, location: res.headers.get('location'), body: await res.text() });
+})().catch((e) => say({ error: String(e) }));
+// A connection closed unanswered can leave fetch neither resolved nor rejected.
+process.on('exit', () => { if (!said) console.log(JSON.stringify({ error: 'closed without an answer' })); });
 "#;
 
-/// Runs [`LOGOUT_THIEF`] as another user (as root) or as another process.
-fn steal_logout(port: u16, key: &str) -> Value {
+/// Who runs [`LOGOUT_THIEF`].
+#[derive(Clone, Copy)]
+enum Thief {
+    /// A process the listener serves: the user's own (or root's, when the tests run as root).
+    SameUser,
+    /// Another user (nobody, through `setpriv`); the caller checked for root.
+    OtherUser,
+}
+
+/// Runs [`LOGOUT_THIEF`]; its JSON answer, `error` set when the connection closed unanswered.
+fn run_logout_thief(port: u16, key: &str, thief: Thief) -> Value {
     let port = port.to_string();
     let args = ["-e", LOGOUT_THIEF, port.as_str(), key];
-    let mut command = as_nobody("node", &args).unwrap_or_else(|| {
-        let mut command = Command::new("node");
-        command.args(args);
-        command
-    });
+    let mut command = match thief {
+        Thief::OtherUser => as_nobody("node", &args).expect("the caller checked for root"),
+        Thief::SameUser => {
+            let mut command = Command::new("node");
+            command.args(args);
+            command
+        }
+    };
     let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let answer: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
         panic!(
             "thief said {text:?} ({e}): {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    });
+    })
+}
+
+/// A local process the listener serves (the user's own) tries the sign-out start page: the
+/// one-time key is what stands between it and the ID token.
+fn steal_logout(port: u16, key: &str) -> Value {
+    let answer = run_logout_thief(port, key, Thief::SameUser);
     assert!(answer["error"].is_null(), "{answer}");
     answer
 }
@@ -290,8 +314,8 @@ fn logout_reports_a_local_process_that_took_the_id_token_before_the_browser() {
     let start = hold.reached("start", &mut plugin);
     let port = port_of(&start);
 
-    // Another user reads the key on the browser's command line and gets there first: the one
-    // redirect goes to it (nothing can tell it from the browser)...
+    // A process of the user's own reads the key on the browser's command line and gets there
+    // first: the one redirect goes to it (nothing can tell it from the browser)...
     let stolen = steal_logout(port, "stolen");
     assert_eq!(stolen["status"], 302, "{stolen}");
     assert!(
@@ -413,15 +437,8 @@ fn a_47_mib_request_head_is_cut_short_and_does_not_grow_the_plugin() {
         &world.get_token_args(),
         &[("LOGIN_HOLD", hold_env.as_str())],
     );
-    let start = hold.reached("start", &mut plugin);
-    let redirect = url::Url::parse(&start)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .unwrap()
-        .1
-        .into_owned();
-    let port = port_of(&redirect);
+    // The browser's start URL is the listener's own start page.
+    let port = port_of(&hold.reached("start", &mut plugin));
     let before = plugin.peak_rss_kib();
 
     const SIZE: usize = 47 << 20;
@@ -465,8 +482,9 @@ fn a_47_mib_request_head_is_cut_short_and_does_not_grow_the_plugin() {
         "the plugin's peak RSS grew by {growth} KiB ({before} → {after}) for a 47 MiB head"
     );
 
-    // The login still completes.
+    // The login still completes (the browser passes the start page unheld).
     hold.go("start");
+    hold.go("after-start");
     plugin.finish(Duration::from_secs(60)).unwrap().assert_ok();
     assert_eq!(world.wait_for_logins(1)[0]["callback_status"], 200);
 }
@@ -593,10 +611,421 @@ fn a_trickling_connection_does_not_hold_up_the_https_callback() {
     // The real callback, right behind it, is answered and the login ends (in a second or two;
     // the old listener served the trickle first, for as long as it lasted: minutes).
     hold.go("start");
+    hold.go("after-start");
     let run = plugin.finish(Duration::from_secs(20));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     trickle.join().unwrap();
     run.unwrap().assert_ok();
     let login = &world.wait_for_logins(1)[0];
     assert_eq!(login["callback_status"], 200, "{login}");
+}
+
+/// Another user's attack on a login in progress, in node (run as nobody through `setpriv`).
+/// Arguments: the listener's port, the mode (`forge`: sign in at the provider as bob with the
+/// login's values and deliver bob's code; `abort`: deliver `error=access_denied` with the
+/// login's state), the scripted browser (tests/support/login.mjs, which bob's sign-in runs), a
+/// directory it may write, and optionally an authorization URL handed to it (as if it had
+/// leaked some other way). Without one, it looks for the login on every process's command line
+/// in /proc, as any account can, and follows a start page of the listener it finds there.
+/// Prints JSON: what it found and what each of its requests to the listener got.
+const LOGIN_ATTACKER: &str = r#"
+const fs = require('fs');
+const http = require('http');
+const { execFileSync } = require('child_process');
+const [port, mode, loginScript, workdir, leaked] = process.argv.slice(1);
+const report = { requests: [] };
+// One GET to the listener; {status, location} or {error} when it closes without an answer.
+function get(url) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: u.pathname + u.search, headers: { host: `localhost:${port}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, location: res.headers.location || null }));
+    });
+    req.setTimeout(20000, () => req.destroy(new Error('no answer within 20 s')));
+    req.on('error', (e) => resolve({ error: e.code || e.message }));
+    req.end();
+  });
+}
+(async () => {
+  let auth = leaked || null;
+  if (!auth) {
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let argv;
+      try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+      const hit = argv.find((a) => a.includes(`localhost:${port}`) || a.includes(`localhost%3A${port}`));
+      if (hit) report.cmdline = hit;
+    }
+    if (!report.cmdline) throw new Error('no login on any command line');
+    report.cmdline_has_state = new URL(report.cmdline).searchParams.has('state');
+    if (report.cmdline_has_state) {
+      auth = report.cmdline;
+    } else {
+      // A start page of the listener: what does it send the browser on to?
+      const answer = await get(report.cmdline);
+      report.requests.push({ what: 'start page', ...answer });
+      if (answer.location) auth = answer.location;
+    }
+  }
+  if (!auth) return;
+  const state = new URL(auth).searchParams.get('state');
+  const redirect = new URL(auth).searchParams.get('redirect_uri');
+  report.got_state = Boolean(state);
+  let callback;
+  if (mode === 'abort') {
+    callback = `${redirect}?error=access_denied&state=${encodeURIComponent(state)}`;
+  } else {
+    // The attacker signs in at the provider as himself with the victim's values.
+    const file = `${workdir}/redirect`;
+    execFileSync('node', [loginScript, auth], { env: { PATH: process.env.PATH, LOGIN_USER: 'bob', LOGIN_REDIRECT_FILE: file }, stdio: 'ignore' });
+    callback = fs.readFileSync(file, 'utf8');
+  }
+  report.requests.push({ what: mode, ...(await get(callback)) });
+})().catch((e) => { report.error = String(e); }).finally(() => console.log(JSON.stringify(report)));
+"#;
+
+/// A directory another user (nobody) may write: the attacker's own.
+fn attacker_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("attacker")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// Runs [`LOGIN_ATTACKER`] as nobody against the listener on `port`.
+fn attack_login(port: u16, mode: &str, leaked: Option<&str>) -> Value {
+    let dir = attacker_dir();
+    let port = port.to_string();
+    let login = crate::common::support_dir().join("login.mjs");
+    let workdir = dir.path().display().to_string();
+    let login = login.display().to_string();
+    let mut args = vec!["-e", LOGIN_ATTACKER, &port, mode, &login, &workdir];
+    args.extend(leaked);
+    let out = as_nobody("node", &args)
+        .expect("the caller checked for root")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "attacker said {text:?} ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The attacker's requests each closed unanswered: none reached the login.
+#[track_caller]
+fn assert_all_refused(report: &Value) {
+    let requests = report["requests"].as_array().unwrap();
+    for request in requests {
+        assert!(
+            request["status"].is_null() && request["error"].is_string(),
+            "another user's request was answered: {report}"
+        );
+    }
+}
+
+/// The line that ends a login or logout another user's connections tried to reach.
+fn refused_line(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.contains("connections from other users") || l.contains("connection from another user")
+        })
+        .collect()
+}
+
+/// The cached login's user, from the ID token's `sub`.
+fn cached_sub(world: &World) -> String {
+    let token: Value = serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
+    let id_token = token["id_token"].as_str().unwrap();
+    let payload = id_token.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sub"].as_str().unwrap().to_string()
+}
+
+/// Another user attacks a login in progress with `mode`: first with whatever the browser's
+/// command line in /proc gives away, then (once the browser has passed the start page) with
+/// the authorization URL itself, as if it had leaked. The victim's login must end as the
+/// victim, and the terminal must say in one line that other users' connections were refused.
+fn another_user_attacks_a_login(name: &str, mode: &str) {
+    if !is_root() {
+        crate::common::not_built_here(&format!(
+            "not run here: {name} (needs root to act as another user with setpriv)"
+        ));
+        return;
+    }
+    let world = World::new(300);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(
+        &world,
+        &world.get_token_args(),
+        &[("LOGIN_HOLD", hold_env.as_str())],
+    );
+    let start = hold.reached("start", &mut plugin);
+    let url = url::Url::parse(&start).unwrap();
+    let port = match url.query_pairs().find(|(k, _)| k == "redirect_uri") {
+        Some((_, redirect)) => port_of(&redirect),
+        None => port_of(&start),
+    };
+
+    // 1. From /proc: the browser's command line, and the listener's start page if that is
+    // what it names.
+    let seen = attack_login(port, mode, None);
+    eprintln!("from /proc: {seen}");
+    assert!(seen["error"].is_null(), "{seen}");
+    if seen["cmdline_has_state"] == true {
+        // What the attack achieved: let the browser go on and see how the login ends.
+        hold.go("start");
+        let outcome = match plugin.finish(Duration::from_secs(60)) {
+            Ok(run) => format!("exit {}:\n{}", run.status, run.stderr),
+            Err(e) => e,
+        };
+        panic!("the login's state is on the browser's command line ({seen}); the login ended with {outcome}");
+    }
+    assert_all_refused(&seen);
+
+    // 2. With the authorization URL itself, as if it had leaked: still refused.
+    hold.go("start");
+    let auth = hold.reached("after-start", &mut plugin);
+    let leaked = attack_login(port, mode, Some(&auth));
+    eprintln!("with the leaked authorization URL: {leaked}");
+    assert!(leaked["error"].is_null(), "{leaked}");
+    assert_eq!(leaked["got_state"], true, "{leaked}");
+    assert_all_refused(&leaked);
+
+    // The victim's own login goes on and ends as the victim.
+    hold.go("after-start");
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    eprintln!("$ get-token\n{}", run.stderr);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("Signed in as alice@example.com"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("bob"), "{}", run.stderr);
+    assert_eq!(cached_sub(&world), "alice");
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["callback_status"], 200, "{login}");
+    let refused = refused_line(&run.stderr);
+    assert_eq!(refused.len(), 1, "{}", run.stderr);
+    let count =
+        seen["requests"].as_array().unwrap().len() + leaked["requests"].as_array().unwrap().len();
+    assert!(
+        refused[0].contains(&format!("refused {count} connections from other users")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn another_user_cannot_end_a_login_as_himself_with_values_from_the_browsers_command_line() {
+    another_user_attacks_a_login(
+        "another_user_cannot_end_a_login_as_himself_with_values_from_the_browsers_command_line",
+        "forge",
+    );
+}
+
+#[test]
+fn another_user_cannot_abort_a_login_with_its_state() {
+    another_user_attacks_a_login("another_user_cannot_abort_a_login_with_its_state", "abort");
+}
+
+#[test]
+fn another_user_cannot_take_logouts_id_token_with_the_key_from_the_browsers_command_line() {
+    if !is_root() {
+        crate::common::not_built_here(
+            "not run here: another_user_cannot_take_logouts_id_token_with_the_key_from_the_browsers_command_line (needs root to act as another user with setpriv)",
+        );
+        return;
+    }
+    let (world, args, id_token) = logged_in();
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let start = hold.reached("start", &mut plugin);
+    let port = port_of(&start);
+
+    // Another user reads the key on the browser's command line and gets there first: its
+    // connection is closed unanswered.
+    let stolen = run_logout_thief(port, "stolen", Thief::OtherUser);
+    eprintln!("the other user's request: {stolen}");
+    assert!(!stolen.to_string().contains(&id_token), "{stolen}");
+    assert!(
+        stolen["status"].is_null() && stolen["error"].is_string(),
+        "another user's request was answered: {stolen}"
+    );
+
+    // The browser, with the same key after it, signs out; logout succeeds and says what it
+    // refused.
+    hold.go("start");
+    hold.go("after-start");
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    eprintln!("$ logout\n{}", run.stderr);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("Signed out at the provider"),
+        "{}",
+        run.stderr
+    );
+    let browser = &world.wait_for_logins(2)[1];
+    assert_eq!(browser["start_status"], 302, "{browser}");
+    let refused = refused_line(&run.stderr);
+    assert_eq!(refused.len(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains(&id_token), "{}", run.stderr);
+}
+
+/// Another user's flood: connections opened in a loop, each sending the start of a request
+/// head that never ends, up to 64 open at once.
+const FLOODER: &str = r#"
+const net = require('net');
+const port = Number(process.argv[1]);
+const open = new Set();
+function one() {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.on('connect', () => s.write('GET / HTTP/1.1\r\n'));
+  s.on('close', () => { open.delete(s); if (open.size < 64) setImmediate(one); });
+  open.add(s);
+}
+for (let i = 0; i < 8; i++) one();
+setInterval(() => { if (open.size < 64) one(); }, 5);
+"#;
+
+/// `count` forged callbacks, one connection each, one after the other; prints how many were
+/// answered and how many closed unanswered.
+const FORGER: &str = r#"
+const http = require('http');
+const [port, count] = process.argv.slice(1).map(Number);
+const get = (i) => new Promise((resolve) => {
+  const req = http.request({ host: '127.0.0.1', port, path: `/?code=forged-${i}&state=forged-${i}`, headers: { host: `localhost:${port}` }, agent: false }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(true));
+  });
+  req.setTimeout(20000, () => req.destroy());
+  req.on('error', () => resolve(false));
+  req.end();
+});
+(async () => {
+  let answered = 0;
+  for (let i = 0; i < count; i++) if (await get(i)) answered++;
+  console.log(JSON.stringify({ answered, refused: count - answered }));
+})();
+"#;
+
+#[test]
+fn another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_the_terminal() {
+    if !is_root() {
+        crate::common::not_built_here(
+            "not run here: another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_the_terminal (needs root to act as another user with setpriv)",
+        );
+        return;
+    }
+    let world = World::new(300);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let mut plugin = Running::start(
+        &world,
+        &world.get_token_args(),
+        &[("LOGIN_HOLD", hold_env.as_str())],
+    );
+    let start = hold.reached("start", &mut plugin);
+    let url = url::Url::parse(&start).unwrap();
+    let port = match url.query_pairs().find(|(k, _)| k == "redirect_uri") {
+        Some((_, redirect)) => port_of(&redirect),
+        None => port_of(&start),
+    };
+    let port_arg = port.to_string();
+
+    // Three processes of another user open connections in a loop...
+    let mut flooders: Vec<Child> = (0..3)
+        .map(|_| {
+            as_nobody("node", &["-e", FLOODER, &port_arg])
+                .unwrap()
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    // ...it sends 1,000 forged callbacks...
+    let forged = as_nobody("node", &["-e", FORGER, &port_arg, "1000"])
+        .unwrap()
+        .output()
+        .unwrap();
+    let forged: Value = serde_json::from_slice(&forged.stdout)
+        .unwrap_or_else(|e| panic!("forger: {e}: {forged:?}"));
+    eprintln!("another user's forged callbacks: {forged}");
+    // ...and stale tabs of the user's own (or a confused local program) 100 more.
+    let host = format!("localhost:{port}");
+    for i in 0..100 {
+        let target = format!("/?code=stale-{i}&state=stale-{i}");
+        let status = get_status(port, &host, &target, Duration::from_secs(20));
+        assert!(
+            status
+                .as_deref()
+                .is_ok_and(|s| s.starts_with("HTTP/1.1 400")),
+            "{status:?}"
+        );
+    }
+    // Every request of the user's own, during the flood, is answered.
+    for _ in 0..8 {
+        let status = get_status(port, &host, "/favicon.ico", Duration::from_secs(20));
+        assert!(
+            status
+                .as_deref()
+                .is_ok_and(|s| s.starts_with("HTTP/1.1 404")),
+            "{status:?}"
+        );
+    }
+
+    // The browser's requests too, and the login ends.
+    hold.go("start");
+    hold.go("after-start");
+    let run = plugin.finish(Duration::from_secs(60));
+    for flooder in &mut flooders {
+        let _ = flooder.kill();
+        let _ = flooder.wait();
+    }
+    let run = run.unwrap();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    eprintln!(
+        "$ get-token ({} lines on the terminal)\n{}",
+        lines.len(),
+        lines
+            .iter()
+            .take(30)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    run.assert_ok();
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["callback_status"], 200, "{login}");
+    assert_eq!(forged["answered"], 0, "{forged}");
+    let about_redirects: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("login redirect"))
+        .collect();
+    assert_eq!(about_redirects.len(), 1, "{}", run.stderr);
+    assert!(
+        about_redirects[0].contains("ignored 100 "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(refused_line(&run.stderr).len(), 1, "{}", run.stderr);
+    assert!(lines.len() < 20, "{}", run.stderr);
 }

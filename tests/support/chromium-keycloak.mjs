@@ -22,11 +22,18 @@ const start = process.argv[2];
 const kcOrigin = process.env.KC_ORIGIN;
 const startUrl = new URL(start);
 // What the plugin asked Keycloak for; state, nonce and the challenge itself only by name.
-const startQuery = {};
-for (const [k, v] of startUrl.searchParams) {
-  startQuery[k] = ['code_challenge_method', 'response_type', 'scope', 'prompt', 'login_hint', 'client_id'].includes(k) ? v : '(set)';
+// A sign-in starts at the plugin's loopback listener, which redirects to Keycloak: then the
+// first request to Keycloak is the one recorded.
+function describe(url) {
+  const query = {};
+  for (const [k, v] of url.searchParams) {
+    query[k] = ['code_challenge_method', 'response_type', 'scope', 'prompt', 'login_hint', 'client_id'].includes(k) ? v : '(set)';
+  }
+  log.start_path = url.pathname;
+  log.start_query = query;
 }
-const log = { browser: 'chromium', start_path: startUrl.pathname, start_query: startQuery, steps: [] };
+const log = { browser: 'chromium', steps: [] };
+describe(startUrl);
 // One line per run started: its report below comes after the redirect, when the plugin may
 // already have exited, and the test waits for every started run's report (tests/suite/common/browser.rs).
 if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
@@ -81,7 +88,10 @@ async function main() {
     // id_token_hint): having passed through it counts as having been there.
     let visitedKeycloak = false;
     page.on('request', (r) => {
-      if (r.isNavigationRequest() && new URL(r.url()).origin === kcOrigin) visitedKeycloak = true;
+      if (r.isNavigationRequest() && new URL(r.url()).origin === kcOrigin) {
+        if (!visitedKeycloak && startUrl.origin !== kcOrigin) describe(new URL(r.url()));
+        visitedKeycloak = true;
+      }
     });
     await page.goto(start, { waitUntil: 'domcontentloaded' });
     if (process.env.KC_STALL === '1') {

@@ -18,7 +18,9 @@ const log = { browser: 'chromium' };
 // One line per run started: its report below comes after the redirect, when the plugin may
 // already have exited, and the test waits for every started run's report (tests/suite/common/browser.rs).
 if (process.env.LOGIN_LOG) fs.appendFileSync(`${process.env.LOGIN_LOG}.started`, '1\n');
-const providerOrigin = new URL(start).origin;
+// The provider's origin, once the plugin's start page (on its loopback listener) has sent the
+// browser there.
+let providerOrigin;
 
 async function main() {
   const browser = await chromium.launch({
@@ -40,6 +42,7 @@ async function main() {
     // The provider's pages @import a web font; nothing outside loopback is reachable here.
     await page.route((url) => !['127.0.0.1', 'localhost'].includes(url.hostname), (route) => route.abort());
     await page.goto(start, { waitUntil: 'domcontentloaded' });
+    providerOrigin = new URL(page.url()).origin;
     log.steps = [new URL(page.url()).pathname];
     if (process.env.LOGIN_STALL === '1') {
       log.stalled = true;

@@ -17,7 +17,8 @@
 //   LOGIN_HOLD=DIR  pause at checkpoints so a test can act in between: write DIR/NAME.reached
 //                   (the URL about to be loaded) and wait for DIR/NAME.go; NAME is `start` (before
 //                   anything) and `after-start` (after the plugin's sign-out start page answered)
-// A start URL outside /realms/ is the plugin's sign-out page, which redirects to the provider.
+// A start URL outside /realms/ is the plugin's own start page (sign-in or sign-out: a one-time
+// key on its loopback listener), which redirects to the provider.
 // It also walks the device grant's pages (code confirmation, then login and consent).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -129,17 +130,18 @@ async function main() {
   let pending = null;
   for (let hop = 0; hop < 20; hop++) {
     if (hop === 0 && !isProvider(url)) {
-      // The plugin's own start page (sign-out): it redirects to the provider.
+      // The plugin's own start page (sign-in or sign-out): it redirects to the provider.
       const res = await fetch(url, { redirect: 'manual' });
       const location = res.headers.get('location');
       log.start_status = res.status;
       if (!location || !isProvider(new URL(location, url).toString())) throw new Error(`the start page answered ${res.status}`);
-      log.steps.push('plugin-start');
       url = new URL(location, url).toString();
+      // This plugin and int128/kubelogin both open a loopback page of their own, which
+      // redirects to the authorization request: record that request's parameters, as if it had
+      // been opened directly. A sign-out's start page is a step of its own.
+      if (new URL(url).searchParams.has('response_type')) log.auth_params = authParams(new URL(url));
+      else log.steps.push('plugin-start');
       await hold('after-start', url);
-      // int128/kubelogin opens its own loopback page, which redirects to the authorization
-      // request: record that request's parameters, as for a plugin that opens it directly.
-      if (new URL(url).pathname.endsWith('/protocol/openid-connect/auth')) log.auth_params = authParams(new URL(url));
       continue;
     }
     if (!isProvider(url)) {
