@@ -57,6 +57,9 @@ pub struct Callback<'a> {
 pub const LOGIN_START_PATH: &str = "/login";
 /// The path the browser is sent to first for a sign-out.
 pub const LOGOUT_START_PATH: &str = "/logout";
+/// The path the browser is sent to first for the device grant's verification page; see
+/// [`Listener::wait_for_start`].
+pub const DEVICE_START_PATH: &str = "/device";
 /// The query parameter of a start URL that carries its one-time key.
 const START_KEY_PARAM: &str = "k";
 
@@ -251,6 +254,38 @@ impl Listener {
         });
         self.report();
         result
+    }
+
+    /// Serves only the start URL made by [`Listener::start_url`], until the browser has been
+    /// sent on once or `deadline` passes: for the device grant, whose answer comes from
+    /// polling, not back here. Its verification URL carries the user code, which must stay
+    /// off the browser's command line as a login's state does: another account holding it
+    /// could approve the device login as itself.
+    pub fn wait_for_start(mut self, deadline: Instant) {
+        const SLICE: Duration = Duration::from_millis(25);
+        let mut not_found = |_: &str| {
+            let page = page(
+                "Not found",
+                "This is the kubectl oidc-login listener; it only sends the browser on to the device sign-in.",
+            );
+            (Reply::Page(404, page), None::<Result<(), LoopbackError>>)
+        };
+        while !crate::interrupt::requested() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let Some(request) = self.server.next(remaining.min(SLICE)) else {
+                continue;
+            };
+            let (reply, _) = self.answer(request.host.as_deref(), &request.target, &mut not_found);
+            let sent_on = self.start.as_ref().is_some_and(|start| start.used);
+            request.answer(reply, sent_on);
+            if sent_on {
+                break;
+            }
+        }
+        self.report();
     }
 
     /// One line each for what was refused or ignored on the way, when the wait ends.

@@ -17,6 +17,7 @@ use super::{
     send_authenticated, token_error, token_set, verify, OidcError,
 };
 use crate::config::Config;
+use crate::loopback::{Listener, DEVICE_START_PATH};
 use crate::tokens::TokenSet;
 
 /// Whether the provider offers the grant (announces a device authorization endpoint).
@@ -84,11 +85,8 @@ pub fn login(
         crate::log::printable(details.verification_uri().as_str()),
         crate::log::printable(details.user_code().secret())
     );
-    if let Some(complete) = details.verification_uri_complete() {
-        // The code is already in this URL: one click where a browser can open.
-        if crate::browser::can_open(config) {
-            crate::browser::launch(complete.secret(), config);
-        }
+    if crate::browser::can_open(config) {
+        open_verification_page(&details, config);
     }
 
     // Poll until the provider's own deadline or ours, whichever comes first.
@@ -124,6 +122,36 @@ pub fn login(
     let clock = measure_clock(http, Some(&id_token.to_string()));
     let expiry = verify::verify(id_token, provider, config, http, None, clock)?;
     Ok(token_set(&response, expiry, None, clock, client_auth))
+}
+
+/// Opens the provider's verification page. With the user code already in it (one click),
+/// the browser gets a one-time start URL of a loopback listener instead: every local account
+/// can read a browser's command line, and one that held the code could approve the device
+/// login as itself before the user, who would then work as that account. Without a listener,
+/// the page without the code; the user types the code the terminal shows.
+fn open_verification_page(details: &CoreDeviceAuthorizationResponse, config: &Config) {
+    let plain = details.verification_uri().as_str();
+    let Some(complete) = details.verification_uri_complete() else {
+        crate::browser::launch(plain, config);
+        return;
+    };
+    let mut listener = match Listener::bind(&["127.0.0.1:0".to_string()], None, "127.0.0.1") {
+        Ok(listener) => listener,
+        Err(e) => {
+            crate::debug!(1, "no listener for the device sign-in's start page ({e})");
+            crate::browser::launch(plain, config);
+            return;
+        }
+    };
+    let start = listener.start_url(
+        "127.0.0.1",
+        DEVICE_START_PATH,
+        complete.secret().to_string(),
+    );
+    let deadline = Instant::now() + details.expires_in().min(config.auth_timeout);
+    // The polling below blocks this thread; the process ends with the login either way.
+    std::thread::spawn(move || listener.wait_for_start(deadline));
+    crate::browser::launch(&start, config);
 }
 
 /// RFC 8628's default interval is 5 s. oauth2 adds 5 s to the interval at each `slow_down`

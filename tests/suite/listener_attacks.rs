@@ -1029,3 +1029,106 @@ fn another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_
     assert_eq!(refused_line(&run.stderr).len(), 1, "{}", run.stderr);
     assert!(lines.len() < 20, "{}", run.stderr);
 }
+
+/// Another user's attack on a device login, in node (run as nobody): finds the browser's
+/// command line in /proc (argument: the URL the test saw the browser get), and approves the
+/// device login at the provider as bob when that line holds the user code, or tries the
+/// listener's start page when it does not. Prints JSON: what it found and what it got.
+const DEVICE_ATTACKER: &str = r#"
+const fs = require('fs');
+const http = require('http');
+const { execFileSync } = require('child_process');
+const [seen, loginScript] = process.argv.slice(1);
+const report = {};
+(async () => {
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let argv;
+    try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (argv.includes(seen)) report.cmdline = seen;
+  }
+  if (!report.cmdline) throw new Error('the browser is on no command line');
+  const url = new URL(report.cmdline);
+  report.cmdline_has_user_code = url.searchParams.has('user_code');
+  if (report.cmdline_has_user_code) {
+    // Bob confirms the victim's code at the provider and signs in as himself.
+    execFileSync('node', [loginScript, report.cmdline], { env: { PATH: process.env.PATH, LOGIN_USER: 'bob' }, stdio: 'ignore' });
+    report.approved_as_bob = true;
+    return;
+  }
+  report.start = await new Promise((resolve) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode, location: res.headers.location || null });
+    });
+    req.setTimeout(20000, () => req.destroy(new Error('no answer within 20 s')));
+    req.on('error', (e) => resolve({ error: e.code || e.message }));
+    req.end();
+  });
+})().catch((e) => { report.error = String(e); }).finally(() => console.log(JSON.stringify(report)));
+"#;
+
+/// The device grant's one-click verification URL carries the user code; on the browser's
+/// command line another user could approve the victim's device login as himself first, and
+/// the victim's kubectl would then work as that user. The browser gets a start page of a
+/// loopback listener instead, which serves only the plugin's own user.
+#[test]
+fn another_user_cannot_approve_a_device_login_with_the_code_from_the_browsers_command_line() {
+    if !is_root() {
+        crate::common::not_built_here(
+            "not run here: another_user_cannot_approve_a_device_login_with_the_code_from_the_browsers_command_line (needs root to act as another user with setpriv)",
+        );
+        return;
+    }
+    let world = World::new(300);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let args = world.grant_args("kubernetes-device", "device-code");
+    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let opened = hold.reached("start", &mut plugin);
+
+    let login = crate::common::support_dir().join("login.mjs");
+    let login = login.display().to_string();
+    let out = as_nobody("node", &["-e", DEVICE_ATTACKER, &opened, &login])
+        .expect("root was checked")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "attacker said {text:?} ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("from /proc: {seen}");
+    assert!(seen["error"].is_null(), "{seen}");
+
+    hold.go("start");
+    if seen["cmdline_has_user_code"] == false {
+        // The browser passes the listener's start page on to the verification page.
+        hold.reached("after-start", &mut plugin);
+        hold.go("after-start");
+    }
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    eprintln!("$ get-token --grant-type=device-code\n{}", run.stderr);
+    assert_eq!(
+        seen["cmdline_has_user_code"], false,
+        "the user code is on the browser's command line ({seen}); the login ended with exit {} as {:?}",
+        run.status,
+        run.status.success().then(|| cached_sub(&world))
+    );
+    assert!(
+        seen["start"]["status"].is_null() && seen["start"]["error"].is_string(),
+        "another user's request was answered: {seen}"
+    );
+    run.assert_ok();
+    assert_eq!(cached_sub(&world), "alice");
+    let login = &world.wait_for_logins(1)[0];
+    assert_eq!(login["device_success"], true, "{login}");
+    let refused = refused_line(&run.stderr);
+    assert_eq!(
+        refused,
+        ["warning: refused 1 connection from another user to the login listener"],
+        "{}",
+        run.stderr
+    );
+}

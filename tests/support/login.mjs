@@ -139,7 +139,9 @@ async function main() {
       // This plugin and int128/kubelogin both open a loopback page of their own, which
       // redirects to the authorization request: record that request's parameters, as if it had
       // been opened directly. A sign-out's start page is a step of its own.
+      // The device grant's start page leads to the verification page with the user code.
       if (new URL(url).searchParams.has('response_type')) log.auth_params = authParams(new URL(url));
+      else if (new URL(url).searchParams.has('user_code')) log.device_start = true;
       else log.steps.push('plugin-start');
       await hold('after-start', url);
       continue;
