@@ -32,3 +32,4 @@ mod providers;
 mod release;
 mod secrets;
 mod setup;
+mod shared_cache;
