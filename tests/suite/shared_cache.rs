@@ -178,6 +178,8 @@ fn another_users_symlink_never_hands_the_prod_token_to_dev() {
             &[
                 ("KUBECACHEDIR", &s(&shared)),
                 ("KUBERNETES_EXEC_INFO", EXEC_INFO),
+                // The cache alone answers: no login for the dev cluster's unknown client.
+                ("KUBECTL_OIDC_LOGIN_NO_LOGIN", "1"),
             ],
             Duration::from_secs(60),
         )
