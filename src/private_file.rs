@@ -235,18 +235,18 @@ mod unix {
         Ok(st)
     }
 
-    fn file_type(st: &libc::stat) -> u32 {
-        (st.st_mode as u32) & (libc::S_IFMT as u32)
+    fn file_type(st: &libc::stat) -> libc::mode_t {
+        st.st_mode & libc::S_IFMT
     }
 
     /// What a non-regular file is, for the message.
     fn kind(st: &libc::stat) -> &'static str {
         match file_type(st) {
-            t if t == libc::S_IFDIR as u32 => "a directory",
-            t if t == libc::S_IFIFO as u32 => "a FIFO",
-            t if t == libc::S_IFSOCK as u32 => "a socket",
-            t if t == libc::S_IFCHR as u32 || t == libc::S_IFBLK as u32 => "a device",
-            t if t == libc::S_IFLNK as u32 => "a symbolic link",
+            t if t == libc::S_IFDIR => "a directory",
+            t if t == libc::S_IFIFO => "a FIFO",
+            t if t == libc::S_IFSOCK => "a socket",
+            t if t == libc::S_IFCHR || t == libc::S_IFBLK => "a device",
+            t if t == libc::S_IFLNK => "a symbolic link",
             _ => "not a plain file",
         }
     }
@@ -329,7 +329,7 @@ mod unix {
                 Err(e) => return Err(err(e)),
             };
             let st = fstat(&fd).map_err(err)?;
-            if file_type(&st) != libc::S_IFDIR as u32 {
+            if file_type(&st) != libc::S_IFDIR {
                 return Err(err(Error::new(
                     ErrorKind::AlreadyExists,
                     "it exists and is not a directory",
@@ -341,7 +341,7 @@ mod unix {
                     st.st_uid
                 )));
             }
-            let mode = (st.st_mode as u32) & 0o777;
+            let mode = st.st_mode & 0o777;
             if mode & 0o077 != 0 {
                 crate::warn!(
                     "token cache directory {} had mode {mode:o}; setting it to 700",
@@ -376,7 +376,7 @@ mod unix {
                 path: self.file_path(name),
                 source,
             })?;
-            if file_type(&st) != libc::S_IFREG as u32 {
+            if file_type(&st) != libc::S_IFREG {
                 return Err(FileError::NotRegular {
                     path: self.file_path(name),
                     kind: kind(&st),
