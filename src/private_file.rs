@@ -66,28 +66,35 @@ pub struct CacheDir {
 static OPENED: Mutex<Vec<(PathBuf, Arc<CacheDir>)>> = Mutex::new(Vec::new());
 
 impl CacheDir {
-    /// `dir`, created (0700, parents too) when missing. Refused when it is a symbolic link,
-    /// not a directory, or another user's; tightened to 0700 when others may enter it.
+    /// `dir`, created (0700, parents too) when missing, for writers. Refused when it is a
+    /// symbolic link, not a directory, or another user's; tightened to 0700 when others may
+    /// enter it.
     pub fn create(dir: &Path) -> Result<Arc<CacheDir>, FileError> {
         Self::shared(dir, true).map(|d| d.expect("created"))
     }
 
     /// `dir` when it exists (`None` when not), with the checks of [`CacheDir::create`]: for
-    /// readers (the hot path, `accounts`, `clean`), which never create it.
+    /// readers (the hot path, `accounts`, `clean`), which neither create nor change it.
     pub fn open(dir: &Path) -> Result<Option<Arc<CacheDir>>, FileError> {
         Self::shared(dir, false)
     }
 
     fn shared(dir: &Path, create: bool) -> Result<Option<Arc<CacheDir>>, FileError> {
         let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, handle)) = opened.iter().find(|(p, _)| p == dir) {
-            return Ok(Some(handle.clone()));
-        }
-        let Some(handle) = Self::open_checked(dir, create)? else {
-            return Ok(None);
+        let handle = match opened.iter().find(|(p, _)| p == dir) {
+            Some((_, handle)) => handle.clone(),
+            None => {
+                let Some(handle) = Self::open_checked(dir, create)? else {
+                    return Ok(None);
+                };
+                let handle = Arc::new(handle);
+                opened.push((dir.to_path_buf(), handle.clone()));
+                handle
+            }
         };
-        let handle = Arc::new(handle);
-        opened.push((dir.to_path_buf(), handle.clone()));
+        if create {
+            handle.tighten()?;
+        }
         Ok(Some(handle))
     }
 
@@ -341,19 +348,30 @@ mod unix {
                     st.st_uid
                 )));
             }
-            let mode = st.st_mode & 0o777;
-            if mode & 0o077 != 0 {
-                crate::warn!(
-                    "token cache directory {} had mode {mode:o}; setting it to 700",
-                    dir.display()
-                );
-                // SAFETY: a valid descriptor of the directory just checked.
-                check(unsafe { libc::fchmod(fd.as_raw_fd(), 0o700) }).map_err(err)?;
-            }
             Ok(Some(CacheDir {
                 path: dir.to_path_buf(),
                 fd,
             }))
+        }
+
+        /// Sets the directory back to 0700 when others may enter it, through the handle. For
+        /// writers only: a reader (the hot path, `doctor`'s kubectl) changes nothing, and the
+        /// files it reads are judged one by one.
+        pub(super) fn tighten(&self) -> Result<(), FileError> {
+            let err = |source| FileError::Dir {
+                path: self.path.clone(),
+                source,
+            };
+            let mode = fstat(&self.fd).map_err(err)?.st_mode & 0o777;
+            if mode & 0o077 != 0 {
+                crate::warn!(
+                    "token cache directory {} had mode {mode:o}; setting it to 700",
+                    self.path.display()
+                );
+                // SAFETY: a valid descriptor of the directory checked at opening.
+                check(unsafe { libc::fchmod(self.fd.as_raw_fd(), 0o700) }).map_err(err)?;
+            }
+            Ok(())
         }
 
         fn openat(&self, name: &str, flags: libc::c_int) -> Result<OwnedFd, Error> {
@@ -568,6 +586,11 @@ mod portable {
             Ok(Some(CacheDir {
                 path: dir.to_path_buf(),
             }))
+        }
+
+        /// The profile's ACL protects the directory; nothing to tighten.
+        pub(super) fn tighten(&self) -> Result<(), FileError> {
+            Ok(())
         }
 
         pub(super) fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
