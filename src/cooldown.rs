@@ -5,40 +5,41 @@
 //! instead; a caller with a terminal may always log in, and a successful login ends it.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::private_file::write_private;
+use crate::private_file::CacheDir;
 
 /// How long background callers hold back after an abandoned login.
 pub const COOLDOWN_SECS: i64 = 300;
 
-fn marker(dir: &Path, key_id: &str) -> PathBuf {
-    dir.join(format!("{key_id}.abandoned"))
+fn marker(key_id: &str) -> String {
+    format!("{key_id}.abandoned")
 }
 
 /// Records that a browser login of `key_id` was abandoned at `now`, through the cache's own
 /// writer (a private directory, an atomic 0600 file).
 pub fn record(dir: &Path, key_id: &str, now: i64) {
     // The marker holds only a time; failing to write it costs the cool-down, nothing more.
-    if let Err(e) = write_private(&marker(dir, key_id), now.to_string().as_bytes()) {
+    let written = CacheDir::create(dir)
+        .and_then(|dir| dir.write(&marker(key_id), now.to_string().as_bytes()));
+    if let Err(e) = written {
         crate::debug!(1, "{e}");
     }
 }
 
 /// Seconds since a login of `key_id` was abandoned, while that is within the cool-down.
 pub fn active(dir: &Path, key_id: &str, now: i64) -> Option<i64> {
-    let at: i64 = std::fs::read_to_string(marker(dir, key_id))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let bytes = CacheDir::open(dir).ok()??.read(&marker(key_id)).ok()??;
+    let at: i64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
     let age = now - at;
     (0..COOLDOWN_SECS).contains(&age).then_some(age)
 }
 
 /// Ends the cool-down of `key_id` (a login succeeded).
 pub fn clear(dir: &Path, key_id: &str) {
-    let _ = std::fs::remove_file(marker(dir, key_id));
+    if let Ok(Some(dir)) = CacheDir::open(dir) {
+        let _ = dir.remove(&marker(key_id));
+    }
 }
 
 /// A caller nobody watches: neither stdin nor stderr is a terminal.

@@ -7,8 +7,8 @@
 //! The lock is an OS advisory lock (flock on Unix, LockFileEx on Windows) on a file that is
 //! never deleted: the kernel drops it when the holder exits, even by kill -9.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::fs::{File, TryLockError};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -20,10 +20,10 @@ pub enum LockError {
     #[error(transparent)]
     Dir(#[from] crate::private_file::FileError),
     #[error(
-        "cannot open the lock file {path}: {source}; check the permissions of --token-cache-dir"
+        "cannot lock the lock file {path}: {source}; check the permissions of --token-cache-dir"
     )]
     Open {
-        path: PathBuf,
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
     #[error("another kubectl-oidc_login process held the login lock for more than {0:?}; finish or close that login (browser tab or terminal) and retry")]
@@ -43,21 +43,12 @@ impl KeyLock {
         key: &CacheKey,
         timeout: Duration,
     ) -> Result<(KeyLock, bool), LockError> {
-        crate::private_file::ensure_private_dir(dir)?;
-        let path = dir.join(format!("{}.lock", key.id()));
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        // Never through a symbolic link: one planted here would make us create or truncate
-        // the file it names (the directory is checked to be ours, this guards the file).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-        }
-        let file = options.open(&path).map_err(|source| LockError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        // Through the cache directory's handle, never a symbolic link: one planted here
+        // would make us create the file it names.
+        let dir = crate::private_file::CacheDir::create(dir)?;
+        let name = format!("{}.lock", key.id());
+        let file = dir.lock_file(&name)?;
+        let path = dir.file_path(&name);
         let deadline = Instant::now() + timeout;
         let mut waited = false;
         loop {

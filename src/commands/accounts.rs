@@ -51,11 +51,16 @@ pub fn run(args: &Options) -> Result<(), Error> {
     let now = now();
     let storage = args.storage.name();
     for key in &keys {
+        // Text from a file: escaped like text from the network (another user may have
+        // written it, in a directory that was once left open).
         println!(
-            "{}  client {}  account {}",
-            key.issuer,
-            key.client_id,
-            key.account.as_deref().unwrap_or("(default)")
+            "{}",
+            crate::log::printable(&format!(
+                "{}  client {}  account {}",
+                key.issuer,
+                key.client_id,
+                key.account.as_deref().unwrap_or("(default)")
+            ))
         );
         let tokens = store.load(key).unwrap_or_else(|e| {
             crate::warn!("{e}");

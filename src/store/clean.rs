@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::keyring::{remove_all, Keyring, SERVICE};
 use super::StoreError;
-use crate::private_file::remove_optional;
+use crate::private_file::CacheDir;
 
 /// File suffixes of one login's files; the part before is the key id.
 const SUFFIXES: &[&str] = &[
@@ -58,12 +58,14 @@ pub fn remove_login(dir: &Path, id: &str) -> Result<Report, StoreError> {
         Ok(n) => report.keyring_entries += n,
         Err(e) => crate::debug!(1, "{e}"),
     }
-    for suffix in SUFFIXES {
-        if remove_optional(&dir.join(format!("{id}{suffix}")))? {
-            report.files += 1;
+    if let Some(dir) = CacheDir::open(dir)? {
+        for suffix in SUFFIXES {
+            if dir.remove(&format!("{id}{suffix}"))? {
+                report.files += 1;
+            }
         }
+        report.files += remove_derived_files(&dir, id, true)?;
     }
-    report.files += remove_derived_files(dir, id, true)?;
     report.keyring_entries += remove_derived_entries(id);
     Ok(report)
 }
@@ -78,7 +80,11 @@ pub fn remove_derived(dir: &Path, id: &str, with_keyring: bool) -> Result<usize,
     } else {
         0
     };
-    Ok(remove_derived_files(dir, id, false)? + entries)
+    let files = match CacheDir::open(dir)? {
+        Some(dir) => remove_derived_files(&dir, id, false)?,
+        None => 0,
+    };
+    Ok(files + entries)
 }
 
 /// The keyring entries of tokens exchanged from login `id` (`--token-cache-storage=keyring`
@@ -99,26 +105,15 @@ fn remove_derived_entries(id: &str) -> usize {
         .count()
 }
 
-fn remove_derived_files(dir: &Path, id: &str, with_locks: bool) -> Result<usize, StoreError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => {
-            return Err(StoreError::File(crate::private_file::FileError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            }))
-        }
-    };
+fn remove_derived_files(dir: &CacheDir, id: &str, with_locks: bool) -> Result<usize, StoreError> {
     let prefix = format!("{id}-");
     let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in dir.names()? {
         if name.starts_with(&prefix)
             && SUFFIXES
                 .iter()
                 .any(|s| name.ends_with(s) && (with_locks || *s != ".lock"))
-            && remove_optional(&entry.path())?
+            && dir.remove(&name)?
         {
             removed += 1;
         }
@@ -135,21 +130,15 @@ pub struct Owner {
     pub account: Option<String>,
 }
 
-/// Key ids with files in `dir`, and whom each belongs to.
+/// Key ids with files in `dir`, and whom each belongs to. Only files of this user are read
+/// (see [`CacheDir::read`]); what they say is text from a file, which callers escape before
+/// it reaches a terminal.
 pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => {
-            return Err(StoreError::File(crate::private_file::FileError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            }))
-        }
+    let Some(dir) = CacheDir::open(dir)? else {
+        return Ok(BTreeMap::new());
     };
     let mut found: BTreeMap<String, Owner> = BTreeMap::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in dir.names()? {
         let Some(id) = SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
             continue;
         };
@@ -163,10 +152,15 @@ pub fn logins(dir: &Path) -> Result<BTreeMap<String, Owner>, StoreError> {
         if !is_meta && !names_owner {
             continue;
         }
-        let Some(v) = std::fs::read(entry.path())
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        else {
+        let bytes = match dir.read(&name) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
+            Err(e) => {
+                crate::warn!("{e}");
+                continue;
+            }
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             continue;
         };
         if is_meta {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, TokenStore};
-use crate::private_file::{read_optional, remove_optional, write_private};
+use crate::private_file::CacheDir;
 use crate::tokens::{CacheKey, TokenSet};
 
 /// Bumped when the file layout changes; files of another version are a cache miss.
@@ -31,6 +31,14 @@ pub struct DiskStore {
     dir: PathBuf,
 }
 
+fn token_name(key: &CacheKey) -> String {
+    format!("{}.token.json", key.id())
+}
+
+fn refresh_name(key: &CacheKey) -> String {
+    format!("{}.refresh.json", key.id())
+}
+
 impl DiskStore {
     pub fn new(dir: PathBuf) -> Self {
         DiskStore { dir }
@@ -45,7 +53,12 @@ impl DiskStore {
     }
 
     pub fn refresh_path(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(format!("{}.refresh.json", key.id()))
+        self.dir.join(refresh_name(key))
+    }
+
+    /// The directory for reading: `None` when it does not exist yet.
+    fn reading(&self) -> Result<Option<std::sync::Arc<CacheDir>>, StoreError> {
+        Ok(CacheDir::open(&self.dir)?)
     }
 
     /// Writes only the short-lived tokens (the refresh token lives elsewhere).
@@ -57,7 +70,7 @@ impl DiskStore {
             tokens: tokens.clone(),
         };
         let json = serde_json::to_vec(&file).expect("token file serialises");
-        Ok(write_private(&self.token_path(key), &json)?)
+        Ok(CacheDir::create(&self.dir)?.write(&token_name(key), &json)?)
     }
 
     pub fn save_refresh_token(
@@ -65,7 +78,7 @@ impl DiskStore {
         key: &CacheKey,
         refresh: Option<&str>,
     ) -> Result<(), StoreError> {
-        let path = self.refresh_path(key);
+        let name = refresh_name(key);
         match refresh {
             Some(token) => {
                 let json = serde_json::to_vec(&RefreshFile {
@@ -73,24 +86,32 @@ impl DiskStore {
                     refresh_token: token.to_string(),
                 })
                 .expect("refresh file serialises");
-                Ok(write_private(&path, &json)?)
+                Ok(CacheDir::create(&self.dir)?.write(&name, &json)?)
             }
-            None => Ok(remove_optional(&path).map(|_| ())?),
+            None => match self.reading()? {
+                Some(dir) => Ok(dir.remove(&name).map(|_| ())?),
+                None => Ok(()),
+            },
         }
     }
 }
 
 pub fn token_path(dir: &Path, key: &CacheKey) -> PathBuf {
-    dir.join(format!("{}.token.json", key.id()))
+    dir.join(token_name(key))
 }
 
-/// Reads a token file; the one function the hot path calls.
-pub fn load_token_file(path: &Path) -> Result<Option<TokenSet>, StoreError> {
-    let Some(bytes) = read_optional(path)? else {
+/// Reads the token file of `key` in `dir`; the one function the hot path calls: one open
+/// of the directory, one of the file, one read. The issuer and client (the audience, for an
+/// exchanged token: see [`CacheKey::for_exchange`]) stored in the file must be the call's:
+/// a file that names another login (copied or linked under this name) is a miss, with a
+/// warning, never handed out.
+pub fn load_token_file(dir: &CacheDir, key: &CacheKey) -> Result<Option<TokenSet>, StoreError> {
+    let name = token_name(key);
+    let Some(bytes) = dir.read(&name)? else {
         return Ok(None);
     };
     let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
+        path: dir.file_path(&name),
         reason,
     };
     let file: TokenFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
@@ -100,22 +121,35 @@ pub fn load_token_file(path: &Path) -> Result<Option<TokenSet>, StoreError> {
             file.version
         )));
     }
+    if file.issuer != key.issuer || file.client_id != key.client_id {
+        crate::warn!(
+            "the token cache file {} holds a login of another issuer or client; it is ignored (a new one replaces it)",
+            dir.file_path(&name).display()
+        );
+        return Ok(None);
+    }
     Ok(Some(file.tokens))
 }
 
 impl TokenStore for DiskStore {
     fn load(&self, key: &CacheKey) -> Result<Option<TokenSet>, StoreError> {
-        load_token_file(&self.token_path(key))
+        match self.reading()? {
+            Some(dir) => load_token_file(&dir, key),
+            None => Ok(None),
+        }
     }
 
     fn load_refresh_token(&self, key: &CacheKey) -> Result<Option<String>, StoreError> {
-        let path = self.refresh_path(key);
-        let Some(bytes) = read_optional(&path)? else {
+        let Some(dir) = self.reading()? else {
+            return Ok(None);
+        };
+        let name = refresh_name(key);
+        let Some(bytes) = dir.read(&name)? else {
             return Ok(None);
         };
         let file: RefreshFile =
             serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
+                path: dir.file_path(&name),
                 reason: e.to_string(),
             })?;
         Ok(Some(file.refresh_token))
@@ -130,8 +164,10 @@ impl TokenStore for DiskStore {
     }
 
     fn remove(&self, key: &CacheKey) -> Result<(), StoreError> {
-        remove_optional(&self.refresh_path(key))?;
-        remove_optional(&self.token_path(key))?;
+        if let Some(dir) = self.reading()? {
+            dir.remove(&refresh_name(key))?;
+            dir.remove(&token_name(key))?;
+        }
         Ok(())
     }
 }
@@ -199,5 +235,36 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(store.load(&key), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_file_of_another_login_under_this_name_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::new(dir.path().to_path_buf());
+        let prod = key();
+        let dev = CacheKey::new(
+            "https://issuer.example/realms/r",
+            "dev-cluster",
+            None,
+            &[],
+            &[],
+            None,
+            None,
+        );
+        store.save(&prod, &tokens()).unwrap();
+        std::fs::copy(store.token_path(&prod), store.token_path(&dev)).unwrap();
+        assert_eq!(store.load(&dev).unwrap(), None);
+        assert!(store.load(&prod).unwrap().is_some());
+        // An exchanged token is checked against its audience.
+        let for_dev = prod.for_exchange("dev", None);
+        store
+            .save_short_lived(&prod.for_exchange("prod", None), &tokens())
+            .unwrap();
+        std::fs::copy(
+            store.token_path(&prod.for_exchange("prod", None)),
+            store.token_path(&for_dev),
+        )
+        .unwrap();
+        assert_eq!(store.load(&for_dev).unwrap(), None);
     }
 }

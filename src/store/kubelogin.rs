@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::keyring::Keyring;
 use super::StoreError;
 use crate::claims::Identity;
-use crate::private_file::{read_optional, remove_optional};
+use crate::private_file::CacheDir;
 
 /// kubelogin's keyring service name.
 pub const SERVICE: &str = "kubelogin";
@@ -83,15 +83,22 @@ fn is_cache_file_name(name: &str) -> bool {
 /// kubelogin's cache files in `dir`. Files that are not kubelogin's JSON, or that belong to
 /// another user, are passed over.
 pub fn files(dir: &Path) -> Vec<Entry> {
-    let Ok(read) = std::fs::read_dir(dir) else {
+    let dir = match CacheDir::open(dir) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Vec::new(),
+        Err(err) => {
+            crate::debug!(1, "kubelogin cache: {err}");
+            return Vec::new();
+        }
+    };
+    let Ok(names) = dir.names() else {
         return Vec::new();
     };
-    let mut found: Vec<Entry> = read
-        .flatten()
-        .filter(|e| is_cache_file_name(&e.file_name().to_string_lossy()))
-        .filter_map(|e| {
-            let path = e.path();
-            let bytes = match read_optional(&path) {
+    let mut found: Vec<Entry> = names
+        .iter()
+        .filter(|name| is_cache_file_name(name))
+        .filter_map(|name| {
+            let bytes = match dir.read(name) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return None,
                 Err(err) => {
@@ -99,7 +106,7 @@ pub fn files(dir: &Path) -> Vec<Entry> {
                     return None;
                 }
             };
-            Entry::parse(Origin::File(path), &bytes)
+            Entry::parse(Origin::File(dir.file_path(name)), &bytes)
         })
         .collect();
     found.sort_by_key(|e| e.origin.to_string());
@@ -164,17 +171,23 @@ pub fn remove(dir: &Path, wanted: &dyn Fn(&Entry) -> bool) -> Result<Removed, St
 }
 
 fn remove_files(dir: &Path, wanted: &dyn Fn(&Entry) -> bool) -> Result<usize, StoreError> {
+    let entries: Vec<Entry> = files(dir).into_iter().filter(|e| wanted(e)).collect();
+    let Some(dir) = CacheDir::open(dir)?.filter(|_| !entries.is_empty()) else {
+        return Ok(0);
+    };
     let mut removed = 0;
-    for entry in files(dir).iter().filter(|e| wanted(e)) {
-        if let Origin::File(path) = &entry.origin {
-            if remove_optional(path)? {
-                removed += 1;
-            }
-            // The lock file holds no secret, but is kubelogin's too.
-            let mut lock = path.clone().into_os_string();
-            lock.push(".lock");
-            remove_optional(Path::new(&lock))?;
+    for entry in &entries {
+        let Origin::File(path) = &entry.origin else {
+            continue;
+        };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if dir.remove(name)? {
+            removed += 1;
         }
+        // The lock file holds no secret, but is kubelogin's too.
+        dir.remove(&format!("{name}.lock"))?;
     }
     Ok(removed)
 }

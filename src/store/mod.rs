@@ -68,8 +68,8 @@ pub fn record_key(dir: &Path, key: &CacheKey) -> Result<(), StoreError> {
         "client_id": key.client_id,
         "account": key.account,
     });
-    Ok(crate::private_file::write_private(
-        &dir.join(format!("{}.meta.json", key.id())),
+    Ok(crate::private_file::CacheDir::create(dir)?.write(
+        &format!("{}.meta.json", key.id()),
         meta.to_string().as_bytes(),
     )?)
 }

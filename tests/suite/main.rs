@@ -33,4 +33,5 @@ mod providers;
 mod release;
 mod secrets;
 mod setup;
+mod shared_cache;
 mod trust_attacks;

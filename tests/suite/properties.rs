@@ -7,7 +7,9 @@
 use kubectl_oidc_login::exec_credential::ExecInfo;
 use kubectl_oidc_login::oidc::keyboard::parse_pasted;
 use kubectl_oidc_login::oidc::provider::Metadata;
+use kubectl_oidc_login::private_file::CacheDir;
 use kubectl_oidc_login::store::disk::load_token_file;
+use kubectl_oidc_login::tokens::CacheKey;
 use kubectl_oidc_login::{cli, jwt};
 use proptest::prelude::*;
 
@@ -72,10 +74,13 @@ proptest! {
         jsonish().prop_map(String::into_bytes),
         prop::collection::vec(any::<u8>(), 0..256),
     ]) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.token.json");
-        std::fs::write(&path, &content).unwrap();
-        let _ = load_token_file(&path);
+        // One directory for every case: a process keeps each cache directory it opened.
+        static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+        let key = CacheKey::new("https://i", "c", None, &[], &[], None, None);
+        std::fs::write(dir.path().join(format!("{}.token.json", key.id())), &content).unwrap();
+        let cache = CacheDir::open(dir.path()).unwrap().unwrap();
+        let _ = load_token_file(&cache, &key);
     }
 
     #[test]
