@@ -2,7 +2,10 @@
 //! flag from the environment under the plugin's own prefix (kubelogin #1109), secrets out of
 //! the kubeconfig's args (kubelogin #1088), machine-readable identity (`-o json|yaml`, as
 //! Pinniped's `whoami`), and kubectl's credential plugin allowlist (kuberc, KEP-3104), with a
-//! kubectl of the same release as the suite's kube-apiserver.
+//! kubectl of the same release as the suite's kube-apiserver. Unix only, as the suite's
+//! kubectl, API servers and owner-only file modes are (the Windows build is run under Wine by
+//! tests/suite/platforms.rs).
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 
