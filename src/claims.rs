@@ -3,6 +3,9 @@
 
 use serde::Deserialize;
 
+// Like every derived struct, this also parses from a JSON array of its fields (found by
+// fuzzing). Harmless: claims are read only from tokens the plugin verified (or passes along
+// unverified for display), and the array form can say nothing the object form cannot.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Identity {
     #[serde(default)]
@@ -62,7 +65,7 @@ impl Identity {
 
 /// "in 4m 10s" or "3m ago", relative to `now`.
 pub fn relative(when: i64, now: i64) -> String {
-    let delta = when - now;
+    let delta = when.saturating_sub(now);
     let span = human(delta.unsigned_abs());
     if delta >= 0 {
         format!("in {span}")
@@ -85,6 +88,12 @@ pub fn human(secs: u64) -> String {
 mod tests {
     use super::*;
     use base64::Engine;
+
+    #[test]
+    fn relative_times_saturate() {
+        assert!(relative(i64::MAX, i64::MIN).starts_with("in "));
+        assert!(relative(i64::MIN, i64::MAX).ends_with(" ago"));
+    }
 
     fn token(claims: &str) -> String {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);

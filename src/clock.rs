@@ -24,33 +24,35 @@ impl Offset {
     /// (an `iat` an hour old would otherwise make a token that expired an hour ago look
     /// fresh). Judged by this machine's clock then, an old token stays old.
     pub fn measure(date: Option<i64>, id_token_iat: Option<i64>, local: i64) -> Offset {
-        match (date, id_token_iat) {
-            (Some(theirs), _) => Offset(theirs - local),
-            (None, Some(iat)) => Offset((iat - local).max(0)),
-            (None, None) => Offset(0),
-        }
+        let max = crate::tokens::MAX_CLOCK_OFFSET;
+        let offset = match (date, id_token_iat) {
+            (Some(theirs), _) => theirs.saturating_sub(local),
+            (None, Some(iat)) => iat.saturating_sub(local).max(0),
+            (None, None) => 0,
+        };
+        Offset(offset.clamp(-max, max))
     }
 
     /// The provider's time now.
     pub fn now(self) -> i64 {
-        crate::jwt::now() + self.0
+        crate::jwt::now().saturating_add(self.0)
     }
 
     /// A provider time in this machine's clock.
     pub fn to_local(self, provider_time: i64) -> i64 {
-        provider_time - self.0
+        provider_time.saturating_sub(self.0)
     }
 
     /// One line for stderr when this machine's clock is more than [`NOTICE_SECS`] off: how
     /// far, which way, that it is handled, and how to fix it.
     pub fn notice(self, provider_host: &str) -> Option<String> {
-        if self.0.abs() <= NOTICE_SECS {
+        if self.0.saturating_abs() <= NOTICE_SECS {
             return None;
         }
         let way = if self.0 < 0 { "ahead of" } else { "behind" };
         Some(format!(
             "this machine's clock is {} {way} {provider_host}'s; tokens are judged by the provider's clock, but fix this machine's (systemd: `sudo timedatectl set-ntp true`; WSL: `sudo hwclock -s` or `wsl --shutdown`; Windows: Settings > Time > Sync now)",
-            human(self.0.abs())
+            human(self.0.saturating_abs())
         ))
     }
 }
@@ -70,6 +72,17 @@ pub fn human(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_clocks_saturate_within_the_bound() {
+        let max = crate::tokens::MAX_CLOCK_OFFSET;
+        assert_eq!(Offset::measure(Some(i64::MAX), None, i64::MIN).0, max);
+        assert_eq!(Offset::measure(Some(i64::MIN), None, i64::MAX).0, -max);
+        assert_eq!(Offset::measure(None, Some(i64::MAX), -1).0, max);
+        assert_eq!(Offset(i64::MAX).to_local(i64::MIN), i64::MIN);
+        assert!(Offset(i64::MIN).notice("op").is_some());
+        assert!(Offset(i64::MAX).now() > 0);
+    }
 
     #[test]
     fn the_date_header_wins_over_iat() {

@@ -31,7 +31,8 @@ pub fn record(dir: &Path, key_id: &str, now: i64) {
 pub fn active(dir: &Path, key_id: &str, now: i64) -> Option<i64> {
     let bytes = CacheDir::open(dir).ok()??.read(&marker(key_id)).ok()??;
     let at: i64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
-    let age = now - at;
+    // A marker holding an absurd time (i64::MIN) is no cool-down, not an overflow.
+    let age = now.checked_sub(at)?;
     (0..COOLDOWN_SECS).contains(&age).then_some(age)
 }
 
@@ -50,6 +51,15 @@ pub fn is_background() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_with_an_absurd_time_is_no_cooldown() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), "k", i64::MIN);
+        assert_eq!(active(dir.path(), "k", 1000), None);
+        record(dir.path(), "k", i64::MAX);
+        assert_eq!(active(dir.path(), "k", -1000), None);
+    }
 
     #[test]
     fn a_record_holds_for_the_cooldown_and_clears() {

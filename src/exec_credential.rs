@@ -121,6 +121,11 @@ impl ExecInfo {
     }
 
     pub fn parse(raw: &str) -> Result<Self, ExecInfoError> {
+        // serde also takes a derived struct as a JSON array of its fields, and skips ignored
+        // fields without checking them as strictly as serde_json's Value would (both found by
+        // fuzzing). Neither matters: KUBERNETES_EXEC_INFO comes from kubectl (or whoever runs
+        // the plugin, who could as well pass flags), and any form that parses is held to the
+        // same checks of kind, apiVersion and cluster config below.
         let info: RawExecInfo =
             serde_json::from_str(raw).map_err(|e| ExecInfoError::Malformed(e.to_string()))?;
         if let Some(kind) = &info.kind {

@@ -379,7 +379,7 @@ fn serve_while_valid(
     if matches!(error, OidcError::Http(_)) {
         if let Some(tokens) = cached {
             if let Some((_, expiry)) = tokens.credential(use_access_token) {
-                let left = expiry - tokens.clock().now();
+                let left = expiry.saturating_sub(tokens.clock().now());
                 if left > 0 {
                     crate::warn!(
                         "cannot refresh: {error}; using the cached token, valid for {left}s more"
@@ -503,7 +503,7 @@ fn usable(tokens: Option<&TokenSet>, use_access_token: bool) -> Option<(String, 
     let tokens = tokens?;
     let (token, expiry) = tokens.credential(use_access_token)?;
     let clock = tokens.clock();
-    (!token.is_empty() && expiry - clock.now() > MIN_VALIDITY_SECS)
+    (!token.is_empty() && expiry.saturating_sub(clock.now()) > MIN_VALIDITY_SECS)
         .then(|| (token.to_string(), clock.to_local(expiry)))
 }
 

@@ -84,7 +84,10 @@ pub fn run(args: &Options) -> Result<(), Error> {
                 println!(
                     "  ID token expires {} ({})",
                     crate::exec_credential::rfc3339(tokens.id_token_expiry),
-                    relative(tokens.id_token_expiry, now + tokens.clock_offset)
+                    relative(
+                        tokens.id_token_expiry,
+                        now.saturating_add(tokens.clock_offset),
+                    )
                 );
             }
             None => println!("  no readable ID token cached"),

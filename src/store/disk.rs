@@ -121,6 +121,9 @@ pub fn load_token_file(dir: &CacheDir, key: &CacheKey) -> Result<Option<TokenSet
             file.version
         )));
     }
+    if let Some(reason) = file.tokens.insane_times() {
+        return Err(corrupt(reason));
+    }
     if file.issuer != key.issuer || file.client_id != key.client_id {
         crate::warn!(
             "the token cache file {} holds a login of another issuer or client; it is ignored (a new one replaces it)",

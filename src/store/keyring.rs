@@ -233,7 +233,7 @@ impl TokenStore for KeyringStore {
             return Ok(None);
         };
         let access = self.get_expiring(&access_token_entry(key))?;
-        Ok(Some(TokenSet {
+        let tokens = TokenSet {
             id_token: id.token,
             id_token_expiry: id.expiry,
             access_token_expiry: access.as_ref().map(|a| a.expiry),
@@ -241,7 +241,14 @@ impl TokenStore for KeyringStore {
             refresh_token: None,
             clock_offset: id.clock_offset,
             client_auth: id.client_auth,
-        }))
+        };
+        if let Some(reason) = tokens.insane_times() {
+            return Err(StoreError::Keyring(format!(
+                "entry {} is damaged: {reason}",
+                id_token_entry(key)
+            )));
+        }
+        Ok(Some(tokens))
     }
 
     fn load_refresh_token(&self, key: &CacheKey) -> Result<Option<String>, StoreError> {

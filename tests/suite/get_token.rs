@@ -349,3 +349,53 @@ fn a_token_valid_past_the_year_9999_still_reaches_kubectl() {
         "9999-12-31T23:59:59Z"
     );
 }
+
+/// Times read from the cache are checked like the rest of a file (issue 36, found by fuzzing
+/// the cache readers): an ID token expiry of i64::MIN made `expiry - now` overflow (a panic
+/// in test builds; in release the token was served as valid with a 1970 expiry), and a clock
+/// offset of i64::MAX did the same. Each is a damaged file, named, and a fresh login.
+#[test]
+fn absurd_times_in_the_token_file_are_a_damaged_file_not_an_overflow() {
+    let world = World::new(300);
+    let kubeconfig = world.default_kubeconfig(&[]);
+    world
+        .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
+        .assert_ok();
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
+    for (n, (field, value)) in [
+        ("id_token_expiry", serde_json::json!(i64::MIN)),
+        ("clock_offset", serde_json::json!(i64::MAX)),
+        ("clock_offset", serde_json::json!(i64::MIN)),
+        ("access_token_expiry", serde_json::json!(i64::MAX)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bad = good.clone();
+        bad[field] = value;
+        std::fs::write(world.token_file(), serde_json::to_vec(&bad).unwrap()).unwrap();
+        let run = world.kubectl(&kubeconfig, &["get", "--raw", "/api"], &[]);
+        run.assert_ok();
+        assert!(run.stderr.contains("is damaged"), "{field}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&world.token_file().display().to_string()),
+            "{field}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{field}: {}", run.stderr);
+        // The cache is whole again: renewed (by the refresh token), not patched.
+        let renewed: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
+        let expiry = renewed["id_token_expiry"].as_i64().unwrap();
+        assert!(
+            (1_700_000_000..4_000_000_000).contains(&expiry),
+            "{n}: {renewed}"
+        );
+        assert!(
+            renewed["clock_offset"].as_i64().unwrap_or(0).abs() < 60,
+            "{n}: {renewed}"
+        );
+    }
+}
