@@ -24,7 +24,7 @@ impl Offset {
     /// (an `iat` an hour old would otherwise make a token that expired an hour ago look
     /// fresh). Judged by this machine's clock then, an old token stays old.
     pub fn measure(date: Option<i64>, id_token_iat: Option<i64>, local: i64) -> Offset {
-        let max = crate::tokens::MAX_CLOCK_OFFSET;
+        let max = crate::times::MAX_CLOCK_OFFSET;
         let offset = match (date, id_token_iat) {
             (Some(theirs), _) => theirs.saturating_sub(local),
             (None, Some(iat)) => iat.saturating_sub(local).max(0),
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn absurd_clocks_saturate_within_the_bound() {
-        let max = crate::tokens::MAX_CLOCK_OFFSET;
+        let max = crate::times::MAX_CLOCK_OFFSET;
         assert_eq!(Offset::measure(Some(i64::MAX), None, i64::MIN).0, max);
         assert_eq!(Offset::measure(Some(i64::MIN), None, i64::MAX).0, -max);
         assert_eq!(Offset::measure(None, Some(i64::MAX), -1).0, max);

@@ -208,8 +208,7 @@ pub fn rfc3339(unix: i64) -> String {
     // RFC 3339 (and Go's time.Parse, which kubectl uses) knows four-digit years only: chrono
     // writes `+10000-…` past 9999 and kubectl then fails every call while such a token is
     // cached. Clamping loses nothing: kubectl runs the plugin again long before either end.
-    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-    chrono::DateTime::from_timestamp(unix.clamp(0, LAST), 0)
+    chrono::DateTime::from_timestamp(crate::times::sane_time(unix), 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -34,9 +34,9 @@ struct Exp {
 }
 
 /// The `exp` claim of a JWT, when it is one and has it, within the times a token set can
-/// hold (see [`crate::tokens::sane_time`]): a provider's absurd `exp` must not overflow later.
+/// hold (see [`crate::times`]): a provider's absurd `exp` must not overflow later.
 pub fn peek_expiry(token: &str) -> Option<i64> {
-    peek_claims::<Exp>(token).map(|c| crate::tokens::sane_time(c.exp))
+    peek_claims::<Exp>(token).map(|c| crate::times::sane_time(c.exp))
 }
 
 /// Current time in Unix seconds.

@@ -37,6 +37,7 @@ pub mod private_file;
 pub mod secret_file;
 pub mod signin;
 pub mod store;
+pub mod times;
 pub mod tokens;
 
 use std::ffi::OsString;

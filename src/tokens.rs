@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Offset;
+use crate::times::{LATEST, MAX_CLOCK_OFFSET};
 
 /// Where tokens are kept (`--token-cache-storage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,24 +72,12 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
-/// The last second RFC 3339, and so kubectl, can write: 9999-12-31T23:59:59Z. Every time a
-/// token carries is kept within 0 ..= LATEST, so no arithmetic on it can overflow.
-pub const LATEST: i64 = 253_402_300_799;
-
-/// Farther apart than this, the provider's clock and this machine's are not drift but a
-/// damaged value.
-pub const MAX_CLOCK_OFFSET: i64 = 10 * 365 * 86_400;
-
-/// A time from outside (a token's `exp`, `now + expires_in`) within what can be stored.
-pub fn sane_time(t: i64) -> i64 {
-    t.clamp(0, LATEST)
-}
-
 impl TokenSet {
     /// Why the times of a token set read from a store cannot be right (a file edited, or
     /// damaged, or written by something else), or `None`. Such a set is a damaged entry.
     pub fn insane_times(&self) -> Option<String> {
         let range = 0..=LATEST;
+        let max_offset = MAX_CLOCK_OFFSET;
         if !range.contains(&self.id_token_expiry) {
             return Some(format!(
                 "id_token_expiry {} is out of range",
@@ -98,7 +87,7 @@ impl TokenSet {
         if let Some(at) = self.access_token_expiry.filter(|at| !range.contains(at)) {
             return Some(format!("access_token_expiry {at} is out of range"));
         }
-        if !(-MAX_CLOCK_OFFSET..=MAX_CLOCK_OFFSET).contains(&self.clock_offset) {
+        if !(-max_offset..=max_offset).contains(&self.clock_offset) {
             return Some(format!(
                 "clock_offset {} is out of range",
                 self.clock_offset
@@ -244,8 +233,6 @@ mod tests {
         assert!(bad(|t| t.id_token_expiry = i64::MIN).contains("id_token_expiry"));
         assert!(bad(|t| t.access_token_expiry = Some(LATEST + 1)).contains("access_token_expiry"));
         assert!(bad(|t| t.clock_offset = i64::MAX).contains("clock_offset"));
-        assert_eq!(sane_time(i64::MAX), LATEST);
-        assert_eq!(sane_time(-5), 0);
     }
 
     /// The key of issuer `https://i`, client `c` and every other flag at its default.

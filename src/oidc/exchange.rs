@@ -301,7 +301,7 @@ fn verify_exchanged(
             }
         });
         jwt.claims(&verifier, |_: Option<&Nonce>| Ok(()))
-            .map(|claims| crate::tokens::sane_time(claims.expiration().timestamp()))
+            .map(|claims| crate::times::sane_time(claims.expiration().timestamp()))
     };
     let result = match once(provider) {
         Err(ClaimsVerificationError::SignatureVerification(

@@ -331,7 +331,7 @@ pub(crate) fn token_set(
     let access_token_expiry = crate::jwt::peek_expiry(&access_token).or_else(|| {
         response.expires_in().map(|d| {
             let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            crate::tokens::sane_time(clock.now().saturating_add(secs))
+            crate::times::sane_time(clock.now().saturating_add(secs))
         })
     });
     TokenSet {
@@ -339,7 +339,7 @@ pub(crate) fn token_set(
             .id_token()
             .map(|t| t.to_string())
             .unwrap_or_default(),
-        id_token_expiry: crate::tokens::sane_time(id_token_expiry),
+        id_token_expiry: crate::times::sane_time(id_token_expiry),
         access_token: Some(access_token),
         access_token_expiry,
         // Providers that do not rotate omit refresh_token on refresh: keep the one we had.

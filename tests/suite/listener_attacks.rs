@@ -754,16 +754,15 @@ fn cached_sub(world: &World) -> String {
     claims["sub"].as_str().unwrap().to_string()
 }
 
-/// Another user attacks a login in progress with `mode`: first with whatever the browser's
-/// command line in /proc gives away, then (once the browser has passed the start page) with
-/// the authorization URL itself, as if it had leaked. The victim's login must end as the
-/// victim, and the terminal must say in one line that other users' connections were refused.
-fn another_user_attacks_a_login(name: &str, mode: &str) {
+/// A login whose scripted browser waits at its start page, for another user to attack
+/// (`None`, said as `not run here`, when the tests cannot act as another user): its world,
+/// the browser's checkpoints, the plugin and the listener's port.
+fn a_login_held_at_its_start(name: &str) -> Option<(World, Hold, Running, u16)> {
     if !is_root() {
         crate::common::not_built_here(&format!(
             "not run here: {name} (needs root to act as another user with setpriv)"
         ));
-        return;
+        return None;
     }
     let world = World::new(300);
     let hold = Hold::new(&world);
@@ -778,6 +777,17 @@ fn another_user_attacks_a_login(name: &str, mode: &str) {
     let port = match url.query_pairs().find(|(k, _)| k == "redirect_uri") {
         Some((_, redirect)) => port_of(&redirect),
         None => port_of(&start),
+    };
+    Some((world, hold, plugin, port))
+}
+
+/// Another user attacks a login in progress with `mode`: first with whatever the browser's
+/// command line in /proc gives away, then (once the browser has passed the start page) with
+/// the authorization URL itself, as if it had leaked. The victim's login must end as the
+/// victim, and the terminal must say in one line that other users' connections were refused.
+fn another_user_attacks_a_login(name: &str, mode: &str) {
+    let Some((world, hold, mut plugin, port)) = a_login_held_at_its_start(name) else {
+        return;
     };
 
     // 1. From /proc: the browser's command line, and the listener's start page if that is
@@ -927,25 +937,10 @@ const get = (i) => new Promise((resolve) => {
 
 #[test]
 fn another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_the_terminal() {
-    if !is_root() {
-        crate::common::not_built_here(
-            "not run here: another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_the_terminal (needs root to act as another user with setpriv)",
-        );
+    let Some((world, hold, plugin, port)) = a_login_held_at_its_start(
+        "another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_the_terminal",
+    ) else {
         return;
-    }
-    let world = World::new(300);
-    let hold = Hold::new(&world);
-    let hold_env = hold.env();
-    let mut plugin = Running::start(
-        &world,
-        &world.get_token_args(),
-        &[("LOGIN_HOLD", hold_env.as_str())],
-    );
-    let start = hold.reached("start", &mut plugin);
-    let url = url::Url::parse(&start).unwrap();
-    let port = match url.query_pairs().find(|(k, _)| k == "redirect_uri") {
-        Some((_, redirect)) => port_of(&redirect),
-        None => port_of(&start),
     };
     let port_arg = port.to_string();
 

@@ -181,6 +181,20 @@ fn plugin_requests(requests: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// One browser login for three clusters: the first cluster's requests are the login's (its
+/// code for tokens) and its exchange, each other cluster's one exchange.
+#[track_caller]
+fn assert_one_login_then_one_exchange_each(world: &KcWorld, first: &[Vec<String>]) {
+    assert_eq!(
+        world.logins(1).len(),
+        1,
+        "one browser login for three clusters"
+    );
+    assert_eq!(count(&first[0], TOKEN), 2, "{:?}", first[0]);
+    assert_eq!(first[1], vec![TOKEN.to_string()]);
+    assert_eq!(first[2], vec![TOKEN.to_string()]);
+}
+
 fn count(requests: &[String], what: &str) -> usize {
     requests.iter().filter(|r| *r == what).count()
 }
@@ -230,15 +244,7 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
         first.push(plugin_requests(new_requests(&before, &world.requests())));
     }
     eprintln!("requests per cluster, first use: {first:?}");
-    assert_eq!(
-        world.logins(1).len(),
-        1,
-        "one browser login for three clusters"
-    );
-    // The first cluster: the login (its code for tokens) and the exchange.
-    assert_eq!(count(&first[0], TOKEN), 2, "{:?}", first[0]);
-    assert_eq!(first[1], vec![TOKEN.to_string()]);
-    assert_eq!(first[2], vec![TOKEN.to_string()]);
+    assert_one_login_then_one_exchange_each(&world, &first);
 
     // Three tokens, each for its own audience only, accepted only by its own cluster.
     let before = world.requests();
@@ -609,14 +615,7 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
         first.push(plugin_requests(new_requests(&before, &world.requests())));
     }
     eprintln!("requests per cluster, first use through one user: {first:?}");
-    assert_eq!(
-        world.logins(1).len(),
-        1,
-        "one browser login for three clusters"
-    );
-    assert_eq!(count(&first[0], TOKEN), 2, "{:?}", first[0]);
-    assert_eq!(first[1], vec![TOKEN.to_string()]);
-    assert_eq!(first[2], vec![TOKEN.to_string()]);
+    assert_one_login_then_one_exchange_each(&world, &first);
 
     // Each cluster's token (a cache hit now, through kubectl's own exec info), for its own
     // audience only; the login's access and ID tokens name no cluster.
