@@ -945,14 +945,17 @@ fn another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_
     let port_arg = port.to_string();
 
     // Three processes of another user open connections in a loop...
-    let mut flooders: Vec<Child> = (0..3)
+    // Killed when dropped: a failing assertion below must not leave them flooding for ever.
+    let mut flooders: Vec<crate::common::Daemon> = (0..3)
         .map(|_| {
-            as_nobody("node", &["-e", FLOODER, &port_arg])
-                .unwrap()
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            crate::common::Daemon::from_child(
+                as_nobody("node", &["-e", FLOODER, &port_arg])
+                    .unwrap()
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
         })
         .collect();
     std::thread::sleep(Duration::from_secs(1));
@@ -992,8 +995,7 @@ fn another_users_flood_and_forged_callbacks_neither_starve_the_browser_nor_fill_
     hold.go("after-start");
     let run = plugin.finish(Duration::from_secs(60));
     for flooder in &mut flooders {
-        let _ = flooder.kill();
-        let _ = flooder.wait();
+        flooder.stop();
     }
     let run = run.unwrap();
     let lines: Vec<&str> = run.stderr.lines().collect();
