@@ -59,7 +59,7 @@ impl Identity {
 
     /// Lifetime of the token in seconds, when it says when it was issued.
     pub fn lifetime(&self) -> Option<i64> {
-        self.iat.map(|iat| self.exp - iat)
+        self.iat.map(|iat| self.exp.saturating_sub(iat))
     }
 }
 

@@ -16,6 +16,9 @@ mod peer;
 mod server;
 pub mod tls;
 
+// The request head parser, public for its fuzz target (fuzz/checks/listener.rs).
+pub use server::{parse_head, Head, Refusal};
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -375,23 +378,27 @@ impl Listener {
     }
 
     fn host_allowed(&self, host: Option<&str>) -> bool {
-        let Some(host) = host.map(str::to_ascii_lowercase) else {
-            return false;
-        };
-        let (name, port) = split_host(&host);
-        let port_ok = match port {
-            Some(port) => port.parse::<u16>().ok() == Some(self.port()),
-            None => self.port() == 80,
-        };
-        port_ok
-            && (matches!(name, "localhost" | "127.0.0.1" | "[::1]")
-                || name == self.addr.ip().to_string())
+        host_allowed(host, self.addr)
     }
 }
 
+/// Whether a request's Host names the listener bound at `addr`: a loopback name and its port.
+pub fn host_allowed(host: Option<&str>, addr: SocketAddr) -> bool {
+    let Some(host) = host.map(str::to_ascii_lowercase) else {
+        return false;
+    };
+    let (name, port) = split_host(&host);
+    let port_ok = match port {
+        Some(port) => port.parse::<u16>().ok() == Some(addr.port()),
+        None => addr.port() == 80,
+    };
+    port_ok
+        && (matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name == addr.ip().to_string())
+}
+
 /// The answer to one login request (its target, once its Host passed), and `Some`
-/// outcome when it ends the login.
-fn decide(
+/// outcome when it ends the login. Public for its fuzz target.
+pub fn decide(
     url: &str,
     expected: &Callback,
     strays: &mut usize,

@@ -157,12 +157,13 @@ fn open_verification_page(details: &CoreDeviceAuthorizationResponse, config: &Co
 /// RFC 8628's default interval is 5 s. oauth2 adds 5 s to the interval at each `slow_down`
 /// without checking, so a provider's `"interval": 18446744073709551615` aborted the plugin,
 /// and anything longer than the login's timeout only delays the timeout's error.
-const MAX_INTERVAL: Duration = Duration::from_secs(60);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Past the deadline oauth2 computes for itself, so its check after the last sleep fires.
 const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
-fn with_interval_capped(
+/// The device authorization response with its `interval` at most [`MAX_INTERVAL`].
+pub fn with_interval_capped(
     details: CoreDeviceAuthorizationResponse,
 ) -> CoreDeviceAuthorizationResponse {
     if details.interval() <= MAX_INTERVAL {

@@ -143,24 +143,7 @@ pub fn exchange(
         .body(form.finish().into_bytes())
         .map_err(|e| OidcError::TokenResponse(e.to_string()))?;
     let response = http.call(request)?;
-    if response.status() != StatusCode::OK {
-        return Err(refused(
-            response.status(),
-            response.body(),
-            audience,
-            config,
-        ));
-    }
-    let parsed: ExchangeResponse = serde_json::from_slice(response.body())
-        .map_err(|e| OidcError::TokenResponse(format!("token exchange response: {e}")))?;
-    if let Some(issued) = &parsed.extra_fields().issued_token_type {
-        if issued != ACCESS_TOKEN_TYPE {
-            return Err(OidcError::TokenResponse(format!(
-                "the provider issued a {issued} for audience {audience}, not the access token asked for"
-            )));
-        }
-    }
-    let token = parsed.access_token().secret().clone();
+    let token = read_answer(response.status(), response.body(), audience, config)?;
     let clock = measure_clock(http, None);
     let expiry = verify_exchanged(&token, audience, provider, config, http, clock)?;
     Ok(TokenSet {
@@ -173,6 +156,28 @@ pub fn exchange(
         // Never refreshed: the next one is exchanged again with the login's style.
         client_auth: None,
     })
+}
+
+/// The exchanged token in the token endpoint's answer (not verified yet), or why there is none.
+pub fn read_answer(
+    status: StatusCode,
+    body: &[u8],
+    audience: &str,
+    config: &Config,
+) -> Result<String, OidcError> {
+    if status != StatusCode::OK {
+        return Err(refused(status, body, audience, config));
+    }
+    let parsed: ExchangeResponse = serde_json::from_slice(body)
+        .map_err(|e| OidcError::TokenResponse(format!("token exchange response: {e}")))?;
+    if let Some(issued) = &parsed.extra_fields().issued_token_type {
+        if issued != ACCESS_TOKEN_TYPE {
+            return Err(OidcError::TokenResponse(format!(
+                "the provider issued a {issued} for audience {audience}, not the access token asked for"
+            )));
+        }
+    }
+    Ok(parsed.access_token().secret().clone())
 }
 
 /// The error for a refused exchange: what the provider said and what fixes it.

@@ -168,7 +168,7 @@ pub fn error_with_description(error: &str, description: &str) -> String {
     }
 }
 
-type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>;
+pub type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>;
 
 /// Sends a request in which the client authenticates (every grant's token request, the
 /// refresh, the device authorization request, the revocation): `send` gets a client set to one
@@ -267,7 +267,7 @@ fn client_refused<T: ErrorResponseType + AsRef<str> + std::fmt::Display>(
     }
 }
 
-pub(crate) fn token_error(err: TokenError) -> OidcError {
+pub fn token_error(err: TokenError) -> OidcError {
     match err {
         RequestTokenError::ServerResponse(resp) => {
             let error = resp.error().as_ref().to_string();
@@ -320,7 +320,7 @@ pub(crate) fn measure_clock(http: &HttpClient, id_token: Option<&str>) -> Offset
 
 /// Builds the token set from a verified token response; `clock` is the provider's, measured
 /// at that response, and `client_auth` the style the provider accepted for it.
-pub(crate) fn token_set(
+pub fn token_set(
     response: &CoreTokenResponse,
     id_token_expiry: i64,
     previous_refresh_token: Option<&str>,

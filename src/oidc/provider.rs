@@ -101,7 +101,7 @@ impl Provider {
     pub fn load(config: &Config, http: &HttpClient) -> Result<Self, OidcError> {
         let cache_path = cache_path(config, http);
         if let Some(path) = &cache_path {
-            if let Some(provider) = read_cache(path, &config.issuer_url) {
+            if let Some(provider) = read_cache(path, &config.issuer_url, now()) {
                 crate::debug!(1, "using cached provider metadata");
                 check_endpoints(&provider.metadata)?;
                 return Ok(provider);
@@ -254,7 +254,9 @@ fn parse(url: &Option<String>) -> Option<url::Url> {
     })
 }
 
-fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
+/// The cached provider of `issuer` in the file at `path`, when it is that issuer's, of this
+/// format and fresh at `now`.
+pub fn read_cache(path: &std::path::Path, issuer: &str, now: i64) -> Option<Provider> {
     let bytes = read_optional(path).ok()??;
     let file: CacheFile = match serde_json::from_slice(&bytes) {
         Ok(file) => file,
@@ -263,9 +265,13 @@ fn read_cache(path: &std::path::Path, issuer: &str) -> Option<Provider> {
             return None;
         }
     };
+    // The metadata must be the issuer's own too: discovery checks that, a file may say
+    // anything. A copy fetched "in the future" (a clock set back, or a damaged file) is as
+    // stale as an old one.
     if file.version != FORMAT_VERSION
         || file.issuer != issuer
-        || now() - file.fetched_at > MAX_AGE_SECS
+        || file.metadata.issuer().as_str() != issuer
+        || !(0..=MAX_AGE_SECS).contains(&now.saturating_sub(file.fetched_at))
     {
         return None;
     }

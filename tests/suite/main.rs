@@ -13,6 +13,7 @@ mod examples;
 mod exchange;
 mod field;
 mod field_requests;
+mod fuzz_replay;
 mod get_token;
 mod grants;
 mod hardening;

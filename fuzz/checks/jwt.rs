@@ -1,0 +1,71 @@
+//! Claims read from tokens without verification: `exp` for the cache, the identity for
+//! people (whoami, accounts, setup), the subject compared across refreshes.
+
+use base64::Engine;
+use kubectl_oidc_login::claims::{relative, Identity};
+use kubectl_oidc_login::login_report::{self, Format};
+use kubectl_oidc_login::oidc::verify::Who;
+use kubectl_oidc_login::times::LATEST;
+use kubectl_oidc_login::tokens::{CacheKey, Storage, TokenSet};
+
+use super::text;
+
+/// The first byte says whether the rest is a whole token (odd) or the claims of one (even),
+/// so the mutations reach both the JWS framing and the JSON inside.
+pub fn claims(data: &[u8]) {
+    let Some((mode, rest)) = data.split_first() else {
+        return;
+    };
+    let token = if mode & 1 == 1 {
+        text(rest)
+    } else {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        format!("{}.{}.c2ln", b64(br#"{"alg":"RS256"}"#), b64(rest))
+    };
+
+    let expiry = kubectl_oidc_login::jwt::peek_expiry(&token);
+    if let Some(exp) = expiry {
+        assert!((0..=LATEST).contains(&exp), "exp {exp} escaped the clamp");
+    }
+
+    if let Some(identity) = Identity::from_id_token(&token) {
+        let _ = identity.suggested_username_claim();
+        let _ = identity.lifetime();
+        for now in [0, 1_700_000_000, LATEST, i64::MIN, i64::MAX] {
+            let _ = relative(identity.exp, now);
+        }
+        let _ = identity.who();
+    }
+
+    if let Some(who) = Who::of(&token) {
+        let other = Who {
+            iss: Some("https://op.example".into()),
+            sub: Some("alice".into()),
+        };
+        assert_eq!(who.differs(&other), other.differs(&who));
+        assert!(!who.differs(&who));
+    }
+
+    // What whoami -o json|yaml prints of a login holding this token everywhere: no token.
+    let tokens = TokenSet {
+        id_token: token.clone(),
+        id_token_expiry: expiry.unwrap_or(0),
+        access_token: Some(token.clone()),
+        access_token_expiry: expiry,
+        refresh_token: Some(token.clone()),
+        clock_offset: 0,
+        client_auth: None,
+    };
+    let key = CacheKey::new("https://op.example", "kubectl", None, &[], &[], None, None);
+    let dir = std::path::Path::new("/nonexistent-cache-dir");
+    let report = login_report::login(&key, Some(&tokens), Some(&token), Storage::Disk, dir);
+    for format in [Format::Json, Format::Yaml] {
+        let out = login_report::render(&report, format);
+        if token.len() >= 8 {
+            assert!(!out.contains(&token), "the report holds the token");
+        }
+        if matches!(format, Format::Json) {
+            serde_json::from_str::<serde_json::Value>(&out).expect("-o json is JSON");
+        }
+    }
+}
