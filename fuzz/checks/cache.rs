@@ -10,7 +10,7 @@ use kubectl_oidc_login::exec_credential::{render, rfc3339, ExecInfo};
 use kubectl_oidc_login::login_report::{self, Format};
 use kubectl_oidc_login::private_file::CacheDir;
 use kubectl_oidc_login::store::disk::{load_token_file, token_path, DiskStore};
-use kubectl_oidc_login::store::{clean, kubelogin};
+use kubectl_oidc_login::store::{clean, kubelogin, TokenStore};
 use kubectl_oidc_login::times::{LATEST, MAX_CLOCK_OFFSET};
 use kubectl_oidc_login::tokens::{CacheKey, Storage};
 
@@ -118,6 +118,28 @@ pub fn cooldown_marker(data: &[u8]) {
         if let Some(age) = cooldown::active(path, &id, now) {
             assert!((0..COOLDOWN_SECS).contains(&age), "{age}");
             assert_eq!(Some(now - age), written);
+        }
+    }
+}
+
+/// A refresh token file: what loads is the file's `refresh_token`, what does not names the
+/// file.
+pub fn refresh_file(data: &[u8]) {
+    let (path, dir) = cache_dir();
+    let key = key();
+    let store = DiskStore::new(path.to_path_buf());
+    let name = file_name(store.refresh_path(&key));
+    dir.write(&name, data).unwrap();
+    match store.load_refresh_token(&key) {
+        Ok(Some(token)) => {
+            let json: serde_json::Value = serde_json::from_slice(data).expect("it parsed");
+            assert_eq!(json["refresh_token"].as_str(), Some(token.as_str()));
+        }
+        Ok(None) => panic!("a refresh file that is there reads as none"),
+        Err(err) => {
+            let message = err.to_string();
+            super::assert_printable(&message);
+            assert!(message.contains(&name), "{message}");
         }
     }
 }

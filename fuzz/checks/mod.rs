@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("exec_info", exec::exec_info),
     ("cluster_settings", exec::cluster_settings),
     ("token_file", cache::token_file),
+    ("refresh_file", cache::refresh_file),
     ("cache_listing", cache::listing),
     ("cooldown_marker", cache::cooldown_marker),
     ("provider_cache", provider::cache),

@@ -1,8 +1,9 @@
 //! Property tests of every parser of outside input: KUBERNETES_EXEC_INFO, JWT header and claims
 //! decoding, cache files, discovery documents, pasted authorization responses, the command
-//! line and completion words. Each property runs CASES generated inputs (proptest; cargo-fuzz
-//! needs a nightly toolchain this project does not require). The loopback listener's request
-//! handling has its own property in src/loopback.rs.
+//! line and completion words. Each property runs CASES generated inputs (proptest, on stable
+//! in every test run). Coverage-guided fuzzing of the same parsers, with stronger properties,
+//! is fuzz/ (cargo-fuzz, nightly: scripts/fuzz); its inputs are replayed by fuzz_replay.rs. The
+//! loopback listener's request handling has its own property in src/loopback.rs.
 
 use kubectl_oidc_login::exec_credential::ExecInfo;
 use kubectl_oidc_login::oidc::keyboard::parse_pasted;
