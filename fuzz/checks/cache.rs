@@ -90,8 +90,10 @@ pub fn listing(data: &[u8]) {
 
     let logins = clean::logins(path).expect("a listing");
     assert!(logins.len() <= 1);
-    for (found, _) in &logins {
+    let meta: serde_json::Value = serde_json::from_slice(parts[0]).unwrap_or_default();
+    for (found, owner) in &logins {
         assert_eq!(found, &id);
+        assert_eq!(owner.account.as_deref(), meta["account"].as_str());
     }
     let entries = kubelogin::files(path);
     assert!(entries.len() <= 1);

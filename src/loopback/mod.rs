@@ -389,7 +389,11 @@ pub fn host_allowed(host: Option<&str>, addr: SocketAddr) -> bool {
     };
     let (name, port) = split_host(&host);
     let port_ok = match port {
-        Some(port) => port.parse::<u16>().ok() == Some(addr.port()),
+        // Digits only: u16's parser also takes "+8000" (found by fuzzing), RFC 3986 does not.
+        Some(port) => {
+            port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().ok() == Some(addr.port())
+        }
         None => addr.port() == 80,
     };
     port_ok

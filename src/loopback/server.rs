@@ -615,6 +615,15 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 /// The target and Host of a GET request head (without its final blank line).
 pub fn parse_head(head: &[u8]) -> Result<Head, Refusal> {
     let text = std::str::from_utf8(head).map_err(|_| Refusal::Malformed)?;
+    // Lines end only in CRLF. A bare CR or LF, or another control character, would let a
+    // parser that splits lines differently see another Host than this one (RFC 9112 §2.2;
+    // found by fuzzing); browsers send none, so the head is refused. Tabs are whitespace.
+    if text
+        .split("\r\n")
+        .any(|line| line.chars().any(|c| c.is_control() && c != '\t'))
+    {
+        return Err(Refusal::Malformed);
+    }
     let mut lines = text.split("\r\n");
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let (Some(method), Some(target), Some(version), None) = (
@@ -685,6 +694,8 @@ mod tests {
             b"GET / HTTP/1.1\r\nno colon",
             b"GET / HTTP/1.1\r\n folded: x",
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b",
+            b"GET / HTTP/1.1\r\nHost: a\r8888\nHost: b",
+            b"GET /\x00 HTTP/1.1",
         ] {
             assert_eq!(parse_head(bad), Err(Refusal::Malformed), "{bad:?}");
         }
