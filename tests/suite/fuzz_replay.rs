@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../fuzz/checks/mod.rs"]
-mod checks;
+use crate::fuzz_checks as checks;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

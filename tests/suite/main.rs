@@ -13,6 +13,10 @@ mod examples;
 mod exchange;
 mod field;
 mod field_requests;
+// The fuzz targets' property checks (fuzz/checks/): fuzz_replay replays the committed inputs
+// through them, properties drives some with generated inputs.
+#[path = "../../fuzz/checks/mod.rs"]
+mod fuzz_checks;
 mod fuzz_replay;
 mod get_token;
 mod grants;
