@@ -228,12 +228,7 @@ fn the_client_secret_comes_from_a_file_and_setup_writes_the_file_not_the_secret(
     let world = World::new(300);
     // A confidential client (client_secret_post) that signs in with the browser.
     let file = secret_file(&world, "client-secret", "post-secret", 0o600);
-    let kubeconfig = world.default_kubeconfig(&[]);
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&kubeconfig).unwrap()).unwrap();
-    config["users"] = serde_json::json!([]);
-    config["contexts"] = serde_json::json!([]);
-    config["current-context"] = serde_json::json!("");
-    std::fs::write(&kubeconfig, serde_json::to_vec(&config).unwrap()).unwrap();
+    let kubeconfig = world.cluster_only_kubeconfig();
     let kubeconfig_env = kubeconfig.display().to_string();
     let path = world.path_with_plugin();
     let env = [
@@ -475,27 +470,34 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         world.run(command, &[("KUBERC", kuberc), ("PATH", path.as_str())])
     };
     let header = "apiVersion: kubectl.config.k8s.io/v1beta1\nkind: Preference\n";
+    let allowlist = |name: &str, command: &str| {
+        kuberc(
+            &world,
+            name,
+            &format!(
+                "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: {command}\n"
+            ),
+        )
+    };
+    let run_doctor = |kuberc: &str| {
+        world.plugin(
+            &["doctor".into()],
+            &[
+                ("KUBECONFIG", kubeconfig_env.as_str()),
+                ("KUBERC", kuberc),
+                ("PATH", path.as_str()),
+            ],
+        )
+    };
 
     // The README's entry: the exec entry's command (here the plugin by absolute path).
-    let allowed = kuberc(
-        &world,
-        "kuberc-allowed",
-        &format!(
-            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: {PLUGIN}\n"
-        ),
-    );
+    let allowed = allowlist("kuberc-allowed", PLUGIN);
     let ok = run(&allowed, &["auth", "whoami", "-o", "json"]);
     ok.assert_ok();
     assert_eq!(user_info(&ok).0, "alice@example.com");
 
     // An allowlist of other plugins: kubectl refuses to run this one, and says so.
-    let others = kuberc(
-        &world,
-        "kuberc-others",
-        &format!(
-            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: gke-gcloud-auth-plugin\n"
-        ),
-    );
+    let others = allowlist("kuberc-others", "gke-gcloud-auth-plugin");
     let refused = run(&others, &["auth", "whoami", "-o", "json"]);
     refused.assert_failed();
     assert!(
@@ -507,14 +509,7 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
     );
 
     // doctor reads the kuberc kubectl reads and names the entry to add.
-    let doctor = world.plugin(
-        &["doctor".into()],
-        &[
-            ("KUBECONFIG", kubeconfig_env.as_str()),
-            ("KUBERC", others.as_str()),
-            ("PATH", path.as_str()),
-        ],
-    );
+    let doctor = run_doctor(&others);
     doctor.assert_failed();
     assert!(
         doctor.stdout.contains("credentialPluginPolicy Allowlist")
@@ -524,14 +519,7 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         "{}",
         doctor.stdout
     );
-    let doctor = world.plugin(
-        &["doctor".into()],
-        &[
-            ("KUBECONFIG", kubeconfig_env.as_str()),
-            ("KUBERC", allowed.as_str()),
-            ("PATH", path.as_str()),
-        ],
-    );
+    let doctor = run_doctor(&allowed);
     assert!(
         doctor
             .stdout
@@ -542,22 +530,9 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
 
     // The entry by the plugin's name matches an exec entry with its absolute path: kubectl
     // resolves both on PATH (exec.LookPath) and compares the paths; doctor does the same.
-    let by_name = kuberc(
-        &world,
-        "kuberc-by-name",
-        &format!(
-            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: kubectl-oidc_login\n"
-        ),
-    );
+    let by_name = allowlist("kuberc-by-name", "kubectl-oidc_login");
     run(&by_name, &["auth", "whoami"]).assert_ok();
-    let doctor = world.plugin(
-        &["doctor".into()],
-        &[
-            ("KUBECONFIG", kubeconfig_env.as_str()),
-            ("KUBERC", by_name.as_str()),
-            ("PATH", path.as_str()),
-        ],
-    );
+    let doctor = run_doctor(&by_name);
     assert!(
         doctor
             .stdout
@@ -576,13 +551,7 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         "kubectl",
         &args,
     );
-    let kubectl_allowed = kuberc(
-        &world,
-        "kuberc-kubectl",
-        &format!(
-            "{header}credentialPluginPolicy: Allowlist\ncredentialPluginAllowlist:\n- command: kubectl\n"
-        ),
-    );
+    let kubectl_allowed = allowlist("kuberc-kubectl", "kubectl");
     let style_run = |kuberc: &str| {
         let mut command = std::process::Command::new(&kubectl);
         command

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::common::{Run, World};
+use crate::common::{wait_at_most, Run, World};
 use serde_json::Value;
 
 fn is_root() -> bool {
@@ -124,18 +124,7 @@ impl Running {
     /// Waits for the plugin to end; `Err` with what it said so far when it outlives `limit`
     /// (it is killed then).
     fn finish(mut self, limit: Duration) -> Result<Run, String> {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if start.elapsed() > limit {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_at_most(&mut self.child, limit);
         let stdout = self.out.take().unwrap().join().unwrap();
         let stderr = self.err.take().unwrap().join().unwrap();
         match status {

@@ -103,14 +103,7 @@ fn setup_prints_claims_apiserver_settings_rbac_and_the_exec_entry() {
 #[test]
 fn setup_writes_a_kubeconfig_that_kubectl_then_uses() {
     let world = World::new(300);
-    // A kubeconfig with only the cluster, as an admin would hand it out.
-    let kubeconfig = world.default_kubeconfig(&[]);
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&kubeconfig).unwrap()).unwrap();
-    config["users"] = serde_json::json!([]);
-    config["contexts"] = serde_json::json!([]);
-    config["current-context"] = serde_json::json!("");
-    std::fs::write(&kubeconfig, serde_json::to_vec(&config).unwrap()).unwrap();
+    let kubeconfig = world.cluster_only_kubeconfig();
     let kubeconfig_env = kubeconfig.display().to_string();
     let path = world.path_with_plugin();
     let env = [

@@ -55,6 +55,19 @@ impl World {
         )
     }
 
+    /// A kubeconfig with only this world's cluster (no user, no context), as an admin hands
+    /// it out before `setup --write-kubeconfig` adds the user.
+    pub fn cluster_only_kubeconfig(&self) -> PathBuf {
+        let kubeconfig = self.default_kubeconfig(&[]);
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&kubeconfig).unwrap()).unwrap();
+        config["users"] = serde_json::json!([]);
+        config["contexts"] = serde_json::json!([]);
+        config["current-context"] = serde_json::json!("");
+        std::fs::write(&kubeconfig, serde_json::to_vec(&config).unwrap()).unwrap();
+        kubeconfig
+    }
+
     /// Runs the real kubectl against this world.
     pub fn kubectl(&self, kubeconfig: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
         let mut command = Command::new(kubectl_path());

@@ -321,21 +321,33 @@ pub fn run_with_timeout(mut command: Command, limit: Duration) -> Run {
     let stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} hung for more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = wait_at_most(&mut child, limit) else {
+        panic!("{command:?} hung for more than {limit:?}");
     };
     Run {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
+    }
+}
+
+/// Waits for `child` to end, at most `limit`: `None` when it outlived that, and it was killed
+/// and reaped.
+pub fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
