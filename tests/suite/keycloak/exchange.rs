@@ -181,6 +181,17 @@ fn plugin_requests(requests: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// The requests `action` made the plugin send Keycloak (as [`plugin_requests`] counts
+/// them), beside what `action` returned.
+fn plugin_requests_during<T>(world: &KcWorld, action: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let before = world.requests();
+    let out = action();
+    (
+        out,
+        plugin_requests(new_requests(&before, &world.requests())),
+    )
+}
+
 /// One browser login for three clusters: the first cluster's requests are the login's (its
 /// code for tokens) and its exchange, each other cluster's one exchange.
 #[track_caller]
@@ -237,19 +248,22 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
     // One browser login, then each cluster's token by one exchange.
     let mut first = Vec::new();
     for kubeconfig in &kubeconfigs {
-        let before = world.requests();
-        let (user, groups) = world.whoami(kubeconfig, "alice");
+        let ((user, groups), asked) =
+            plugin_requests_during(&world, || world.whoami(kubeconfig, "alice"));
         assert_eq!(user, "alice@example.com");
         assert!(groups.contains(&ADMINS.to_string()), "{groups:?}");
-        first.push(plugin_requests(new_requests(&before, &world.requests())));
+        first.push(asked);
     }
     eprintln!("requests per cluster, first use: {first:?}");
     assert_one_login_then_one_exchange_each(&world, &first);
 
     // Three tokens, each for its own audience only, accepted only by its own cluster.
-    let before = world.requests();
-    let tokens: Vec<String> = args.iter().map(|a| token_of(&world, a)).collect();
-    assert!(plugin_requests(new_requests(&before, &world.requests())).is_empty());
+    let (tokens, asked) = plugin_requests_during(&world, || {
+        args.iter()
+            .map(|a| token_of(&world, a))
+            .collect::<Vec<String>>()
+    });
+    assert!(asked.is_empty());
     for (token, audience) in tokens.iter().zip(AUDIENCES) {
         let c = claims(token);
         assert_eq!(c["aud"], json!(audience), "{c}");
@@ -281,14 +295,14 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
     wait_until_all_due(&tokens);
     let mut renewed = Vec::new();
     for kubeconfig in &kubeconfigs {
-        let before = world.requests();
-        let (_, groups) = world.whoami(kubeconfig, "alice");
+        let ((_, groups), asked) =
+            plugin_requests_during(&world, || world.whoami(kubeconfig, "alice"));
         assert!(!groups.contains(&ADMINS.to_string()), "{groups:?}");
         assert!(
             groups.contains(&"oidc:developers".to_string()),
             "{groups:?}"
         );
-        renewed.push(plugin_requests(new_requests(&before, &world.requests())));
+        renewed.push(asked);
     }
     eprintln!("requests per cluster after expiry: {renewed:?}");
     assert_eq!(renewed[0], vec![TOKEN.to_string(); 2], "refresh + exchange");
@@ -310,10 +324,9 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
     for args in &args {
         let mut forced = args.clone();
         forced.push("--force-refresh".into());
-        let before = world.requests();
-        let run = world.plugin(&forced, "alice");
+        let (run, asked) = plugin_requests_during(&world, || world.plugin(&forced, "alice"));
         assert!(run.ok(), "{}", run.stderr);
-        after_logout.push(plugin_requests(new_requests(&before, &world.requests())));
+        after_logout.push(asked);
         if after_logout.len() == 1 {
             assert!(
                 run.stderr.contains("Invalid token") && run.stderr.contains("signing in again"),
@@ -333,9 +346,10 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
     assert_eq!(after_logout[1], vec![TOKEN.to_string()]);
     assert_eq!(after_logout[2], vec![TOKEN.to_string()]);
     for kubeconfig in &kubeconfigs {
-        let before = world.requests();
-        assert_eq!(world.whoami(kubeconfig, "alice").0, "alice@example.com");
-        assert!(plugin_requests(new_requests(&before, &world.requests())).is_empty());
+        let ((user, _), asked) =
+            plugin_requests_during(&world, || world.whoami(kubeconfig, "alice"));
+        assert_eq!(user, "alice@example.com");
+        assert!(asked.is_empty());
     }
     assert_eq!(world.logins(2).len(), 2);
 }
@@ -601,18 +615,19 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
     // One browser login, then one exchange per cluster, all through the one user.
     let mut first = Vec::new();
     for audience in AUDIENCES {
-        let before = world.requests();
-        let run = kubectl_at(
-            &world,
-            &kubeconfig,
-            audience,
-            &["auth", "whoami", "-o", "json"],
-        );
+        let (run, asked) = plugin_requests_during(&world, || {
+            kubectl_at(
+                &world,
+                &kubeconfig,
+                audience,
+                &["auth", "whoami", "-o", "json"],
+            )
+        });
         assert!(run.ok(), "{audience}: {}", run.stderr);
         let (user, groups) = crate::common::user_info(&run);
         assert_eq!(user, "alice@example.com");
         assert!(groups.contains(&ADMINS.to_string()), "{groups:?}");
-        first.push(plugin_requests(new_requests(&before, &world.requests())));
+        first.push(asked);
     }
     eprintln!("requests per cluster, first use through one user: {first:?}");
     assert_one_login_then_one_exchange_each(&world, &first);
@@ -621,15 +636,16 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
     // audience only; the login's access and ID tokens name no cluster.
     let mut tokens = Vec::new();
     for audience in AUDIENCES {
-        let before = world.requests();
-        let run = kubectl_at(
-            &world,
-            &kubeconfig,
-            audience,
-            &["get", "--raw", "/api", "-v=0"],
-        );
+        let (run, asked) = plugin_requests_during(&world, || {
+            kubectl_at(
+                &world,
+                &kubeconfig,
+                audience,
+                &["get", "--raw", "/api", "-v=0"],
+            )
+        });
         assert!(run.ok(), "{}", run.stderr);
-        assert!(plugin_requests(new_requests(&before, &world.requests())).is_empty());
+        assert!(asked.is_empty());
     }
     let cache = std::fs::read_dir(world.cache_dir())
         .unwrap()
@@ -778,17 +794,18 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
             "{cluster}"
         );
         let context = format!("oidc@{audience}");
-        let before = world.requests();
-        let run = kubectl_at(
-            &world,
-            &written,
-            &context,
-            &["auth", "whoami", "-o", "json"],
-        );
+        let (run, asked) = plugin_requests_during(&world, || {
+            kubectl_at(
+                &world,
+                &written,
+                &context,
+                &["auth", "whoami", "-o", "json"],
+            )
+        });
         assert!(run.ok(), "{context}: {}", run.stderr);
         assert_eq!(crate::common::user_info(&run).0, "alice@example.com");
         // setup exchanged for each cluster already: a cache hit.
-        assert!(plugin_requests(new_requests(&before, &world.requests())).is_empty());
+        assert!(asked.is_empty());
     }
     assert!(
         !std::fs::read_to_string(&written)
@@ -903,9 +920,9 @@ fn cluster_settings_that_cannot_work_are_named_in_one_line_without_a_browser_loo
     ];
     for (context, words) in cases {
         for attempt in 0..2 {
-            let before = world.requests();
-            let run = kubectl_at(&world, &kubeconfig, context, &["get", "--raw", "/api"]);
-            let after = plugin_requests(new_requests(&before, &world.requests()));
+            let (run, after) = plugin_requests_during(&world, || {
+                kubectl_at(&world, &kubeconfig, context, &["get", "--raw", "/api"])
+            });
             eprintln!("$ kubectl --context={context} get --raw /api (attempt {attempt})\n{}requests: {after:?}", run.stderr);
             run.assert_failed();
             // The plugin's lines; kubectl adds its own about the failed exec.
