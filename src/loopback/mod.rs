@@ -134,6 +134,9 @@ impl Listener {
         let mut server = server::Server::bind(address, config).map_err(|e| e.to_string())?;
         let addr = server.addr();
         crate::debug!(1, "listening for the login redirect on {addr}");
+        if !addr.ip().is_loopback() {
+            crate::warn!("{}", exposed_warning(addr));
+        }
         if resolves_to_both_loopbacks(hostname) {
             if let Some(twin) = loopback_twin(addr) {
                 match server.also_listen(twin) {
@@ -293,11 +296,18 @@ impl Listener {
 
     /// One line each for what was refused or ignored on the way, when the wait ends.
     fn report(&self) {
-        let refused = self.server.refused();
-        if refused == 1 {
+        let (users, unnamed) = self.server.refused();
+        if users == 1 {
             crate::warn!("refused 1 connection from another user to the login listener");
-        } else if refused > 1 {
-            crate::warn!("refused {refused} connections from other users to the login listener");
+        } else if users > 1 {
+            crate::warn!("refused {users} connections from other users to the login listener");
+        }
+        // Not "another user": a connection nobody could vouch for may have been the user's own
+        // browser behind a relay (the first refusal said what to do, at once).
+        if unnamed == 1 {
+            crate::warn!("refused 1 connection to the login listener whose other end no process here holds (see the first refusal above)");
+        } else if unnamed > 1 {
+            crate::warn!("refused {unnamed} connections to the login listener whose other ends no process here holds (see the first refusal above)");
         }
         if self.strays == 1 {
             crate::warn!("ignored a login redirect whose state does not match this login (a stale tab or a forged request)");
@@ -380,6 +390,13 @@ impl Listener {
     fn host_allowed(&self, host: Option<&str>) -> bool {
         host_allowed(host, self.addr)
     }
+}
+
+/// The warning said once, when the listener binds, for a listen address that is not a loopback
+/// one: who can reach it, and what still protects the login (SECURITY.md, "The login listener
+/// on other networks").
+fn exposed_warning(addr: SocketAddr) -> String {
+    format!("the login listener is on {addr} (--listen-address or KUBECTL_OIDC_LOGIN_LISTEN_ADDRESS), not a loopback address: whoever can reach that address can connect to it, other machines and containers included. Connections from this machine's own network namespace are still refused unless they are this account's or root's; one from outside it (a published container port's forwarder, another host) is served though nobody can tell whose it is, and then only the login's one-time start key, state, PKCE and nonce protect it. On a machine shared with other accounts, prefer an SSH tunnel to a loopback address, or --grant-type=authcode-keyboard or device-code (docs/networks.md)")
 }
 
 /// Whether a request's Host names the listener bound at `addr`: a loopback name and its port.

@@ -1,13 +1,30 @@
 //! Who opened a connection to the loopback listener: the one check that keeps other accounts
 //! on a shared machine out of a login, as ssh-agent's `SO_PEERCRED` check keeps them out of
 //! its socket. A TCP peer carries no credentials, but the kernel knows which user created the
-//! socket at the other end of a loopback connection, and which process holds it.
+//! socket at the other end of a connection made on this machine (in this network namespace),
+//! and which process holds it.
 //!
 //! - Linux: one `NETLINK_SOCK_DIAG` query (`inet_diag_req_v2`) for that exact socket; where
 //!   netlink is unavailable, its line in `/proc/net/tcp` or `/proc/net/tcp6`.
 //! - Windows: the owning process from `GetExtendedTcpTable`, and the user of its token; under
 //!   Wine, Linux's `/proc/net` through drive Z:.
 //! - Elsewhere (macOS, the BSDs): no such lookup exists for TCP; every connection is served.
+//!
+//! A connection from outside this network namespace or host (a forwarder in the host's
+//! namespace reaching a container's address, as docker-proxy does; another machine) has no
+//! socket here to look up. The rule for it ([`judge`]), written down in SECURITY.md ("The login
+//! listener on other networks"):
+//! - it arrived on a loopback address: refused, as any connection whose socket is not found.
+//!   Only a process of this namespace can reach its loopback (WSL's mirrored networking is the
+//!   exception, see docs/networks.md), so a missing socket means one that is gone, and nobody
+//!   can vouch for it;
+//! - it arrived on another address, which the user bound on purpose (`--listen-address`): its
+//!   socket, when it is in our table, is judged by its owner like any other (another account
+//!   connecting to this machine's own address is refused); when the peer's address is one of
+//!   this machine's own, it is refused as on the loopback; otherwise it came from elsewhere
+//!   and is served as remote. Nobody can tell whose it is; what protects the login then is
+//!   what protects it from any other program: the one-time start key, state, PKCE and nonce,
+//!   and the login warns once at its start that such an address is in use.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,9 +36,15 @@ pub enum Owner {
     /// The plugin's own user, or the administrator (root, LocalSystem), who could read the
     /// plugin's memory anyway; WSL's localhost relay and some system proxies run as root.
     Trusted,
-    /// Another account, or a socket no process holds any more (closed right after sending,
-    /// whose owner the kernel no longer reports).
-    Other,
+    /// Another account (its uid, where the lookup gives one).
+    OtherUser(Option<u32>),
+    /// A socket on this machine's own addresses that no process holds (closed right after
+    /// sending, whose owner the kernel no longer reports), or none at all on a loopback
+    /// address: nobody can vouch for it.
+    Gone,
+    /// From outside this network namespace or host, on a non-loopback address the user
+    /// bound: served, with nobody to vouch for it (see the module's rule).
+    Remote,
     /// The lookup itself failed; the connection is refused all the same (see [`owner`]).
     Unknown(String),
 }
@@ -34,6 +57,47 @@ pub enum Owner {
 pub fn owner(local: SocketAddr, peer: SocketAddr) -> Owner {
     let (local, peer) = (unmapped(local), unmapped(peer));
     imp::owner(local, peer)
+}
+
+/// What the kernel says about the peer's socket.
+#[derive(Debug, PartialEq)]
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
+pub struct Socket {
+    /// Its owner's uid (on Windows: 0 for LocalSystem, `ours` for our own user, another
+    /// value for anyone else).
+    pub uid: u32,
+    /// 0 when no process holds it any more (closed, or in TIME_WAIT, whose uid reads 0).
+    pub inode: u32,
+}
+
+/// The verdict on the socket found (or not) at `peer` for a process whose effective uid is
+/// `ours`, connected to our `local` address: the rule of the module's documentation.
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
+pub fn judge(found: Option<Socket>, ours: u32, local: SocketAddr, peer: SocketAddr) -> Owner {
+    match found {
+        // Gone before we looked: nobody can be asked, and no browser closes before its
+        // answer.
+        Some(Socket { inode: 0, .. }) => Owner::Gone,
+        Some(Socket { uid, .. }) if uid == 0 || uid == ours => Owner::Trusted,
+        Some(Socket { uid, .. }) => Owner::OtherUser(Some(uid)),
+        None if local.ip().is_loopback() || is_own_address(peer) => Owner::Gone,
+        None => Owner::Remote,
+    }
+}
+
+/// Whether `peer`'s address is one of this machine's (this network namespace's): binding it
+/// succeeds only then. Any doubt (an error other than "not available here") counts as ours,
+/// so that a socket of ours that vanished is never taken for a remote one.
+fn is_own_address(peer: SocketAddr) -> bool {
+    if peer.ip().is_loopback() || peer.ip().is_unspecified() {
+        return true;
+    }
+    let mut probe = peer;
+    probe.set_port(0);
+    match std::net::UdpSocket::bind(probe) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
 }
 
 /// An IPv4 peer of an IPv6 socket shows as `::ffff:a.b.c.d`, but its own socket is IPv4.
@@ -53,26 +117,7 @@ fn unmapped(addr: SocketAddr) -> SocketAddr {
 mod procnet {
     use std::net::{IpAddr, SocketAddr};
 
-    use super::Owner;
-
-    /// What the kernel says about the peer's socket.
-    #[derive(Debug, PartialEq)]
-    pub struct Socket {
-        pub uid: u32,
-        /// 0 when no process holds it any more (closed, or in TIME_WAIT, whose uid reads 0).
-        pub inode: u32,
-    }
-
-    /// The verdict on a socket found (or not) for a process whose effective uid is `ours`.
-    pub fn judge(found: Option<Socket>, ours: u32) -> Owner {
-        match found {
-            // Gone before we looked: nobody can be asked, and no browser closes before its
-            // answer.
-            None | Some(Socket { inode: 0, .. }) => Owner::Other,
-            Some(Socket { uid, .. }) if uid == 0 || uid == ours => Owner::Trusted,
-            Some(_) => Owner::Other,
-        }
-    }
+    use super::Socket;
 
     /// The peer's line in /proc/net/tcp or tcp6, which every user may read.
     pub fn proc_net(local: SocketAddr, peer: SocketAddr) -> std::io::Result<Option<Socket>> {
@@ -122,8 +167,8 @@ mod procnet {
 mod imp {
     use std::net::{IpAddr, SocketAddr};
 
-    use super::procnet::{judge, proc_net, Socket};
-    use super::Owner;
+    use super::procnet::proc_net;
+    use super::{judge, Owner, Socket};
 
     pub fn owner(local: SocketAddr, peer: SocketAddr) -> Owner {
         let found = match netlink(local, peer) {
@@ -138,7 +183,7 @@ mod imp {
             },
         };
         // SAFETY: geteuid has no preconditions.
-        judge(found, unsafe { libc::geteuid() })
+        judge(found, unsafe { libc::geteuid() }, local, peer)
     }
 
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -357,25 +402,28 @@ mod imp {
 
     use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
 
-    use super::procnet::{judge, proc_net};
-    use super::Owner;
+    use super::procnet::proc_net;
+    use super::{judge, Owner};
 
     pub fn owner(local: SocketAddr, peer: SocketAddr) -> Owner {
         if let Some(ours) = wine_uid() {
             return match proc_net(local, peer) {
-                Ok(found) => judge(found, ours),
+                Ok(found) => judge(found, ours, local, peer),
                 Err(e) => Owner::Unknown(format!("Wine's Z:/proc/net: {e}")),
             };
         }
         let pid = match owning_pid(local, peer) {
             Ok(Some(pid)) => pid,
-            Ok(None) => return Owner::Other,
+            // No process of this machine holds it: judged by where it came from.
+            Ok(None) => return judge(None, 1, local, peer),
             Err(e) => return Owner::Unknown(format!("GetExtendedTcpTable: {e}")),
         };
         match user_of(pid) {
             Ok(verdict) => verdict,
             // Another user's process: its token is not ours to read.
-            Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => Owner::Other,
+            Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => {
+                Owner::OtherUser(None)
+            }
             Err(e) => Owner::Unknown(format!("the token of process {pid}: {e}")),
         }
     }
@@ -543,7 +591,7 @@ mod imp {
         Ok(if trusted {
             Owner::Trusted
         } else {
-            Owner::Other
+            Owner::OtherUser(None)
         })
     }
 }
@@ -598,7 +646,7 @@ mod tests {
             // Closed by the peer before anyone looked: no live owner to vouch for it.
             drop(client);
             std::thread::sleep(std::time::Duration::from_millis(100));
-            assert_eq!(owner(local, peer), Owner::Other, "{bind}");
+            assert_eq!(owner(local, peer), Owner::Gone, "{bind}");
             drop(server);
         }
     }
@@ -609,6 +657,34 @@ mod tests {
         let local = listener.local_addr().unwrap();
         // The listener itself is at `local`: a lookup that fell back to it must not count.
         let peer: SocketAddr = format!("127.0.0.1:{}", local.port()).parse().unwrap();
-        assert_eq!(owner(peer, local), Owner::Other);
+        assert_eq!(owner(peer, local), Owner::Gone);
+    }
+
+    #[test]
+    fn a_missing_socket_is_remote_only_from_an_address_not_ours_to_one_not_loopback() {
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let held = |uid| Some(Socket { uid, inode: 7 });
+        // A socket found is judged by its owner, whatever the addresses.
+        let (eth, outside) = (at("10.200.0.2:8000"), at("192.0.2.1:40000"));
+        assert_eq!(judge(held(1000), 1000, eth, outside), Owner::Trusted);
+        assert_eq!(judge(held(0), 1000, eth, outside), Owner::Trusted);
+        assert_eq!(
+            judge(held(65534), 1000, eth, outside),
+            Owner::OtherUser(Some(65534))
+        );
+        assert_eq!(
+            judge(Some(Socket { uid: 0, inode: 0 }), 1000, eth, outside),
+            Owner::Gone
+        );
+        // None found: on the loopback, or from an address of this machine, nobody vouches.
+        let lo = at("127.0.0.1:8000");
+        assert_eq!(judge(None, 1000, lo, at("127.0.0.1:40000")), Owner::Gone);
+        assert_eq!(judge(None, 1000, lo, outside), Owner::Gone);
+        assert_eq!(judge(None, 1000, at("[::1]:8000"), outside), Owner::Gone);
+        assert_eq!(judge(None, 1000, eth, at("127.0.0.1:40000")), Owner::Gone);
+        // From an address no interface here has (TEST-NET-1): from outside, served.
+        assert_eq!(judge(None, 1000, eth, outside), Owner::Remote);
+        assert!(!is_own_address(outside));
+        assert!(is_own_address(at("127.0.0.1:1")));
     }
 }

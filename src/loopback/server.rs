@@ -58,10 +58,14 @@ struct Shared {
     heads: Mutex<mpsc::Sender<Incoming>>,
     /// Set when the server is dropped: the accepting threads end at their next connection.
     stop: AtomicBool,
-    /// Connections closed unanswered because another user (or nobody known) held their end.
-    refused: AtomicUsize,
-    /// Why the owner of a connection could not be looked up, said once.
-    lookup_failed: Mutex<Option<String>>,
+    /// Connections closed unanswered because another user held their end.
+    refused_users: AtomicUsize,
+    /// Connections closed unanswered because nobody could be found to vouch for them.
+    refused_unnamed: AtomicUsize,
+    /// The first refusal has been said (at once, in one line); later ones are only counted.
+    refusal_said: AtomicBool,
+    /// A connection from outside this network namespace has been served (said once, at -v1).
+    remote_said: AtomicBool,
 }
 
 /// One request whose head arrived whole, waiting for the loop's answer on its own thread.
@@ -96,8 +100,10 @@ impl Server {
                 connections: Arc::default(),
                 heads: Mutex::new(heads_tx),
                 stop: AtomicBool::new(false),
-                refused: AtomicUsize::new(0),
-                lookup_failed: Mutex::new(None),
+                refused_users: AtomicUsize::new(0),
+                refused_unnamed: AtomicUsize::new(0),
+                refusal_said: AtomicBool::new(false),
+                remote_said: AtomicBool::new(false),
             }),
             heads,
             ended_tx,
@@ -141,10 +147,13 @@ impl Server {
         self.heads.recv_timeout(wait).ok()
     }
 
-    /// How many connections were closed unanswered because their other end belonged to another
-    /// user (or to no process any more).
-    pub fn refused(&self) -> usize {
-        self.shared.refused.load(Ordering::SeqCst)
+    /// How many connections were closed unanswered: (those whose other end belonged to another
+    /// user, those nobody could be found to vouch for).
+    pub fn refused(&self) -> (usize, usize) {
+        (
+            self.shared.refused_users.load(Ordering::SeqCst),
+            self.shared.refused_unnamed.load(Ordering::SeqCst),
+        )
     }
 }
 
@@ -199,22 +208,27 @@ impl Shared {
                 return;
             }
         };
-        match peer::owner(local, peer) {
+        let owner = peer::owner(local, peer);
+        match &owner {
             Owner::Trusted => {}
-            Owner::Other => {
-                self.refused.fetch_add(1, Ordering::SeqCst);
-                crate::debug!(
-                    1,
-                    "closed a loopback connection from {peer}: another user's"
-                );
-                return;
+            Owner::Remote => {
+                if !self.remote_said.swap(true, Ordering::SeqCst) {
+                    crate::debug!(
+                        1,
+                        "serving a connection from {peer}, which came from outside this machine's network namespace: nobody can tell whose it is (see the warning about {local} above)"
+                    );
+                }
             }
-            Owner::Unknown(why) => {
-                self.refused.fetch_add(1, Ordering::SeqCst);
-                let mut said = self.lookup_failed.lock().unwrap_or_else(|e| e.into_inner());
-                if said.is_none() {
-                    crate::warn!("cannot tell which user opened a connection to the login listener ({why}), so it was closed unanswered: another account could otherwise steer this login. If the browser cannot finish the login, use --grant-type=authcode-keyboard or device-code");
-                    *said = Some(why);
+            Owner::OtherUser(_) | Owner::Gone | Owner::Unknown(_) => {
+                let counter = match owner {
+                    Owner::OtherUser(_) => &self.refused_users,
+                    _ => &self.refused_unnamed,
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                if !self.refusal_said.swap(true, Ordering::SeqCst) {
+                    crate::warn!("{}", refusal_line(&owner, local, peer));
+                } else {
+                    crate::debug!(1, "closed a connection from {peer} unanswered: {owner:?}");
                 }
                 return;
             }
@@ -240,6 +254,36 @@ impl Shared {
             crate::debug!(1, "dropped a loopback connection from {peer}: {e}");
         }
     }
+}
+
+/// The one line said at the first refused connection, while the login still waits: from
+/// where, why, and what works instead. Later refusals are counted and summed up at the end.
+pub fn refusal_line(owner: &Owner, local: SocketAddr, peer: SocketAddr) -> String {
+    const INSTEAD: &str = "--grant-type=authcode-keyboard or --grant-type=device-code, which need no connection to this listener";
+    #[cfg(unix)]
+    // SAFETY: geteuid has no preconditions.
+    let us = format!("uid {}", unsafe { libc::geteuid() });
+    #[cfg(not(unix))]
+    let us = "this account".to_string();
+    let head = format!(
+        "refused a connection to the login listener ({local}) from {peer}, unanswered"
+    );
+    match owner {
+        Owner::OtherUser(uid) => {
+            let who = uid.map_or("another account".to_string(), |uid| format!("another account (uid {uid})"));
+            format!("{head}: its other end belongs to {who}, and only {us} and root may take part in this login. If that was your browser, run it as {us}; or sign in with {INSTEAD}")
+        }
+        Owner::Unknown(why) => format!("{head}: cannot tell which account opened it ({why}), and another account could otherwise steer this login. Sign in with {INSTEAD}"),
+        _ if wsl() && peer.ip().is_loopback() => format!("{head}: no process in this Linux system holds its other end, as when a Windows browser connects through WSL's mirrored networking, which hides whose connection it is. Set networkingMode=nat in .wslconfig (its localhost relay is trusted), or sign in with {INSTEAD} (docs/networks.md, WSL 2)"),
+        _ => format!("{head}: no process on this machine holds its other end (it closed at once, or it came in from another network namespace onto an address of this one), so nobody can vouch for it. A browser elsewhere reaches the login through a forwarder to a non-loopback --listen-address, or an SSH tunnel to the loopback (docs/networks.md); or sign in with {INSTEAD}"),
+    }
+}
+
+/// Whether this is Linux under WSL.
+fn wsl() -> bool {
+    cfg!(target_os = "linux")
+        && (std::env::var_os("WSL_DISTRO_NAME").is_some()
+            || std::env::var_os("WSL_INTEROP").is_some())
 }
 
 /// The open connections.

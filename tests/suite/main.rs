@@ -12,6 +12,8 @@ mod doctor;
 mod examples;
 mod exchange;
 mod field;
+// Logins across network namespaces, SSH and port forwards (issue 42).
+mod field_networks;
 mod field_requests;
 // The fuzz targets' property checks (fuzz/checks/): fuzz_replay replays the committed inputs
 // through them, properties drives some with generated inputs.

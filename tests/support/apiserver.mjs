@@ -64,4 +64,6 @@ const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFil
   }
   return json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'not found', reason: 'NotFound', code: 404 });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
+// API_HOST=ADDRESS: listen on another address of this machine (one a network namespace of the
+// test's can reach, tests/suite/field_networks.rs).
+server.listen(0, process.env.API_HOST || '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));

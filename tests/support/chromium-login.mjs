@@ -10,6 +10,10 @@
 //   LOGIN_STALL=1      open the login page and do nothing, like a user who walked away
 //   LOGIN_LOG          file to append one JSON line per run to
 //   SCREENSHOT         path of the PNG of the final page
+//   LOGIN_ALLOW_HOSTS  more host names (comma-separated) the pages may load from besides
+//                      127.0.0.1 and localhost: a provider on another address of the machine
+//   LOGIN_IGNORE_HTTPS_ERRORS=1  accept the test CA's certificates, as a company laptop trusts
+//                      its company's CA (playwright has no per-browser CA setting)
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -38,9 +42,10 @@ async function main() {
     ],
   });
   try {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ ignoreHTTPSErrors: process.env.LOGIN_IGNORE_HTTPS_ERRORS === '1' });
     // The provider's pages @import a web font; nothing outside loopback is reachable here.
-    await page.route((url) => !['127.0.0.1', 'localhost'].includes(url.hostname), (route) => route.abort());
+    const allowed = ['127.0.0.1', 'localhost', ...(process.env.LOGIN_ALLOW_HOSTS || '').split(',').filter(Boolean)];
+    await page.route((url) => !allowed.includes(url.hostname), (route) => route.abort());
     await page.goto(start, { waitUntil: 'domcontentloaded' });
     providerOrigin = new URL(page.url()).origin;
     log.steps = [new URL(page.url()).pathname];

@@ -117,6 +117,32 @@ impl ApiServer {
         }
     }
 
+    /// [`ApiServer::start`] listening on `host`, an address of this machine other than
+    /// 127.0.0.1 (one a test's network namespace can reach), with a certificate for it.
+    pub fn start_on(dir: &Path, issuer: &str, issuer_ca: Option<&Path>, host: &str) -> Self {
+        let (ca, cert, key) = test_certificate_for(dir, "apiserver", &[host]);
+        let mut envs = vec![("API_HOST", host.to_string())];
+        if let Some(issuer_ca) = issuer_ca {
+            envs.push(("NODE_EXTRA_CA_CERTS", issuer_ca.display().to_string()));
+        }
+        let (daemon, ready) = start_node(
+            "apiserver.mjs",
+            &[
+                cert.to_str().unwrap(),
+                key.to_str().unwrap(),
+                issuer,
+                "kubernetes",
+            ],
+            &envs,
+            &dir.join("apiserver.log"),
+        );
+        ApiServer {
+            _daemon: daemon,
+            url: format!("https://{host}:{}", ready["port"]),
+            ca_pem: std::fs::read_to_string(ca).unwrap(),
+        }
+    }
+
     /// Starts the stand-in for another provider: `audiences` (comma-separated client IDs) and
     /// its settings in `envs` (OIDC_JWKS_URL, OIDC_USERNAME_CLAIM, OIDC_GROUPS_CLAIM, see
     /// apiserver.mjs).
