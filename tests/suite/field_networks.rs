@@ -238,8 +238,9 @@ impl Lab {
         for sub in ["", "home", "cache", "kubecache"] {
             std::fs::create_dir_all(work.join(sub)).unwrap();
             std::os::unix::fs::chown(work.join(sub), Some(user.uid), Some(user.gid)).unwrap();
+            std::fs::set_permissions(work.join(sub), std::fs::Permissions::from_mode(0o700))
+                .unwrap();
         }
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o700)).unwrap();
         let plugin = dir.join("kubectl-oidc_login");
         std::fs::copy(PLUGIN, &plugin).unwrap();
         std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -582,7 +583,7 @@ fn a_container_with_a_published_port(
     eprintln!("$ kubectl auth whoami (in the container)\n{}", run.stderr);
     assert_signed_in(&run, &browser);
     assert_warned_once_about(&run.stderr, &format!("0.0.0.0:{port}"));
-    assert!(lines_with(&run.stderr, "refused").is_empty(), "{}", run.stderr);
+    assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
 }
 
 #[test]
@@ -716,7 +717,7 @@ fn a_dev_container_forward_as_the_users_own_account_or_root() {
         drop(forward);
         eprintln!("$ kubectl auth whoami (forwarder as {who})\n{}", run.stderr);
         assert_signed_in(&run, &browser);
-        assert!(lines_with(&run.stderr, "refused").is_empty(), "{}", run.stderr);
+        assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
         assert!(
             lines_with(&run.stderr, "not a loopback address").is_empty(),
             "{}",
@@ -865,7 +866,7 @@ fn over_ssh(name: &str, another_account_knocks: bool) {
         let summary = lines_with(&run.stderr, "connection from another user");
         assert_eq!(summary.len(), 1, "{}", run.stderr);
     } else {
-        assert!(lines_with(&run.stderr, "refused").is_empty(), "{}", run.stderr);
+        assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
     }
 }
 
