@@ -38,6 +38,7 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     let mut findings = Vec::new();
     let config = check_exec_entry(opts, &mut findings);
     if let Some(config) = &config {
+        check_listen_addresses(config, &mut findings);
         check_cache_dir(config, &mut findings);
         check_keyring(config, &mut findings);
         let provider = check_provider(config, &mut findings);
@@ -307,6 +308,28 @@ fn check_binary(user: &str, program: &str, findings: &mut Vec<Finding>) {
             "point the exec entry at this plugin, or remove the other copy from PATH (`kubectl plugin list` shows which one kubectl runs)",
         ));
     }
+}
+
+/// A listen address other than a loopback one: reachable by whoever can reach it, with
+/// connections from outside this network namespace served unvouched (SECURITY.md, "The login
+/// listener on other networks"). The login says so too, once, when it binds.
+fn check_listen_addresses(config: &Config, findings: &mut Vec<Finding>) {
+    let exposed: Vec<&str> = config
+        .listen_addresses
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !crate::loopback::is_loopback_listen_address(a))
+        .collect();
+    if exposed.is_empty() {
+        return;
+    }
+    findings.push(Finding::warning(
+        format!(
+            "the login listener will be on {}, not a loopback address: whoever can reach it can connect, and a connection from outside this network namespace is served without knowing whose it is (only the one-time start key, state, PKCE and nonce protect the login then)",
+            exposed.join(", ")
+        ),
+        "right for a container with a published port (docs/networks.md); on a machine shared with other accounts use an SSH tunnel to a loopback address, or --grant-type=device-code or authcode-keyboard",
+    ));
 }
 
 fn check_cache_dir(config: &Config, findings: &mut Vec<Finding>) {

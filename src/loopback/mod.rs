@@ -392,6 +392,17 @@ impl Listener {
     }
 }
 
+/// Whether a `--listen-address` value names a loopback address (`127.0.0.1:8000`,
+/// `[::1]:8000`, `localhost:8000`): for `doctor`, before anything binds.
+pub fn is_loopback_listen_address(address: &str) -> bool {
+    match address.parse::<SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => address
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| resolves_to_both_loopbacks(host)),
+    }
+}
+
 /// The warning said once, when the listener binds, for a listen address that is not a loopback
 /// one: who can reach it, and what still protects the login (SECURITY.md, "The login listener
 /// on other networks").
@@ -574,6 +585,21 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_listen_addresses_are_told_from_the_others() {
+        for address in [
+            "127.0.0.1:8000",
+            "[::1]:8000",
+            "localhost:8000",
+            "127.0.0.2:0",
+        ] {
+            assert!(is_loopback_listen_address(address), "{address}");
+        }
+        for address in ["0.0.0.0:8000", "[::]:8000", "10.0.0.2:8000", "myhost:8000"] {
+            assert!(!is_loopback_listen_address(address), "{address}");
+        }
+    }
 
     #[test]
     fn pages_escape_provider_text() {

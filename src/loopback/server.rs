@@ -265,9 +265,8 @@ pub fn refusal_line(owner: &Owner, local: SocketAddr, peer: SocketAddr) -> Strin
     let us = format!("uid {}", unsafe { libc::geteuid() });
     #[cfg(not(unix))]
     let us = "this account".to_string();
-    let head = format!(
-        "refused a connection to the login listener ({local}) from {peer}, unanswered"
-    );
+    let head =
+        format!("refused a connection to the login listener ({local}) from {peer}, unanswered");
     match owner {
         Owner::OtherUser(uid) => {
             let who = uid.map_or("another account".to_string(), |uid| format!("another account (uid {uid})"));

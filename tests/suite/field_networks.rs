@@ -24,8 +24,7 @@ use serde_json::Value;
 
 use crate::common::{
     free_port, kubectl_path_absolute, not_built_here, run_with_timeout, support_dir,
-    test_certificate_for, wait_at_most, write_kubeconfig, ApiServer, Daemon, Provider, Run,
-    PLUGIN,
+    test_certificate_for, wait_at_most, write_kubeconfig, ApiServer, Daemon, Provider, Run, PLUGIN,
 };
 
 fn is_root() -> bool {
@@ -108,7 +107,14 @@ impl Netns {
         run(
             "ip",
             &[
-                "link", "add", &net.host_if, "type", "veth", "peer", "name", &ns_if,
+                "link",
+                "add",
+                &net.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &ns_if,
             ],
         );
         run("ip", &["link", "set", &ns_if, "netns", &net.name]);
@@ -212,7 +218,10 @@ impl Lab {
             let found = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
                 .iter()
                 .any(|d| Path::new(d).join(tool).exists());
-            assert!(found, "{tool} is missing: ./test.sh installs Debian's {package}");
+            assert!(
+                found,
+                "{tool} is missing: ./test.sh installs Debian's {package}"
+            );
         }
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::Builder::new()
@@ -394,9 +403,8 @@ impl Lab {
             .env("LOGIN_IGNORE_HTTPS_ERRORS", "1");
         let run = run_with_timeout(command, Duration::from_secs(120));
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        serde_json::from_str(text.lines().next().unwrap_or("null")).unwrap_or_else(|e| {
-            panic!("no report from the browser ({e}): {}", run.stderr)
-        })
+        serde_json::from_str(text.lines().next().unwrap_or("null"))
+            .unwrap_or_else(|e| panic!("no report from the browser ({e}): {}", run.stderr))
     }
 
     /// A TCP forwarder (socat, as docker-proxy or a port forward is) run by `account` (root
@@ -572,7 +580,10 @@ fn a_container_with_a_published_port(
     );
     wait_listening(None, port);
     let start = lab.start_url(&mut kubectl);
-    assert!(start.starts_with(&format!("http://localhost:{port}/login?k=")), "{start}");
+    assert!(
+        start.starts_with(&format!("http://localhost:{port}/login?k=")),
+        "{start}"
+    );
     let url = if via_terminal {
         lab.terminal_url(&mut kubectl)
     } else {
@@ -583,7 +594,11 @@ fn a_container_with_a_published_port(
     eprintln!("$ kubectl auth whoami (in the container)\n{}", run.stderr);
     assert_signed_in(&run, &browser);
     assert_warned_once_about(&run.stderr, &format!("0.0.0.0:{port}"));
-    assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
+    assert!(
+        lines_with(&run.stderr, "warning: refused").is_empty(),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -618,9 +633,9 @@ fn a_container_with_a_published_port_by_the_environment_variable_alone() {
 /// published port goes on.
 #[test]
 fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
-    let Some(lab) = Lab::new(
-        "another_account_in_the_container_is_refused_at_once_and_the_login_goes_on",
-    ) else {
+    let Some(lab) =
+        Lab::new("another_account_in_the_container_is_refused_at_once_and_the_login_goes_on")
+    else {
         return;
     };
     let container = &lab.net;
@@ -630,7 +645,10 @@ fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
     let url = lab.start_url(&mut kubectl);
 
     let on_loopback = lab.another_account_requests(Some(container), "127.0.0.1", port);
-    assert_eq!(on_loopback, "", "another account was answered on the loopback");
+    assert_eq!(
+        on_loopback, "",
+        "another account was answered on the loopback"
+    );
     let other = account("oidc-field-b");
     let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
     eprintln!("said at once: {line}");
@@ -667,7 +685,11 @@ fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
     );
     let summary = lines_with(&run.stderr, "connections from other users");
     assert_eq!(summary.len(), 1, "{}", run.stderr);
-    assert!(summary[0].contains("refused 2 connections"), "{}", run.stderr);
+    assert!(
+        summary[0].contains("refused 2 connections"),
+        "{}",
+        run.stderr
+    );
     assert!(
         lines_with(&run.stderr, "no process here holds").is_empty(),
         "{}",
@@ -717,7 +739,11 @@ fn a_dev_container_forward_as_the_users_own_account_or_root() {
         drop(forward);
         eprintln!("$ kubectl auth whoami (forwarder as {who})\n{}", run.stderr);
         assert_signed_in(&run, &browser);
-        assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
+        assert!(
+            lines_with(&run.stderr, "warning: refused").is_empty(),
+            "{}",
+            run.stderr
+        );
         assert!(
             lines_with(&run.stderr, "not a loopback address").is_empty(),
             "{}",
@@ -866,7 +892,11 @@ fn over_ssh(name: &str, another_account_knocks: bool) {
         let summary = lines_with(&run.stderr, "connection from another user");
         assert_eq!(summary.len(), 1, "{}", run.stderr);
     } else {
-        assert!(lines_with(&run.stderr, "warning: refused").is_empty(), "{}", run.stderr);
+        assert!(
+            lines_with(&run.stderr, "warning: refused").is_empty(),
+            "{}",
+            run.stderr
+        );
     }
 }
 
@@ -880,5 +910,52 @@ fn another_account_on_the_ssh_host_is_refused_at_once_and_the_login_goes_on() {
     over_ssh(
         "another_account_on_the_ssh_host_is_refused_at_once_and_the_login_goes_on",
         true,
+    );
+}
+
+/// `doctor` says the same as the login's start when a kubeconfig listens on every address (the
+/// container recipe), and nothing about it for the default loopback address.
+#[test]
+fn doctor_warns_about_a_listen_address_that_is_not_a_loopback_one() {
+    let world = crate::common::World::with_https_provider(300);
+    let mut args = world.get_token_args();
+    args.push(format!(
+        "--certificate-authority={}",
+        world.provider_ca.as_ref().unwrap().display()
+    ));
+    args.push("--token-cache-storage=disk".into());
+    let doctor = |args: &[String]| {
+        let config = world.kubeconfig(
+            "kubeconfig",
+            "client.authentication.k8s.io/v1",
+            PLUGIN,
+            args,
+        );
+        let config = config.display().to_string();
+        let run = world.plugin(&["doctor".into()], &[("KUBECONFIG", config.as_str())]);
+        eprintln!("$ kubectl oidc-login doctor\n{}{}", run.stdout, run.stderr);
+        run
+    };
+    let run = doctor(&args);
+    assert!(
+        !run.stdout.contains("not a loopback address"),
+        "{}",
+        run.stdout
+    );
+    args.retain(|a| !a.starts_with("--listen-address"));
+    args.push("--listen-address=0.0.0.0:8000".into());
+    let run = doctor(&args);
+    let warned = lines_with(&run.stdout, "not a loopback address");
+    assert_eq!(warned.len(), 1, "{}", run.stdout);
+    assert!(
+        warned[0].contains("the login listener will be on 0.0.0.0:8000"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("--grant-type=device-code or authcode-keyboard"),
+        "{}",
+        run.stdout
     );
 }
