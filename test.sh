@@ -41,8 +41,11 @@ command -v python3 >/dev/null || need+=(python3)
 command -v faketime >/dev/null || need+=(faketime)
 # tests/suite/field_networks.rs: socat plays docker-proxy and a dev container's port forward, a
 # real sshd carries the SSH tunnel (Debian's package starts no service in a container).
+# nftables turns a connection from outside a namespace onto its loopback (as WSL's mirrored
+# networking delivers one).
 command -v socat >/dev/null || need+=(socat)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+[[ -x /usr/sbin/nft ]] || need+=(nftables)
 # Other platforms (tests/suite/platforms.rs, tests/suite/release.rs): the Windows build (mingw) run under
 # Wine, the aarch64 build run under qemu-user. The static x86_64 build needs no musl-gcc: the
 # system cc builds ring for musl (as ./install.sh does).

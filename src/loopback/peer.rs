@@ -88,6 +88,7 @@ pub fn judge(found: Option<Socket>, ours: u32, local: SocketAddr, peer: SocketAd
 /// Whether `peer`'s address is one of this machine's (this network namespace's): binding it
 /// succeeds only then. Any doubt (an error other than "not available here") counts as ours,
 /// so that a socket of ours that vanished is never taken for a remote one.
+#[cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 fn is_own_address(peer: SocketAddr) -> bool {
     if peer.ip().is_loopback() || peer.ip().is_unspecified() {
         return true;

@@ -62,8 +62,9 @@ struct Shared {
     refused_users: AtomicUsize,
     /// Connections closed unanswered because nobody could be found to vouch for them.
     refused_unnamed: AtomicUsize,
-    /// The first refusal has been said (at once, in one line); later ones are only counted.
-    refusal_said: AtomicBool,
+    /// The first refusal of each kind (another account's, one nobody vouches for, a failed
+    /// lookup) has been said, at once, in one line; later ones are only counted.
+    refusal_said: [AtomicBool; 3],
     /// A connection from outside this network namespace has been served (said once, at -v1).
     remote_said: AtomicBool,
 }
@@ -102,7 +103,7 @@ impl Server {
                 stop: AtomicBool::new(false),
                 refused_users: AtomicUsize::new(0),
                 refused_unnamed: AtomicUsize::new(0),
-                refusal_said: AtomicBool::new(false),
+                refusal_said: Default::default(),
                 remote_said: AtomicBool::new(false),
             }),
             heads,
@@ -220,12 +221,15 @@ impl Shared {
                 }
             }
             Owner::OtherUser(_) | Owner::Gone | Owner::Unknown(_) => {
-                let counter = match owner {
-                    Owner::OtherUser(_) => &self.refused_users,
-                    _ => &self.refused_unnamed,
+                let (counter, kind) = match owner {
+                    Owner::OtherUser(_) => (&self.refused_users, 0),
+                    Owner::Gone => (&self.refused_unnamed, 1),
+                    _ => (&self.refused_unnamed, 2),
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
-                if !self.refusal_said.swap(true, Ordering::SeqCst) {
+                // Each kind once: another account's knocking must not hide why the user's own
+                // browser (behind a relay nobody can vouch for) is turned away.
+                if !self.refusal_said[kind].swap(true, Ordering::SeqCst) {
                     crate::warn!("{}", refusal_line(&owner, local, peer));
                 } else {
                     crate::debug!(1, "closed a connection from {peer} unanswered: {owner:?}");
@@ -273,7 +277,9 @@ pub fn refusal_line(owner: &Owner, local: SocketAddr, peer: SocketAddr) -> Strin
             format!("{head}: its other end belongs to {who}, and only {us} and root may take part in this login. If that was your browser, run it as {us}; or sign in with {INSTEAD}")
         }
         Owner::Unknown(why) => format!("{head}: cannot tell which account opened it ({why}), and another account could otherwise steer this login. Sign in with {INSTEAD}"),
-        _ if wsl() && peer.ip().is_loopback() => format!("{head}: no process in this Linux system holds its other end, as when a Windows browser connects through WSL's mirrored networking, which hides whose connection it is. Set networkingMode=nat in .wslconfig (its localhost relay is trusted), or sign in with {INSTEAD} (docs/networks.md, WSL 2)"),
+        // WSL's mirrored networking delivers a Windows browser's connection onto the loopback
+        // with no Linux socket behind it (docs/networks.md, WSL 2).
+        _ if wsl() && local.ip().is_loopback() => format!("{head}: no process in this Linux system holds its other end, as when a Windows browser connects through WSL's mirrored networking, which hides whose connection it is. Set networkingMode=nat in .wslconfig (its localhost relay is trusted), or sign in with {INSTEAD} (docs/networks.md, WSL 2)"),
         _ => format!("{head}: no process on this machine holds its other end (it closed at once, or it came in from another network namespace onto an address of this one), so nobody can vouch for it. A browser elsewhere reaches the login through a forwarder to a non-loopback --listen-address, or an SSH tunnel to the loopback (docs/networks.md); or sign in with {INSTEAD}"),
     }
 }

@@ -959,3 +959,109 @@ fn doctor_warns_about_a_listen_address_that_is_not_a_loopback_one() {
         run.stdout
     );
 }
+
+/// A connection that arrives on the loopback from outside the namespace has no socket here to
+/// vouch for it, and is refused: the loopback keeps its whole guarantee. Here the host reaches
+/// the container's 127.0.0.1 through a DNAT rule (nftables, with route_localnet); WSL's mirrored
+/// networking delivers a Windows browser's connection the same way (onto 127.0.0.1, no Linux
+/// socket behind it), so the plugin runs with WSL's variable set, and the line it says at once
+/// names that mode and the way out. The summary does not call it another user's, and the
+/// user's own login (through a forwarder of the user's in the namespace) goes on.
+#[test]
+fn a_connection_onto_the_loopback_from_outside_the_namespace_is_refused_and_said_why() {
+    let Some(lab) = Lab::new(
+        "a_connection_onto_the_loopback_from_outside_the_namespace_is_refused_and_said_why",
+    ) else {
+        return;
+    };
+    let container = &lab.net;
+    let (port, tunnel_port) = (free_port(), free_port());
+    let nft = |rule: &str| {
+        let out = container.command("nft").arg(rule).output().unwrap();
+        assert!(
+            out.status.success(),
+            "nft {rule}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let out = container
+        .command("sysctl")
+        .args(["-qw", "net.ipv4.conf.all.route_localnet=1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    nft("add table ip nat");
+    nft("add chain ip nat prerouting { type nat hook prerouting priority -100 ; }");
+    nft(&format!(
+        "add rule ip nat prerouting tcp dport {port} dnat to 127.0.0.1:{port}"
+    ));
+
+    let listen = format!("--listen-address=127.0.0.1:{port}");
+    let mut kubectl = lab.kubectl_whoami(
+        Some(container),
+        &[&listen],
+        &[("WSL_DISTRO_NAME", "Ubuntu")],
+    );
+    let url = lab.start_url(&mut kubectl);
+    let knock = format!(
+        "exec 3<>/dev/tcp/{}/{port} && printf 'GET / HTTP/1.1\\r\\nHost: localhost:{port}\\r\\n\\r\\n' >&3 && timeout 20 cat <&3",
+        container.ns_ip
+    );
+    let out = Command::new("bash").args(["-c", &knock]).output().unwrap();
+    // Connected, then closed unanswered (a reset, since the request was never read).
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("connect:"),
+        "the DNAT path is not there: {out:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "answered");
+    let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
+    eprintln!("said at once: {line}");
+    for what in [
+        format!("(127.0.0.1:{port}) from {}:", container.host_ip),
+        "no process in this Linux system holds its other end".to_string(),
+        "WSL's mirrored networking".to_string(),
+        "networkingMode=nat".to_string(),
+        "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
+    ] {
+        assert!(line.contains(&what), "{what:?} missing: {line}");
+    }
+
+    let _editor = lab.forwarder(
+        None,
+        None,
+        &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+        &format!("TCP4:{}:{tunnel_port}", container.ns_ip),
+    );
+    let _forward = lab.forwarder(
+        Some(container),
+        Some(&lab.user),
+        &format!(
+            "TCP4-LISTEN:{tunnel_port},bind={},reuseaddr,fork",
+            container.ns_ip
+        ),
+        &format!("TCP4:127.0.0.1:{port}"),
+    );
+    wait_listening(None, port);
+    wait_listening(Some(container), tunnel_port);
+    let browser = lab.browse(None, &url);
+    let run = kubectl.finish();
+    eprintln!("$ kubectl auth whoami (in the namespace)\n{}", run.stderr);
+    assert_signed_in(&run, &browser);
+    assert!(
+        lines_with(&run.stderr, "from other users").is_empty()
+            && lines_with(&run.stderr, "from another user").is_empty(),
+        "{}",
+        run.stderr
+    );
+    let summary = lines_with(&run.stderr, "whose other end no process here holds");
+    assert_eq!(summary.len(), 1, "{}", run.stderr);
+    assert!(
+        summary[0].contains("refused 1 connection"),
+        "{}",
+        run.stderr
+    );
+}
