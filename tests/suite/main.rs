@@ -30,6 +30,7 @@ mod kubelogin_dropin;
 mod layering;
 mod listener_attacks;
 mod network;
+mod pairwise;
 mod peers;
 mod pflag_model;
 mod platforms;

@@ -143,6 +143,8 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
+// The stand-in for Microsoft Entra ID (tests/suite/pairwise.rs).
+pub mod entra;
 // The real Ory Hydra and zitadel/oidc's example provider (tests/suite/providers.rs).
 pub mod hydra;
 // The real Keycloak and OpenLDAP (tests/suite/keycloak.rs): Linux processes in a group of their own.
