@@ -41,3 +41,4 @@ mod secrets;
 mod setup;
 mod shared_cache;
 mod trust_attacks;
+mod two_providers;

@@ -167,7 +167,7 @@ pub use keyring::SecretService;
 #[allow(unused_imports)]
 pub use kubectl::{kubectl_path, kubectl_path_absolute, user_info, write_kubeconfig};
 #[allow(unused_imports)]
-pub use peers::{peer, peer_version, KubeApiServer, OidcConfig};
+pub use peers::{peer, peer_version, point_issuer, KubeApiServer, OidcConfig};
 pub use provider::Provider;
 
 /// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.
