@@ -38,11 +38,25 @@ pub fn claims(data: &[u8]) {
     }
 
     if let Some(who) = Who::of(&token) {
-        let other = Who {
-            iss: Some("https://op.example".into()),
-            sub: Some("alice".into()),
-        };
-        assert_eq!(who.differs(&other), other.differs(&who));
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let others = [
+            Who {
+                iss: Some("https://op.example".into()),
+                sub: Some("alice".into()),
+                oid: None,
+                tid: None,
+            },
+            // An Entra ID login, where `oid` and the tenant decide (pairwise `sub`).
+            Who {
+                iss: Some(format!("https://login.microsoftonline.com/{tenant}/v2.0")),
+                sub: Some("pairwise".into()),
+                oid: Some("alice-oid".into()),
+                tid: Some(tenant.into()),
+            },
+        ];
+        for other in &others {
+            assert_eq!(who.differs(other), other.differs(&who));
+        }
         assert!(!who.differs(&who));
     }
 

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod grant;
 pub mod http;
 pub mod keyboard;
+pub mod pairwise;
 pub mod password;
 pub mod provider;
 pub mod refresh;
@@ -68,11 +69,14 @@ pub enum OidcError {
     },
     /// A refresh answered with an ID token (or, for --oidc-use-access-token, an access token)
     /// for another user or issuer than the login's.
-    #[error("the provider's refresh answer names another user (sub `{after}`) than the login it renews (sub `{before}`) in its {what}; the answer is refused and the cached login removed: sign in again, and report this to the provider's administrators")]
+    /// `before` and `after` name each user as the check compared them (`sub `…``, or `oid`
+    /// and tenant at a provider with pairwise subjects); `advice` is what to do about it.
+    #[error("the provider's refresh answer names another user ({after}) than the login it renews ({before}) in its {what}; the answer is refused and the cached login removed: sign in again, and {advice}")]
     IdentityChanged {
         before: String,
         after: String,
         what: &'static str,
+        advice: &'static str,
     },
     /// A refresh answered without an ID token (OpenID Connect Core 12.2 allows it), also when
     /// asked for `openid` in its scope, while kubectl is to get the ID token.

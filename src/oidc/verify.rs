@@ -8,6 +8,7 @@ use openidconnect::{
 };
 
 use super::http::HttpClient;
+use super::pairwise;
 use super::provider::Provider;
 use super::OidcError;
 use crate::clock::Offset;
@@ -67,22 +68,31 @@ pub fn verify_refreshed(
     let after = crate::jwt::peek_claims::<Who>(&id_token.to_string());
     if after.as_ref() != Some(&before) {
         return Err(OidcError::IdentityChanged {
-            before: before.sub,
-            after: after.map(|w| w.sub).unwrap_or_default(),
+            before: format!("sub `{}`", before.sub),
+            after: format!("sub `{}`", after.map(|w| w.sub).unwrap_or_default()),
             what: "ID token",
+            advice: REPORT,
         });
     }
     Ok(expiry)
 }
 
+/// What to do about a token that names another user: nothing the user can fix.
+const REPORT: &str = "report this to the provider's administrators";
+
 /// Who a token names: its `iss` and `sub`, read from a token verified before or from a JWT
-/// access token that is passed along.
+/// access token that is passed along; and, for a provider whose `sub` differs per application
+/// (see [`super::pairwise`]), the `oid` and `tid` that stay the same.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Who {
     #[serde(default)]
     pub iss: Option<String>,
     #[serde(default)]
     pub sub: Option<String>,
+    #[serde(default)]
+    pub oid: Option<String>,
+    #[serde(default)]
+    pub tid: Option<String>,
 }
 
 impl Who {
@@ -102,11 +112,50 @@ impl Who {
     }
 
     /// Whether `other` names someone else than `self`: another `sub`, or another `iss`, where
-    /// both tokens carry the claim.
+    /// both tokens carry the claim; at a provider known to issue pairwise subjects (Entra ID),
+    /// another `oid` or tenant, whatever `sub` and the issuer's token version say.
     pub fn differs(&self, other: &Who) -> bool {
         let differ =
             |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
-        differ(&self.sub, &other.sub) || differ(&self.iss, &other.iss)
+        let strictly = differ(&self.sub, &other.sub) || differ(&self.iss, &other.iss);
+        strictly && !pairwise::same_user(&self.pairwise_claims(), &other.pairwise_claims())
+    }
+
+    fn pairwise_claims(&self) -> pairwise::Claims<'_> {
+        pairwise::Claims {
+            iss: self.iss.as_deref(),
+            oid: self.oid.as_deref(),
+            tid: self.tid.as_deref(),
+        }
+    }
+
+    /// How the check names this user in an error: `sub`, or at a provider with pairwise
+    /// subjects the `oid` and tenant it compares.
+    fn describe(&self) -> String {
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        if pairwise::is_pairwise_issuer(self.iss.as_deref()) {
+            format!(
+                "oid `{}` in tenant `{}`, sub `{}`",
+                or_none(&self.oid),
+                or_none(&self.tid),
+                or_none(&self.sub)
+            )
+        } else {
+            format!("sub `{}`", self.sub.clone().unwrap_or_default())
+        }
+    }
+
+    /// What to do when `other` differs from this login: at a provider with pairwise subjects
+    /// whose tokens lack `oid`, ask for it (Entra sends `oid` only with the `profile` scope);
+    /// otherwise it is the provider's fault.
+    fn advice(&self, other: &Who) -> &'static str {
+        if pairwise::is_pairwise_issuer(self.iss.as_deref())
+            && (self.oid.is_none() || other.oid.is_none())
+        {
+            "this provider (Microsoft Entra ID) names one user by another `sub` in each application's tokens: add --oidc-extra-scope=profile to the get-token flags, so that its tokens carry `oid`, the identifier that stays the same"
+        } else {
+            REPORT
+        }
     }
 }
 
@@ -120,9 +169,14 @@ pub fn access_token_of_login(tokens: &TokenSet, login: Option<&Who>) -> Result<(
     };
     if login.differs(&access) {
         return Err(OidcError::IdentityChanged {
-            before: login.sub.clone().unwrap_or_default(),
-            after: access.sub.unwrap_or_else(|| access.iss.unwrap_or_default()),
+            before: login.describe(),
+            after: if access.sub.is_none() {
+                format!("iss `{}`", access.iss.clone().unwrap_or_default())
+            } else {
+                access.describe()
+            },
             what: "access token",
+            advice: login.advice(&access),
         });
     }
     Ok(())
@@ -141,11 +195,12 @@ pub fn exchanged_for_login(
         (Some(login), Some(exchanged)) if login.differs(&exchanged) => Err(OidcError::Exchanged {
             audience: audience.to_string(),
             why: format!(
-                "it names another user (sub `{}`, iss `{}`) than the login it was exchanged from (sub `{}`, iss `{}`), so it is refused and not cached; report this to the provider's administrators",
-                exchanged.sub.unwrap_or_default(),
-                exchanged.iss.unwrap_or_default(),
-                login.sub.clone().unwrap_or_default(),
+                "it names another user ({}, iss `{}`) than the login it was exchanged from ({}, iss `{}`), so it is refused and not cached; {}",
+                exchanged.describe(),
+                exchanged.iss.clone().unwrap_or_default(),
+                login.describe(),
                 login.iss.clone().unwrap_or_default(),
+                login.advice(&exchanged),
             ),
         }),
         (None, _) => {
@@ -330,6 +385,53 @@ mod tests {
         assert!(check(r#"{"iss":"https://evil","sub":"alice"}"#).is_err());
         // An opaque access token names nobody; the provider vouches for it.
         assert!(access_token_of_login(&with_access("opaque"), Some(&alice)).is_ok());
+    }
+
+    /// Entra ID: the ID token (v2.0, for the login's client) and the access token (v1.0, for
+    /// the cluster's API app) name one user by two `sub`s; `oid` and the tenant decide.
+    #[test]
+    fn at_entra_the_oid_and_tenant_decide_and_sub_may_differ() {
+        let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let login = Who::of(&jwt(&format!(
+            r#"{{"iss":"https://login.microsoftonline.com/{tid}/v2.0","sub":"pairwise-for-client","oid":"alice-oid","tid":"{tid}"}}"#
+        )))
+        .unwrap();
+        let access = |sub: &str, oid: &str| {
+            with_access(&jwt(&format!(
+                r#"{{"iss":"https://sts.windows.net/{tid}/","sub":"{sub}","oid":"{oid}","tid":"{tid}"}}"#
+            )))
+        };
+        assert!(
+            access_token_of_login(&access("pairwise-for-api", "alice-oid"), Some(&login)).is_ok()
+        );
+        let err = access_token_of_login(&access("pairwise-for-api", "bob-oid"), Some(&login))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("oid `bob-oid`"), "{err}");
+        assert!(
+            err.contains("report this to the provider's administrators"),
+            "{err}"
+        );
+
+        // A login without `oid` (no `profile` scope): refused, with what to add.
+        let bare = Who::of(&jwt(&format!(
+            r#"{{"iss":"https://login.microsoftonline.com/{tid}/v2.0","sub":"pairwise-for-client","tid":"{tid}"}}"#
+        )))
+        .unwrap();
+        let err = access_token_of_login(&access("pairwise-for-api", "alice-oid"), Some(&bare))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--oidc-extra-scope=profile"), "{err}");
+
+        // Elsewhere `oid` and `tid` mean nothing: sub decides as before.
+        let keycloak = Who::of(&jwt(
+            r#"{"iss":"https://idp","sub":"alice","oid":"x","tid":"y"}"#,
+        ))
+        .unwrap();
+        let other = with_access(&jwt(
+            r#"{"iss":"https://idp","sub":"mallory","oid":"x","tid":"y"}"#,
+        ));
+        assert!(access_token_of_login(&other, Some(&keycloak)).is_err());
     }
 
     #[test]

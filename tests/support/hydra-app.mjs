@@ -12,10 +12,14 @@
 //    refresh token presented, and Hydra's answer), which is how a test proves that no refresh
 //    token was presented twice.
 //
-// Usage: node hydra-app.mjs   (HYDRA_ADMIN, HYDRA_PUBLIC: Hydra's URLs; APP_PORT, PROXY_PORT)
+// Usage: node hydra-app.mjs   (HYDRA_ADMIN, HYDRA_PUBLIC: Hydra's URLs; APP_PORT, PROXY_PORT;
+// PROXY_TLS_CERT and PROXY_TLS_KEY: the proxy, hence the issuer, serves HTTPS, as a Hydra
+// behind its TLS front does; kube-apiserver trusts https issuers only)
 // Prints one JSON line {"app": URL, "proxy": URL} once both listen.
 // Test hooks on the proxy: GET /__test/counts, GET /__test/token-requests, POST /__test/reset.
 import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import express from 'express';
 
@@ -115,7 +119,9 @@ const counts = {};
 const tokenRequests = [];
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex').slice(0, 16);
 
-const proxy = http.createServer(async (req, res) => {
+const proxyTls = env.PROXY_TLS_CERT && { cert: fs.readFileSync(env.PROXY_TLS_CERT), key: fs.readFileSync(env.PROXY_TLS_KEY) };
+const serve = (handler) => (proxyTls ? https.createServer(proxyTls, handler) : http.createServer(handler));
+const proxy = serve(async (req, res) => {
   const path = req.url.split('?')[0];
   if (path === '/__test/counts') return res.end(JSON.stringify(counts));
   if (path === '/__test/token-requests') return res.end(JSON.stringify(tokenRequests));
@@ -167,6 +173,6 @@ const proxy = http.createServer(async (req, res) => {
 
 const appServer = app.listen(Number(env.APP_PORT), '127.0.0.1', () => {
   proxy.listen(Number(env.PROXY_PORT), '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ app: `http://127.0.0.1:${appServer.address().port}`, proxy: `http://127.0.0.1:${proxy.address().port}` })}\n`);
+    process.stdout.write(`${JSON.stringify({ app: `http://127.0.0.1:${appServer.address().port}`, proxy: `${proxyTls ? 'https' : 'http'}://127.0.0.1:${proxy.address().port}` })}\n`);
   });
 });

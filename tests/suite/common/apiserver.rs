@@ -18,7 +18,8 @@ pub fn test_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     test_certificate_for(dir, name, &[])
 }
 
-/// [`test_certificate`] valid for the addresses `also` besides 127.0.0.1 and localhost.
+/// [`test_certificate`] valid for the addresses (or host names) `also` besides 127.0.0.1 and
+/// localhost.
 pub fn test_certificate_for(dir: &Path, name: &str, also: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
     let ca_key = dir.join(format!("{name}-ca.key"));
     let ca = dir.join(format!("{name}-ca.crt"));
@@ -26,7 +27,13 @@ pub fn test_certificate_for(dir: &Path, name: &str, also: &[&str]) -> (PathBuf, 
     let csr = dir.join(format!("{name}.csr"));
     let cert = dir.join(format!("{name}.crt"));
     let ext = dir.join(format!("{name}.ext"));
-    let extra: String = also.iter().map(|ip| format!(",IP:{ip}")).collect();
+    let extra: String = also
+        .iter()
+        .map(|a| match a.parse::<std::net::IpAddr>() {
+            Ok(_) => format!(",IP:{a}"),
+            Err(_) => format!(",DNS:{a}"),
+        })
+        .collect();
     std::fs::write(
         &ext,
         format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost{extra}\n"),

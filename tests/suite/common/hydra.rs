@@ -68,9 +68,36 @@ pub struct Hydra {
 }
 
 impl Hydra {
+    /// The issuer as Hydra's discovery document names it (the form its tokens' `iss` has).
+    pub fn discovered_issuer(&self) -> String {
+        let doc: Value = serde_json::from_str(
+            &self
+                .http
+                .get(format!("{}/.well-known/openid-configuration", self.issuer))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap();
+        doc["issuer"].as_str().unwrap().to_string()
+    }
+}
+
+impl Hydra {
     /// Starts Hydra in `dir` with ID and access tokens living `ttl_secs`; None (after the
     /// `not built here` line) when scripts/providers could not build it.
     pub fn start(dir: &Path, ttl_secs: u64) -> Option<Self> {
+        Self::start_tls(dir, ttl_secs, None)
+    }
+
+    /// [`Self::start`] with the issuer (the counting proxy) serving HTTPS with `tls`: (CA
+    /// certificate, certificate, key), as from [`super::test_certificate`].
+    pub fn start_tls(
+        dir: &Path,
+        ttl_secs: u64,
+        tls: Option<&(PathBuf, PathBuf, PathBuf)>,
+    ) -> Option<Self> {
         let binary = match built_provider("hydra", "hydra", "hydra", "github.com/ory/hydra/v2") {
             Ok(b) => b,
             Err(why) => {
@@ -82,17 +109,17 @@ impl Hydra {
             (free_port(), free_port(), free_port(), free_port());
         let public = format!("http://127.0.0.1:{public_port}");
         let admin = format!("http://127.0.0.1:{admin_port}");
-        let (app, ready) = start_node(
-            "hydra-app.mjs",
-            &[],
-            &[
-                ("HYDRA_ADMIN", admin.clone()),
-                ("HYDRA_PUBLIC", public.clone()),
-                ("APP_PORT", app_port.to_string()),
-                ("PROXY_PORT", proxy_port.to_string()),
-            ],
-            &dir.join("hydra-app.log"),
-        );
+        let mut envs = vec![
+            ("HYDRA_ADMIN", admin.clone()),
+            ("HYDRA_PUBLIC", public.clone()),
+            ("APP_PORT", app_port.to_string()),
+            ("PROXY_PORT", proxy_port.to_string()),
+        ];
+        if let Some((_, cert, key)) = tls {
+            envs.push(("PROXY_TLS_CERT", cert.display().to_string()));
+            envs.push(("PROXY_TLS_KEY", key.display().to_string()));
+        }
+        let (app, ready) = start_node("hydra-app.mjs", &[], &envs, &dir.join("hydra-app.log"));
         let issuer = ready["proxy"].as_str().unwrap().to_string();
         let app_url = ready["app"].as_str().unwrap().to_string();
         let log = dir.join("hydra.log");
@@ -127,7 +154,15 @@ impl Hydra {
             admin,
             app: app_url,
             log,
-            http: reqwest::blocking::Client::new(),
+            http: match tls {
+                Some((ca, _, _)) => reqwest::blocking::Client::builder()
+                    .add_root_certificate(
+                        reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+                None => reqwest::blocking::Client::new(),
+            },
         };
         let start = Instant::now();
         loop {

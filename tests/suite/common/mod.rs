@@ -143,6 +143,8 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
+// The stand-in for Microsoft Entra ID (tests/suite/pairwise.rs).
+pub mod entra;
 // The real Ory Hydra and zitadel/oidc's example provider (tests/suite/providers.rs).
 pub mod hydra;
 // The real Keycloak and OpenLDAP (tests/suite/keycloak.rs): Linux processes in a group of their own.
@@ -165,7 +167,7 @@ pub use keyring::SecretService;
 #[allow(unused_imports)]
 pub use kubectl::{kubectl_path, kubectl_path_absolute, user_info, write_kubeconfig};
 #[allow(unused_imports)]
-pub use peers::{peer, peer_version, KubeApiServer, OidcConfig};
+pub use peers::{peer, peer_version, point_issuer, KubeApiServer, OidcConfig};
 pub use provider::Provider;
 
 /// One test's world: a HOME, a cache dir, a provider, an API server and a kubeconfig.

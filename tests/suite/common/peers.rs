@@ -136,6 +136,59 @@ impl KubeApiServer {
         oidc: OidcConfig,
         audience: Option<&str>,
     ) -> Option<Self> {
+        // The OIDC settings exactly as the examples say, the issuer (and its CA, which the
+        // examples leave to the reader: a public Keycloak needs none) replaced by the test's.
+        match oidc {
+            OidcConfig::Flags => {
+                let text =
+                    std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt"))
+                        .unwrap();
+                assert!(text.contains(EXAMPLE_ISSUER), "{text}");
+                let mut args: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("--"))
+                    .map(|l| l.replace(EXAMPLE_ISSUER, issuer))
+                    .map(|l| match audience {
+                        Some(a) if l == "--oidc-client-id=kubernetes" => {
+                            format!("--oidc-client-id={a}")
+                        }
+                        _ => l,
+                    })
+                    .collect();
+                args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
+                Self::launch(dir, |_| args)
+            }
+            OidcConfig::AuthenticationConfiguration => {
+                let text =
+                    std::fs::read_to_string(repo().join("examples/authentication-config.yaml"))
+                        .unwrap();
+                let mut config = point_issuer(&text, EXAMPLE_ISSUER, issuer, issuer_ca);
+                if let Some(audience) = audience {
+                    let example = "    audiences:\n    - kubernetes\n";
+                    assert!(config.contains(example), "{config}");
+                    config =
+                        config.replace(example, &format!("    audiences:\n    - {audience}\n"));
+                }
+                Self::start_with_authentication_config(dir, &config)
+            }
+        }
+    }
+
+    /// Starts kube-apiserver in `dir` with the structured authentication `config` (YAML; an
+    /// example made the test's with [`point_issuer`]). None (after the `not built here` line)
+    /// when scripts/peers could not build it.
+    pub fn start_with_authentication_config(dir: &Path, config: &str) -> Option<Self> {
+        Self::launch(dir, |dir| {
+            let path = dir.join("authentication-config.yaml");
+            std::fs::write(&path, config).unwrap();
+            vec![format!("--authentication-config={}", path.display())]
+        })
+    }
+
+    /// Starts kube-apiserver in its own subdirectory of `dir`, with the harness's settings and
+    /// the authentication flags `oidc_args` returns (given that subdirectory).
+    fn launch(dir: &Path, oidc_args: impl FnOnce(&Path) -> Vec<String>) -> Option<Self> {
         let binary = peer("kube-apiserver", &peer_version("KUBE_APISERVER"))?;
         let dir = dir.join("kube-apiserver");
         std::fs::create_dir_all(&dir).unwrap();
@@ -201,51 +254,7 @@ impl KubeApiServer {
             "--audit-log-mode=blocking".into(),
             "--profiling=false".into(),
         ];
-        // The OIDC settings exactly as the examples say, the issuer (and its CA, which the
-        // examples leave to the reader: a public Keycloak needs none) replaced by the test's.
-        match oidc {
-            OidcConfig::Flags => {
-                let text =
-                    std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt"))
-                        .unwrap();
-                assert!(text.contains(EXAMPLE_ISSUER), "{text}");
-                args.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| l.starts_with("--"))
-                        .map(|l| l.replace(EXAMPLE_ISSUER, issuer))
-                        .map(|l| match audience {
-                            Some(a) if l == "--oidc-client-id=kubernetes" => {
-                                format!("--oidc-client-id={a}")
-                            }
-                            _ => l,
-                        }),
-                );
-                args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
-            }
-            OidcConfig::AuthenticationConfiguration => {
-                let text =
-                    std::fs::read_to_string(repo().join("examples/authentication-config.yaml"))
-                        .unwrap();
-                let url_line = format!("    url: {EXAMPLE_ISSUER}\n");
-                assert!(text.contains(&url_line), "{text}");
-                let pem = std::fs::read_to_string(issuer_ca).unwrap();
-                let indented: String = pem.lines().map(|l| format!("      {l}\n")).collect();
-                let mut config = text.replace(
-                    &url_line,
-                    &format!("    url: {issuer}\n    certificateAuthority: |\n{indented}"),
-                );
-                if let Some(audience) = audience {
-                    let example = "    audiences:\n    - kubernetes\n";
-                    assert!(config.contains(example), "{config}");
-                    config =
-                        config.replace(example, &format!("    audiences:\n    - {audience}\n"));
-                }
-                let path = dir.join("authentication-config.yaml");
-                std::fs::write(&path, config).unwrap();
-                args.push(format!("--authentication-config={}", path.display()));
-            }
-        }
+        args.extend(oidc_args(&dir));
         let log = dir.join("kube-apiserver.log");
         let child = Command::new(&binary)
             .args(&args)
@@ -415,6 +424,20 @@ impl KubeApiServer {
         std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         path.to_path_buf()
     }
+}
+
+/// An AuthenticationConfiguration example (`text`) with its issuer `example_url` replaced by
+/// `issuer`, and that issuer's CA (`issuer_ca`, PEM), which examples leave to the reader (a
+/// public provider needs none), set beside it.
+pub fn point_issuer(text: &str, example_url: &str, issuer: &str, issuer_ca: &Path) -> String {
+    let url_line = format!("    url: {example_url}\n");
+    assert!(text.contains(&url_line), "no {url_line:?} in {text}");
+    let pem = std::fs::read_to_string(issuer_ca).unwrap();
+    let indented: String = pem.lines().map(|l| format!("      {l}\n")).collect();
+    text.replace(
+        &url_line,
+        &format!("    url: {issuer}\n    certificateAuthority: |\n{indented}"),
+    )
 }
 
 fn kubeconfig_json(server: &str, ca_pem: &str, user: serde_json::Value) -> serde_json::Value {
