@@ -120,7 +120,9 @@ fn check_file(_file: &Path) -> Result<(), KubeconfigError> {
     Ok(())
 }
 
-const MOVE_IT: &str = "move the kubeconfig into a directory only you can write, and point KUBECONFIG there";
+#[cfg(unix)]
+const MOVE_IT: &str =
+    "move the kubeconfig into a directory only you can write, and point KUBECONFIG there";
 
 /// This user, or root (who can change any file anyway).
 #[cfg(unix)]

@@ -250,12 +250,16 @@ mod tests {
         let hostile = "a\u{85}b\u{9b}c\u{2028}d\u{202e}e\u{7f}f\u{feff}g\u{1b}h ünï 𝄞";
         let value = json!({"claim": hostile, "odd key: x": 1});
         let json_text = render(&value, Format::Json);
-        assert!(!json_text.chars().any(|c| c != '\n' && crate::log::is_hostile(c)));
+        assert!(!json_text
+            .chars()
+            .any(|c| c != '\n' && crate::log::is_hostile(c)));
         assert!(json_text.contains("\\u0085") && json_text.contains("ünï 𝄞"));
         let back: Value = serde_json::from_str(&json_text).unwrap();
         assert_eq!(back, value);
         let yaml_text = render(&value, Format::Yaml);
-        assert!(!yaml_text.chars().any(|c| c != '\n' && crate::log::is_hostile(c)));
+        assert!(!yaml_text
+            .chars()
+            .any(|c| c != '\n' && crate::log::is_hostile(c)));
         assert!(yaml_text.contains("\"odd key: x\": 1"), "{yaml_text}");
     }
 }

@@ -60,18 +60,30 @@ fn a_secret_file_swapped_for_a_fifo_fails_at_once() {
     let mut robot = world.grant_args("robot", "client-credentials");
     robot.push(format!("--oidc-client-secret-file={}", s(&secret)));
     let mut by_password = world.grant_args("kubernetes-password", "password");
-    by_password.extend(["--username=alice".into(), format!("--password-file={}", s(&password))]);
+    by_password.extend([
+        "--username=alice".into(),
+        format!("--password-file={}", s(&password)),
+    ]);
     let robot_env = world.grant_args("robot", "client-credentials");
     let variable = ("KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET_FILE", s(&secret));
-    let cases: [(&str, &Path, &[String], Option<(&str, String)>); 3] = [
+    let cases = [
         ("--oidc-client-secret-file", &secret, &robot, None),
         ("--password-file", &password, &by_password, None),
-        ("$KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET_FILE", &secret, &robot_env, Some(variable)),
+        (
+            "$KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET_FILE",
+            &secret,
+            &robot_env,
+            Some(variable),
+        ),
     ];
     let mut failures = Vec::new();
     for (given, file, args, env) in cases {
         write_private(file, "robot-secret\n");
-        as_nobody(&["sh", "-c", &format!("rm -f '{0}' && mkfifo -m 0666 '{0}'", s(file))]);
+        as_nobody(&[
+            "sh",
+            "-c",
+            &format!("rm -f '{0}' && mkfifo -m 0666 '{0}'", s(file)),
+        ]);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         match bounded(&world, args, &env, Duration::from_secs(30)) {
             Err(e) => failures.push(format!("{given} as another user's FIFO: {e}")),
@@ -106,7 +118,10 @@ fn a_secret_file_that_is_another_name_of_the_users_own_file_is_refused() {
     let home = world.path("home");
     std::fs::create_dir_all(&home).unwrap();
     let credentials = home.join(".git-credentials");
-    write_private(&credentials, "robot-secret\nhttps://alice:hunter2@git.example.com\n");
+    write_private(
+        &credentials,
+        "robot-secret\nhttps://alice:hunter2@git.example.com\n",
+    );
     let symlink = team.join("client-secret");
     as_nobody(&["ln", "-s", &s(&credentials), &s(&symlink)]);
     // fs.protected_hardlinks=1 (the default here) keeps another user from linking a file he
@@ -125,14 +140,22 @@ fn a_secret_file_that_is_another_name_of_the_users_own_file_is_refused() {
         args.push(format!("--oidc-client-secret-file={}", s(file)));
         args.push("--token-cache-storage=none".into());
         let run = world.plugin(&args, &[]);
-        eprintln!("$ get-token --oidc-client-secret-file={}\n{}", s(file), run.stderr);
+        eprintln!(
+            "$ get-token --oidc-client-secret-file={}\n{}",
+            s(file),
+            run.stderr
+        );
         if run.ok() || !run.stdout.is_empty() {
             failures.push(format!(
                 "the secret was read through {} ({why}) and sent to the token endpoint",
                 s(file)
             ));
         } else if !(run.stderr.contains(why) && run.stderr.contains(&s(file))) {
-            failures.push(format!("{}: no line saying {why:?}: {}", s(file), run.stderr));
+            failures.push(format!(
+                "{}: no line saying {why:?}: {}",
+                s(file),
+                run.stderr
+            ));
         }
         assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
     }
@@ -165,7 +188,10 @@ fn the_browser_inherits_none_of_the_secrets_given_in_the_environment() {
     chmod(&browser, 0o755);
     let secrets = [
         ("KUBECTL_OIDC_LOGIN_OIDC_CLIENT_SECRET", "post-secret"),
-        ("KUBECTL_OIDC_LOGIN_PASSWORD", "password-h3-from-the-environment"),
+        (
+            "KUBECTL_OIDC_LOGIN_PASSWORD",
+            "password-h3-from-the-environment",
+        ),
         (
             "KUBECTL_OIDC_LOGIN_OIDC_REQUEST_HEADER",
             "X-Team-Token=header-h3-from-the-environment",
@@ -173,15 +199,26 @@ fn the_browser_inherits_none_of_the_secrets_given_in_the_environment() {
     ];
     let path = format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default());
     let dump_dir = s(&dumps);
-    let launchers: [(&str, Vec<(&str, &str)>, bool); 3] = [
+    let launchers = [
         ("--browser-command", vec![], true),
-        ("$BROWSER", vec![("BROWSER", browser.to_str().unwrap())], false),
-        ("xdg-open", vec![("DISPLAY", ":0"), ("PATH", path.as_str())], false),
+        (
+            "$BROWSER",
+            vec![("BROWSER", browser.to_str().unwrap())],
+            false,
+        ),
+        (
+            "xdg-open",
+            vec![("DISPLAY", ":0"), ("PATH", path.as_str())],
+            false,
+        ),
     ];
     for (i, (launcher, launch_env, flag)) in launchers.into_iter().enumerate() {
         let mut args = world.grant_args("kubernetes-post", "authcode");
         args.retain(|a| !a.starts_with("--browser-command") && !a.starts_with("--token-cache-dir"));
-        args.push(format!("--token-cache-dir={}", s(&world.path(&format!("cache-{i}")))));
+        args.push(format!(
+            "--token-cache-dir={}",
+            s(&world.path(&format!("cache-{i}")))
+        ));
         if flag {
             args.push(format!("--browser-command={}", s(&browser)));
         }
@@ -207,7 +244,10 @@ fn the_browser_inherits_none_of_the_secrets_given_in_the_environment() {
             std::fs::remove_file(&path).unwrap();
             seen += 1;
         }
-        assert_eq!(seen, 2, "{launcher}: the browser and its child ran once each");
+        assert_eq!(
+            seen, 2,
+            "{launcher}: the browser and its child ran once each"
+        );
     }
     assert_eq!(world.wait_for_logins(3).len(), 3);
 }
@@ -253,7 +293,12 @@ fn parse_with_pyyaml(text: &str) -> Result<Value, String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 runs (with python3-yaml, which test.sh installs)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -273,11 +318,20 @@ fn parse_with_npm_yaml(text: &str) -> Result<Value, String> {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(stderr.lines().find(|l| l.contains("Error")).unwrap_or_default().to_string());
+        return Err(stderr
+            .lines()
+            .find(|l| l.contains("Error"))
+            .unwrap_or_default()
+            .to_string());
     }
     let docs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     Ok(docs.into_iter().next().unwrap_or_default())
@@ -310,7 +364,10 @@ fn machine_readable_output_escapes_hostile_claims_and_parses_back_to_them() {
                 failures.push(format!("{what} wrote raw {}", raw.join(" ")));
             }
             let parsed: Vec<(&str, Result<Value, String>)> = if format == "json" {
-                vec![("serde_json", serde_json::from_str(&run.stdout).map_err(|e| e.to_string()))]
+                vec![(
+                    "serde_json",
+                    serde_json::from_str(&run.stdout).map_err(|e| e.to_string()),
+                )]
             } else {
                 vec![
                     ("PyYAML", parse_with_pyyaml(&run.stdout)),
@@ -405,7 +462,14 @@ while n % 1000 or not os.path.exists(stop):
 "#;
     let name = format!("{id}-raced.token.json");
     let mut attacker = setpriv_nobody()
-        .args(["/usr/bin/python3", "-c", attacker, &s(&shared), &name, &s(&stop)])
+        .args([
+            "/usr/bin/python3",
+            "-c",
+            attacker,
+            &s(&shared),
+            &name,
+            &s(&stop),
+        ])
         .spawn()
         .expect("the attacker starts");
     let mut outcome = Ok(0);
@@ -496,18 +560,33 @@ fn setup_never_writes_a_kubeconfig_another_user_can_steer() {
     let path = world.path_with_plugin();
     let mut args = world.get_token_args();
     args[0] = "setup".into();
-    args.extend(["--write-kubeconfig", "--user=alice", "--context=oidc-test", "--cluster=test"].map(String::from));
+    args.extend(
+        [
+            "--write-kubeconfig",
+            "--user=alice",
+            "--context=oidc-test",
+            "--cluster=test",
+        ]
+        .map(String::from),
+    );
     let mut failures = Vec::new();
     for (case, kubeconfig, why) in [
         ("a symlink another user planted", &planted, "symbolic link"),
         ("another user's file", &theirs, "belongs to"),
-        ("a directory others may write", &open_dir, "others may write"),
+        (
+            "a directory others may write",
+            &open_dir,
+            "others may write",
+        ),
     ] {
         let kubeconfig_env = s(kubeconfig);
         let logins = world.logins().len();
         let run = world.plugin(
             &args,
-            &[("KUBECONFIG", kubeconfig_env.as_str()), ("PATH", path.as_str())],
+            &[
+                ("KUBECONFIG", kubeconfig_env.as_str()),
+                ("PATH", path.as_str()),
+            ],
         );
         eprintln!("$ setup --write-kubeconfig into {case}\n{}", run.stderr);
         if std::fs::read(&home_config).unwrap() != before {
@@ -534,9 +613,15 @@ fn setup_never_writes_a_kubeconfig_another_user_can_steer() {
     let link = world.path("home/.kube/linked");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let link_env = s(&link);
-    let run = world.plugin(&args, &[("KUBECONFIG", link_env.as_str()), ("PATH", path.as_str())]);
+    let run = world.plugin(
+        &args,
+        &[("KUBECONFIG", link_env.as_str()), ("PATH", path.as_str())],
+    );
     run.assert_ok();
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     let written = std::fs::read_to_string(&target).unwrap();
     assert!(written.contains("oidc-test"), "{written}");
 }

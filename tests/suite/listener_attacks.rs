@@ -1151,8 +1151,7 @@ fn the_device_start_page_serves_its_key_once_and_never_to_another_user() {
         };
         let out = command.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim())
-            .unwrap_or_else(|e| panic!("attacker said {text:?} ({e})"))
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("attacker said {text:?} ({e})"))
     };
     // Before the browser: another user's request with the key is closed unanswered.
     let before = attack(true);
