@@ -126,6 +126,28 @@ fn default_browser(url: &str) -> Result<String, String> {
 fn start_checked(command: &mut Command) -> Result<(), String> {
     const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
     without_our_variables(command);
+    // Detached as the crate detaches them: a session of its own (Unix), so the terminal's
+    // Ctrl-C or hang-up does not reach the browser; no console window (Windows).
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        command.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    }
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
