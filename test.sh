@@ -37,6 +37,8 @@ command -v chromium >/dev/null || need+=(chromium)
 # the password prompt test.
 command -v tinyproxy >/dev/null || need+=(tinyproxy)
 command -v python3 >/dev/null || need+=(python3)
+# PyYAML reads whoami/accounts -o yaml in tests/suite/hardening3.rs (a second conforming parser).
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 # libfaketime shifts the plugin's clock in tests/suite/clock.rs (a machine minutes or hours off).
 command -v faketime >/dev/null || need+=(faketime)
 # tests/suite/field_networks.rs: socat plays docker-proxy and a dev container's port forward, a

@@ -6,7 +6,13 @@
 //!    (else the URL appended), as Python's webbrowser and xdg-utils read it;
 //! 3. on WSL, the Windows default browser: `wslview`, else `cmd.exe /c start`, else
 //!    `powershell.exe Start-Process` (the URL quoted for each, so `&` survives);
-//! 4. the platform's default, through the `open` crate.
+//! 4. the platform's default: the launchers the `open` crate knows (xdg-open, gio, ...), in
+//!    its order.
+//!
+//! Whichever it is, the browser starts without the plugin's own variables
+//! (`KUBECTL_OIDC_LOGIN_*`): a client secret, password or request header given there is for
+//! the plugin, not for a browser that outlives it, nor for every helper, extension host and
+//! crash reporter that browser starts later with its environment.
 
 use std::process::{Command, Stdio};
 
@@ -103,11 +109,75 @@ fn default_browser(url: &str) -> Result<String, String> {
             }
         }
     }
-    match open::that_detached(url) {
-        Ok(()) => Ok("the system's default browser".into()),
-        Err(e) => {
-            failures.push(e.to_string());
-            Err(failures.join("; "))
+    // The crate's own launching (`that_detached`) would pass our environment on.
+    for mut command in open::commands(url) {
+        let program = command.get_program().to_string_lossy().into_owned();
+        match start_checked(&mut command) {
+            Ok(()) => return Ok(format!("{program} (the system's default browser)")),
+            Err(e) => failures.push(format!("{program}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// Starts a desktop launcher as the `open` crate does: one that exits with a failure at once
+/// (xdg-open with no browser configured) lets the next one try; one still running after a
+/// moment, or done with success, has handed the URL on.
+fn start_checked(command: &mut Command) -> Result<(), String> {
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+    without_our_variables(command);
+    // Detached as the crate detaches them: a session of its own (Unix), so the terminal's
+    // Ctrl-C or hang-up does not reach the browser; no console window (Windows).
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        command.creation_flags(CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("exited with {status}")),
+            Ok(None) if start.elapsed() >= SETTLE => {
+                // Reaped when it ends; the plugin usually ends first, and init reaps it then.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Removes the plugin's own variables from what `command` inherits.
+fn without_our_variables(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|n| n.starts_with(crate::config::ENV_PREFIX))
+        {
+            command.env_remove(name);
         }
     }
 }
@@ -149,7 +219,9 @@ pub fn is_wsl() -> bool {
 /// until every writer has closed it, and `kubectl ... 2>&1 | less` would wait on stderr the
 /// same way, while a browser outlives us.
 fn spawn(argv: &[String]) -> Result<(), String> {
-    Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    without_our_variables(&mut command);
+    command
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -87,9 +87,22 @@ pub struct Config {
     /// `--token-exchange-scope`: the RFC 8693 `scope` of that exchange, space-delimited (for
     /// Keycloak, the optional client scope holding the audience's mapper).
     pub token_exchange_scope: Option<String>,
+    /// The flags (long names) whose values the environment gave, each with its variable, so a
+    /// warning about a weakened setting can name where the setting came from.
+    pub from_environment: Vec<(String, String)>,
 }
 
 impl Config {
+    /// Where the value of `flag` (a long name) came from, for a message: the variable when the
+    /// environment gave it (a kubeconfig's exec `env`, a shell profile), else the flag (the
+    /// kubeconfig's exec args, or the command line).
+    pub fn source_of(&self, flag: &str) -> String {
+        match self.from_environment.iter().find(|(f, _)| f == flag) {
+            Some((_, variable)) => format!("${variable} (the environment's --{flag})"),
+            None => format!("--{flag}"),
+        }
+    }
+
     /// All scopes of the authorization request: `openid` first, then the extra ones.
     pub fn scopes(&self) -> Vec<String> {
         std::iter::once("openid".to_string())
@@ -199,6 +212,7 @@ impl Config {
             password: None,
             token_exchange_audience: None,
             token_exchange_scope: None,
+            from_environment: Vec::new(),
         }
     }
 }

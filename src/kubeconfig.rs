@@ -24,6 +24,138 @@ pub enum KubeconfigError {
     Kubectl { command: String, why: String },
     #[error("cannot write the kubeconfig {path}: {why}")]
     Write { path: String, why: String },
+    /// A kubeconfig file another account could steer while it is written.
+    #[error("refusing to write the kubeconfig {path}: {why}; {fix}")]
+    Unsafe {
+        path: String,
+        why: String,
+        fix: &'static str,
+    },
+}
+
+/// Checks, before anything is written, that no other account can steer a write into the
+/// kubeconfig files kubectl reads (kubectl and this plugin write one of them): each must be,
+/// or be a symbolic link of this user's (or root's) to, a regular file of this user's (or
+/// root's), in a directory of theirs that others cannot write (a sticky one, like /tmp, is
+/// fine: others cannot rename what is not theirs). Otherwise another account chooses which
+/// file is rewritten (a symlink into the user's own files), what kubectl then runs as the user
+/// (a file of theirs), or swaps the file or its temporary copies while it is rewritten.
+pub fn check_writable() -> Result<(), KubeconfigError> {
+    files().iter().try_for_each(|file| check_file(file))
+}
+
+#[cfg(unix)]
+fn check_file(file: &Path) -> Result<(), KubeconfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: String, fix: &'static str| KubeconfigError::Unsafe {
+        path: file.display().to_string(),
+        why,
+        fix,
+    };
+    let parent = |path: &Path| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
+    let link = match std::fs::symlink_metadata(file) {
+        Ok(meta) => meta,
+        // kubectl creates it: only its directory matters.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = parent(file);
+            return match std::fs::metadata(&dir) {
+                Ok(meta) => check_dir(&dir, &meta).map_err(|why| refuse(why, MOVE_IT)),
+                Err(_) => Ok(()),
+            };
+        }
+        Err(e) => return Err(refuse(format!("cannot look at it ({e})"), MOVE_IT)),
+    };
+    let real = if link.file_type().is_symlink() {
+        if !trusted(link.uid()) {
+            return Err(refuse(
+                format!(
+                    "it is a symbolic link of another user (uid {}), who chooses which of your files is rewritten through it",
+                    link.uid()
+                ),
+                "remove the link, or point KUBECONFIG at a file of your own",
+            ));
+        }
+        let dir = parent(file);
+        let meta = std::fs::metadata(&dir).map_err(|e| refuse(e.to_string(), MOVE_IT))?;
+        check_dir(&dir, &meta).map_err(|why| refuse(why, MOVE_IT))?;
+        std::fs::canonicalize(file).map_err(|e| {
+            refuse(
+                format!("it is a symbolic link whose file cannot be found ({e})"),
+                "point KUBECONFIG at the file itself",
+            )
+        })?
+    } else {
+        file.to_path_buf()
+    };
+    let meta = std::fs::metadata(&real).map_err(|e| refuse(e.to_string(), MOVE_IT))?;
+    if !meta.is_file() {
+        return Err(refuse(
+            format!("{} is not a regular file", real.display()),
+            "point KUBECONFIG at a kubeconfig file",
+        ));
+    }
+    if !trusted(meta.uid()) {
+        return Err(refuse(
+            format!(
+                "{} belongs to another user (uid {}), who decides what kubectl runs as you with it",
+                real.display(),
+                meta.uid()
+            ),
+            "copy it to a file of your own (for example ~/.kube/config) and point KUBECONFIG there",
+        ));
+    }
+    let dir = parent(&real);
+    let dir_meta = std::fs::metadata(&dir).map_err(|e| refuse(e.to_string(), MOVE_IT))?;
+    check_dir(&dir, &dir_meta).map_err(|why| refuse(why, MOVE_IT))
+}
+
+#[cfg(not(unix))]
+fn check_file(_file: &Path) -> Result<(), KubeconfigError> {
+    // The user's profile's ACL keeps other accounts out of the default kubeconfig.
+    Ok(())
+}
+
+#[cfg(unix)]
+const MOVE_IT: &str =
+    "move the kubeconfig into a directory only you can write, and point KUBECONFIG there";
+
+/// This user, or root (who can change any file anyway).
+#[cfg(unix)]
+fn trusted(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    uid == 0 || uid == unsafe { libc::geteuid() }
+}
+
+/// Why another account could rename or replace files in `dir`, if it could.
+#[cfg(unix)]
+fn check_dir(dir: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    let sticky = mode & 0o1000 != 0;
+    // SAFETY: getegid has no preconditions and cannot fail.
+    let own_group = meta.gid() == unsafe { libc::getegid() };
+    // Group-writable is fine for the user's own (private) group, as umask 002 systems make.
+    let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && !own_group);
+    if others_write && !sticky {
+        return Err(format!(
+            "its directory {} is one others may write (mode {:03o}, no sticky bit), so they can swap the file, or the copies setup writes beside it, while it is rewritten",
+            dir.display(),
+            mode & 0o777
+        ));
+    }
+    if !trusted(meta.uid()) {
+        return Err(format!(
+            "its directory {} belongs to another user (uid {}), who can swap the file while it is rewritten",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    Ok(())
 }
 
 /// The kubeconfig files kubectl reads, in its order: $KUBECONFIG, else ~/.kube/config.
@@ -141,7 +273,10 @@ fn replace(file: &Path, view: &Value) -> Result<(), KubeconfigError> {
     let permissions = std::fs::metadata(file)
         .map_err(|e| failed(e.to_string()))?
         .permissions();
-    std::fs::set_permissions(out.path(), permissions).map_err(|e| failed(e.to_string()))?;
+    // Through the open file, never the name again.
+    out.as_file()
+        .set_permissions(permissions)
+        .map_err(|e| failed(e.to_string()))?;
     out.as_file()
         .sync_all()
         .map_err(|e| failed(e.to_string()))?;

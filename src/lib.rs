@@ -32,6 +32,7 @@ pub mod lock;
 pub mod log;
 pub mod login_report;
 pub mod loopback;
+pub mod named_file;
 pub mod oidc;
 pub mod private_file;
 pub mod secret_file;

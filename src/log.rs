@@ -38,9 +38,17 @@ macro_rules! warn {
     };
 }
 
-/// `text` with every control character (C0, DEL, C1, and the Unicode bidirectional
-/// overrides that reorder what a terminal shows) escaped as `\u{..}`, `\n`, `\r` or `\t`:
-/// for one line on a terminal.
+/// Whether `c` must never reach a terminal (or a YAML parser) raw: control characters (C0,
+/// DEL, C1), the Unicode bidirectional marks and overrides that reorder what a terminal
+/// shows, the line and paragraph separators (line breaks to YAML 1.1), the byte order mark
+/// and the two BMP noncharacters (both outside YAML's printable set).
+pub fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// `text` with every hostile character (see [`is_hostile`]) escaped as `\u{..}`, `\n`, `\r`
+/// or `\t`: for one line on a terminal.
 pub fn printable(text: &str) -> String {
     escape_controls(text, false)
 }
@@ -51,10 +59,7 @@ pub fn printable_lines(text: &str) -> String {
 }
 
 fn escape_controls(text: &str, keep_newlines: bool) -> String {
-    let hostile = |c: char| {
-        (c.is_control() && !(keep_newlines && c == '\n'))
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let hostile = |c: char| is_hostile(c) && !(keep_newlines && c == '\n');
     if !text.chars().any(hostile) {
         return text.to_string();
     }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::claims::Identity;
 use crate::exec_credential::rfc3339;
+use crate::private_file::CacheDir;
 use crate::tokens::{CacheKey, Storage, TokenSet};
 
 /// The version of the schema below.
@@ -67,17 +68,36 @@ pub fn login(
 }
 
 /// The tokens exchanged from this login for clusters (`--token-exchange-audience`): their
-/// audience and expiry, read from the token files named after the login's key.
+/// audience and expiry, read from the token files named after the login's key. Listed and
+/// read through the cache's one [`CacheDir`] handle, with its checks: a FIFO, a symlink or
+/// another user's file named like a cluster token is skipped with a warning, and a directory
+/// swapped in after the login was read is never listed.
 fn clusters(dir: &Path, key: &CacheKey) -> Value {
     let prefix = format!("{}-", key.id());
-    let mut out: Vec<Value> = std::fs::read_dir(dir)
+    let cache = match CacheDir::open(dir) {
+        Ok(Some(cache)) => cache,
+        Ok(None) => return Value::Array(Vec::new()),
+        Err(e) => {
+            crate::warn!("{e}");
+            return Value::Array(Vec::new());
+        }
+    };
+    let names = cache.names().unwrap_or_else(|e| {
+        crate::warn!("{e}");
+        Vec::new()
+    });
+    let mut out: Vec<Value> = names
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        .filter_map(|name| {
             name.strip_prefix(&prefix)?.strip_suffix(".token.json")?;
-            let file: Value = serde_json::from_slice(&std::fs::read(entry.path()).ok()?).ok()?;
+            let bytes = match cache.read(&name) {
+                Ok(bytes) => bytes?,
+                Err(e) => {
+                    crate::warn!("{e}");
+                    return None;
+                }
+            };
+            let file: Value = serde_json::from_slice(&bytes).ok()?;
             let tokens: Option<TokenSet> = serde_json::from_value(file.clone()).ok();
             let expiry = tokens.as_ref().and_then(|t| {
                 t.credential(true)
@@ -103,9 +123,12 @@ pub fn list(logins: Vec<Value>) -> Value {
     })
 }
 
-/// `value` as JSON or YAML text, ending with a newline.
+/// `value` as JSON or YAML text, ending with a newline. No hostile character (see
+/// [`crate::log::is_hostile`]: terminal controls, and what YAML forbids or reads as a line
+/// break) is written raw, whatever a provider put in a claim: each is a `\uXXXX` escape,
+/// which JSON strings and YAML double-quoted scalars both read back as the same character.
 pub fn render(value: &Value, format: Format) -> String {
-    match format {
+    let text = match format {
         Format::Yaml => {
             let mut out = String::new();
             yaml(value, 0, &mut out);
@@ -115,6 +138,37 @@ pub fn render(value: &Value, format: Format) -> String {
             "{}\n",
             serde_json::to_string_pretty(value).expect("JSON serialises")
         ),
+    };
+    escape_hostile(text)
+}
+
+/// `text` (JSON, or the YAML below) with each hostile character as `\uXXXX`. Outside strings
+/// both texts hold nothing but ASCII and line feeds, and serde_json already escapes C0 inside
+/// them, so every character replaced here is inside a string, where the escape means the same
+/// character; all of them are in the BMP, so one `\u` escape each (YAML knows no surrogate
+/// pairs).
+fn escape_hostile(text: String) -> String {
+    let hostile = |c: char| c != '\n' && crate::log::is_hostile(c);
+    if !text.chars().any(hostile) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hostile(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A mapping key: bare when it is a plain word (every key of the schema is), else quoted.
+fn yaml_key(key: &str) -> String {
+    if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        key.to_string()
+    } else {
+        Value::String(key.to_string()).to_string()
     }
 }
 
@@ -125,7 +179,7 @@ fn yaml(value: &Value, indent: usize, out: &mut String) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (key, v) in map {
-                out.push_str(&format!("{pad}{key}:"));
+                out.push_str(&format!("{pad}{}:", yaml_key(key)));
                 nested(v, indent, out);
             }
         }
@@ -189,5 +243,23 @@ mod tests {
             render(&value, Format::Yaml),
             "a: 1\nb:\n  c: \"x: y\"\n  d: null\ne: []\nf:\n  - \"g\"\n  - h: true\n    i:\n      - 1\n"
         );
+    }
+
+    #[test]
+    fn hostile_characters_are_escaped_in_both_formats_and_read_back_the_same() {
+        let hostile = "a\u{85}b\u{9b}c\u{2028}d\u{202e}e\u{7f}f\u{feff}g\u{1b}h ünï 𝄞";
+        let value = json!({"claim": hostile, "odd key: x": 1});
+        let json_text = render(&value, Format::Json);
+        assert!(!json_text
+            .chars()
+            .any(|c| c != '\n' && crate::log::is_hostile(c)));
+        assert!(json_text.contains("\\u0085") && json_text.contains("ünï 𝄞"));
+        let back: Value = serde_json::from_str(&json_text).unwrap();
+        assert_eq!(back, value);
+        let yaml_text = render(&value, Format::Yaml);
+        assert!(!yaml_text
+            .chars()
+            .any(|c| c != '\n' && crate::log::is_hostile(c)));
+        assert!(yaml_text.contains("\"odd key: x\": 1"), "{yaml_text}");
     }
 }

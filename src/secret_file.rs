@@ -1,57 +1,30 @@
 //! A secret (client secret, password) read from a file the user keeps private, as ssh treats a
-//! private key: a file that another account could read is refused, with the one command that
-//! fixes it, rather than used. The secret itself never appears in an error.
+//! private key: a file that another account could read, change or steer is refused, with the
+//! one command that fixes it, rather than used (the rules are in [`crate::named_file`]). The
+//! secret itself never appears in an error.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use thiserror::Error;
 
+use crate::named_file::{self, Kind, NamedFileError};
+
 #[derive(Debug, Error)]
 pub enum SecretFileError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} has mode {mode:03o}: other accounts can read the secret in it; run `chmod 600 {path}`")]
-    Readable { path: PathBuf, mode: u32 },
-    #[error("{path} belongs to uid {owner}, not you (uid {me}): another account controls the secret; copy it to a file of your own with mode 600")]
-    NotOwner { path: PathBuf, owner: u32, me: u32 },
+    #[error(transparent)]
+    File(#[from] NamedFileError),
     #[error("{path} is empty; write the secret into it")]
-    Empty { path: PathBuf },
+    Empty { path: std::path::PathBuf },
 }
 
 /// The first line of the file at `path`, after checking that only its owner, who must be
-/// this user, can read it.
+/// this user, can read it, and that it is a plain file of its own.
 pub fn read(path: &Path) -> Result<String, SecretFileError> {
-    let failed = |source| SecretFileError::Read {
+    let bytes = named_file::read(path, Kind::Secret)?;
+    let text = String::from_utf8(bytes).map_err(|_| NamedFileError::Read {
         path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(failed)?;
-    // The checks look at the file that was opened, not at the name again.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let meta = file.metadata().map_err(failed)?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
-            return Err(SecretFileError::NotOwner {
-                path: path.to_path_buf(),
-                owner: meta.uid(),
-                me,
-            });
-        }
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(SecretFileError::Readable {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-    }
-    let text = std::io::read_to_string(file).map_err(failed)?;
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"),
+    })?;
     // `echo SECRET > file` ends it with a newline, which is never part of a secret.
     let secret = text.lines().next().unwrap_or_default();
     if secret.is_empty() {

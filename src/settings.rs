@@ -275,6 +275,11 @@ fn login_config_of(args: &GetTokenArgs) -> Result<Config, SettingsError> {
         password: secret(args, "--password", &args.password, &args.password_file)?,
         token_exchange_audience: None,
         token_exchange_scope: None,
+        from_environment: args
+            .from_environment
+            .iter()
+            .map(|flag| (flag.clone(), crate::cli::env::variable(flag)))
+            .collect(),
     })
 }
 

@@ -83,6 +83,12 @@ pub fn claims(data: &[u8]) {
         if !report_of("no.claims.here", format).contains(&token) {
             assert!(!out.contains(&token), "the report holds the token");
         }
+        // Whatever the claims hold, no terminal control or character YAML forbids is raw.
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && kubectl_oidc_login::log::is_hostile(c)),
+            "-o {format:?} holds a hostile character raw: {out:?}"
+        );
         if matches!(format, Format::Json) {
             serde_json::from_str::<serde_json::Value>(&out).expect("-o json is JSON");
         }

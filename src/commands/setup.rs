@@ -74,6 +74,11 @@ pub struct Options {
 
 pub fn run(args: &Options) -> Result<(), Error> {
     let config = &args.config;
+    if args.write_kubeconfig {
+        // Before the login: a kubeconfig another account can steer is refused, not signed
+        // into first.
+        crate::kubeconfig::check_writable().map_err(|e| Error::Setup(e.to_string()))?;
+    }
     let mut findings = diagnose::issuer_shape(&config.issuer_url);
     let http = HttpClient::new(config).map_err(OidcError::from)?;
     let provider = match Provider::discover(config, &http) {

@@ -11,11 +11,19 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
 use super::LoopbackError;
+use crate::named_file::Kind;
 
 /// Loads the certificate chain and key the user gave.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, LoopbackError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect())
+    // The key is a secret file (owner-only, no symlink, one name); both are read without
+    // blocking on a FIFO put in their place (see crate::named_file).
+    let read = |path: &Path, kind| {
+        crate::named_file::read(path, kind).map_err(|e| LoopbackError::Tls(e.to_string()))
+    };
+    let cert_pem = read(cert, Kind::Public)?;
+    let key_pem = read(key, Kind::Secret)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
         .map_err(|e| LoopbackError::Tls(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
         return Err(LoopbackError::Tls(format!(
@@ -23,7 +31,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Loopb
             cert.display()
         )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| LoopbackError::Tls(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)

@@ -70,7 +70,8 @@ impl HttpClient {
     pub fn new(config: &Config) -> Result<Self, HttpError> {
         let mut anchors: Vec<CertificateDer<'static>> = Vec::new();
         for path in &config.ca_files {
-            let pem = std::fs::read(path)
+            // Named on the command line: a FIFO put in its place must not hang the plugin.
+            let pem = crate::named_file::read(path, crate::named_file::Kind::Public)
                 .map_err(|e| HttpError::Ca(path.display().to_string(), e.to_string()))?;
             anchors.extend(pem_bundle(&pem, &path.display().to_string())?);
         }
@@ -89,7 +90,10 @@ impl HttpClient {
             );
         }
         if config.insecure_skip_tls_verify {
-            crate::warn!("--insecure-skip-tls-verify: the provider's TLS certificate is not verified; anyone on the network path can impersonate it");
+            crate::warn!(
+                "{}: the provider's TLS certificate is not verified; anyone on the network path can impersonate it",
+                config.source_of("insecure-skip-tls-verify")
+            );
         }
         let inner = build(&roots, config.insecure_skip_tls_verify, true)?;
         Ok(HttpClient {

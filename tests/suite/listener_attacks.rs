@@ -1118,3 +1118,72 @@ fn another_user_cannot_approve_a_device_login_with_the_code_from_the_browsers_co
         run.stderr
     );
 }
+
+/// The device grant's start page is one-time, like the login's (issue 44): once the browser
+/// has been sent on, its key opens nothing more, for another user (nobody) who read it from
+/// the browser's command line, nor for a program of the user's own. Neither may get the
+/// verification URL with the user code, and the device login still ends as the user.
+#[test]
+fn the_device_start_page_serves_its_key_once_and_never_to_another_user() {
+    if !is_root() {
+        crate::common::not_built_here(
+            "not run here: the_device_start_page_serves_its_key_once_and_never_to_another_user (needs root to act as another user with setpriv)",
+        );
+        return;
+    }
+    let world = World::new(300);
+    let hold = Hold::new(&world);
+    let hold_env = hold.env();
+    let args = world.grant_args("kubernetes-device", "device-code");
+    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let opened = hold.reached("start", &mut plugin);
+    assert!(opened.contains("/device?k="), "{opened}");
+    let login = crate::common::support_dir().join("login.mjs");
+    let login = login.display().to_string();
+    let attack = |as_other: bool| -> Value {
+        let args = ["-e", DEVICE_ATTACKER, opened.as_str(), login.as_str()];
+        let mut command = if as_other {
+            as_nobody("node", &args).expect("root was checked")
+        } else {
+            let mut command = Command::new("node");
+            command.args(args);
+            command
+        };
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("attacker said {text:?} ({e})"))
+    };
+    // Before the browser: another user's request with the key is closed unanswered.
+    let before = attack(true);
+    eprintln!("another user, before the browser: {before}");
+    // The browser is sent on with the key...
+    hold.go("start");
+    hold.reached("after-start", &mut plugin);
+    // ...after which the key opens nothing, for anyone.
+    let other_after = attack(true);
+    let own_after = attack(false);
+    eprintln!("another user, after the browser: {other_after}");
+    eprintln!("a program of the user's own, after the browser: {own_after}");
+    hold.go("after-start");
+    let run = plugin.finish(Duration::from_secs(60)).unwrap();
+    eprintln!("$ get-token --grant-type=device-code\n{}", run.stderr);
+    for (who, seen) in [
+        ("another user before the browser", &before),
+        ("another user after the browser", &other_after),
+        ("the user's own program after the browser", &own_after),
+    ] {
+        assert!(seen["error"].is_null(), "{who}: {seen}");
+        assert_eq!(seen["cmdline_has_user_code"], false, "{who}: {seen}");
+        let location = seen["start"]["location"].as_str().unwrap_or_default();
+        assert!(
+            !location.contains("user_code"),
+            "{who} got the verification URL with the user code: {seen}"
+        );
+    }
+    assert!(
+        before["start"]["status"].is_null(),
+        "another user's request was answered: {before}"
+    );
+    run.assert_ok();
+    assert_eq!(cached_sub(&world), "alice");
+}

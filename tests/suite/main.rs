@@ -23,6 +23,7 @@ mod fuzz_replay;
 mod get_token;
 mod grants;
 mod hardening;
+mod hardening3;
 mod hosted;
 mod install;
 mod keycloak;

@@ -17,9 +17,9 @@ use kubectl_oidc_login::tokens::CacheKey;
 
 use crate::common::{wait_at_most, Run, World, PLUGIN};
 
-const NOBODY: u32 = 65534;
+pub(crate) const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
@@ -35,23 +35,23 @@ fn needs_root(test: &str) -> bool {
     false
 }
 
-fn setpriv_nobody() -> Command {
+pub(crate) fn setpriv_nobody() -> Command {
     let mut command = Command::new("setpriv");
     command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
     command
 }
 
 /// Runs `args` as `nobody`: another local user.
-fn as_nobody(args: &[&str]) {
+pub(crate) fn as_nobody(args: &[&str]) {
     let status = setpriv_nobody().args(args).status().expect("setpriv runs");
     assert!(status.success(), "{args:?} as nobody");
 }
 
-fn s(path: &Path) -> String {
+pub(crate) fn s(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn chmod(path: &Path, mode: u32) {
+pub(crate) fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
@@ -65,13 +65,13 @@ fn shared_dir(world: &World) -> PathBuf {
     shared
 }
 
-fn key(world: &World, client: &str) -> CacheKey {
+pub(crate) fn key(world: &World, client: &str) -> CacheKey {
     CacheKey::new(&world.provider.issuer, client, None, &[], &[], None, None)
 }
 
 /// get-token arguments of the world without --token-cache-dir (KUBECACHEDIR decides), for
 /// `client` at the world's provider.
-fn shared_args(world: &World, client: &str) -> Vec<String> {
+pub(crate) fn shared_args(world: &World, client: &str) -> Vec<String> {
     let mut args: Vec<String> = world
         .get_token_args()
         .into_iter()
@@ -101,7 +101,7 @@ fn victim_login(world: &World) -> String {
 }
 
 /// Runs the plugin with `env`, killed after `limit`: `Err` with what it said when it hung.
-fn bounded(
+pub(crate) fn bounded(
     world: &World,
     args: &[String],
     env: &[(&str, &str)],

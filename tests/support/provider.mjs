@@ -72,6 +72,10 @@ const users = {
   bob: { email: 'bob@example.com', email_verified: true, groups: ['developers'] },
 };
 
+// OP_ALICE_CLAIMS=JSON: claims merged into alice's, as a hostile provider (or an LDAP attribute
+// anyone may set) would put them in her ID token: control characters in groups or email.
+if (env.OP_ALICE_CLAIMS) Object.assign(users.alice, JSON.parse(env.OP_ALICE_CLAIMS));
+
 const findAccount = async (_ctx, id) => users[id] && {
   accountId: id,
   claims: async () => {
