@@ -39,6 +39,7 @@ pub mod signin;
 pub mod store;
 pub mod times;
 pub mod tokens;
+pub mod troubleshooting;
 
 use std::ffi::OsString;
 

@@ -11,6 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 pub mod complete;
 pub mod env;
 pub mod pflag;
+pub mod reference;
 
 const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
 
@@ -76,6 +77,9 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+    /// Print the command-line reference (Markdown), which docs/cli.md holds.
+    #[command(name = "__cli-reference", hide = true)]
+    CliReference,
     /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
     /// `kubectl_complete-oidc_login`.
     #[command(name = "__complete", hide = true)]
@@ -150,12 +154,18 @@ pub struct WhoamiArgs {
     #[arg(long)]
     pub cluster: bool,
 
+    /// List every cached login instead, as `accounts` does (no issuer or client needed)
+    // Never set: `parse` turns `whoami --all` into `accounts` before clap sees it. Declared so
+    // that `whoami --help` names it.
+    #[arg(long)]
+    pub all: bool,
+
     /// kubeconfig context for --cluster
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// Output format: text for people, or json/yaml for scripts (schema in the README,
-    /// "Several accounts"; never a token)
+    /// Output format: text for people, or json/yaml for scripts (schema in
+    /// docs/accounts.md; never a token)
     #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
     pub output: OutputArg,
 }
@@ -176,6 +186,7 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionArgs {
+    /// Shell to print the script for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
@@ -327,7 +338,9 @@ pub struct GetTokenArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub skip_open_browser: bool,
 
-    /// Command that opens the browser; it gets the URL as its only argument
+    /// Command that opens the browser: split into words as a shell would (quotes, escapes),
+    /// with the URL appended as the last argument; a value naming an existing file is run
+    /// whole (a path with spaces)
     #[arg(long, value_name = "CMD")]
     pub browser_command: Option<String>,
 
@@ -392,8 +405,8 @@ pub struct AccountsArgs {
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
     pub token_cache_storage: StorageArg,
 
-    /// Output format: text for people, or json/yaml for scripts (schema in the README,
-    /// "Several accounts"; never a token)
+    /// Output format: text for people, or json/yaml for scripts (schema in
+    /// docs/accounts.md; never a token)
     #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
     pub output: OutputArg,
 }
@@ -594,6 +607,12 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     Ok(page)
+}
+
+/// The command-line reference in Markdown (docs/cli.md).
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    reference::markdown(&Cli::command())
 }
 
 /// Prints the candidates for kubectl's plugin completion of `words` (Cobra's protocol).
