@@ -440,7 +440,7 @@ pub struct CleanArgs {
 /// they are dropped before clap sees them. Each entry says whether the flag takes a value
 /// when written as `--flag value` (Go's bool flags never do). The hyphenated spellings were
 /// accepted by earlier releases of this plugin, so they stay.
-const KLOG_FLAGS: &[(&str, bool)] = &[
+pub const KLOG_FLAGS: &[(&str, bool)] = &[
     ("add_dir_header", false),
     ("alsologtostderr", false),
     ("legacy_stderr_threshold_behavior", false),

@@ -15,7 +15,7 @@ pub fn markdown(root: &Command) -> String {
          definitions in src/cli/; do not edit by hand (tests/suite/docs.rs fails when it is stale). -->\n\n\
          Every subcommand runs as `kubectl oidc-login SUBCOMMAND` (through kubectl) or \
          `kubectl-oidc_login SUBCOMMAND` (the binary itself). What the flags are for, with \
-         examples, is in the guides: [docs/README.md](README.md).\n\n",
+         examples, is in the guides ([the index](../README.md#documentation)).\n\n",
     );
     let get_token_ids: Vec<&str> = root
         .find_subcommand("get-token")
@@ -46,7 +46,21 @@ pub fn markdown(root: &Command) -> String {
             .unwrap_or_else(|| about(sub));
         let _ = write!(out, "{}\n\n", paragraphs(&text));
         let _ = write!(out, "```\n{}\n```\n\n", usage(sub));
-        let args: Vec<&Arg> = sub.get_arguments().filter(|a| !is_builtin(a)).collect();
+        let mut args: Vec<&Arg> = sub.get_arguments().filter(|a| !is_builtin(a)).collect();
+        // setup, login, logout and whoami take all of get-token's flags: named once, there.
+        let ids: Vec<&str> = args.iter().map(|a| a.get_id().as_str()).collect();
+        if sub.get_name() != "get-token"
+            && !get_token_ids.is_empty()
+            && get_token_ids.iter().all(|id| ids.contains(id))
+        {
+            out.push_str("Takes every flag of [`get-token`](#get-token)");
+            args.retain(|a| !get_token_ids.contains(&a.get_id().as_str()));
+            out.push_str(if args.iter().any(|a| !a.is_hide_set()) {
+                ", and:\n\n"
+            } else {
+                ".\n"
+            });
+        }
         if args.iter().any(|a| !a.is_hide_set()) {
             flag_table(&mut out, args.iter().copied(), &get_token_ids);
         }
