@@ -111,12 +111,11 @@ fn one_line(text: &str) -> String {
 }
 
 fn usage(sub: &Command) -> String {
-    let mut sub = sub.clone().bin_name(format!("kubectl oidc-login {}", sub.get_name()));
+    let mut sub = sub
+        .clone()
+        .bin_name(format!("kubectl oidc-login {}", sub.get_name()));
     let rendered = sub.render_usage().to_string();
-    rendered
-        .trim_start_matches("Usage: ")
-        .trim()
-        .to_string()
+    rendered.trim_start_matches("Usage: ").trim().to_string()
 }
 
 fn flag_table<'a>(out: &mut String, args: impl Iterator<Item = &'a Arg>, env_ids: &[&str]) {

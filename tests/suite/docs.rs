@@ -122,7 +122,12 @@ fn pieces(page: &str) -> Vec<Piece> {
     while let Some((n, line)) = lines.next() {
         let trimmed = line.trim_start();
         if let Some(lang) = trimmed.strip_prefix("```") {
-            flush(&mut paragraph, paragraph_line, &mut out, &mut last_paragraph);
+            flush(
+                &mut paragraph,
+                paragraph_line,
+                &mut out,
+                &mut last_paragraph,
+            );
             let indent = line.len() - trimmed.len();
             let mut text = String::new();
             for (_, inner) in lines.by_ref() {
@@ -141,22 +146,42 @@ fn pieces(page: &str) -> Vec<Piece> {
             continue;
         }
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("<!--") {
-            flush(&mut paragraph, paragraph_line, &mut out, &mut last_paragraph);
+            flush(
+                &mut paragraph,
+                paragraph_line,
+                &mut out,
+                &mut last_paragraph,
+            );
             continue;
         }
         // Table rows and list items each start a paragraph of their own.
         if trimmed.starts_with('|') || trimmed.starts_with("- ") || starts_numbered(trimmed) {
-            flush(&mut paragraph, paragraph_line, &mut out, &mut last_paragraph);
+            flush(
+                &mut paragraph,
+                paragraph_line,
+                &mut out,
+                &mut last_paragraph,
+            );
         }
         if paragraph.is_empty() {
             paragraph_line = n + 1;
         }
         paragraph.push(trimmed);
         if trimmed.starts_with('|') {
-            flush(&mut paragraph, paragraph_line, &mut out, &mut last_paragraph);
+            flush(
+                &mut paragraph,
+                paragraph_line,
+                &mut out,
+                &mut last_paragraph,
+            );
         }
     }
-    flush(&mut paragraph, paragraph_line, &mut out, &mut last_paragraph);
+    flush(
+        &mut paragraph,
+        paragraph_line,
+        &mut out,
+        &mut last_paragraph,
+    );
     out
 }
 
@@ -515,7 +540,10 @@ fn check_names(pages: &BTreeMap<String, String>, model: &Model) -> Vec<String> {
         .klog
         .iter()
         .cloned()
-        .chain(["tls-renegotiation-once".into(), "tls-renegotiation-freely".into()])
+        .chain([
+            "tls-renegotiation-once".into(),
+            "tls-renegotiation-freely".into(),
+        ])
         .collect();
     for (name, page) in pages {
         for piece in pieces(page) {
@@ -640,7 +668,8 @@ fn every_flag_and_subcommand_in_help_is_explained_on_a_written_page() {
             continue;
         }
         let name = sub.get_name();
-        if !written.contains(&format!("oidc-login {name}")) && !written.contains(&format!("`{name}`"))
+        if !written.contains(&format!("oidc-login {name}"))
+            && !written.contains(&format!("`{name}`"))
         {
             failures.push(format!("the subcommand `{name}` is explained nowhere"));
         }
@@ -650,7 +679,9 @@ fn every_flag_and_subcommand_in_help_is_explained_on_a_written_page() {
                 continue;
             }
             if !mentioned.contains(long) {
-                failures.push(format!("`{name} --{long}` is in its --help but explained nowhere"));
+                failures.push(format!(
+                    "`{name} --{long}` is in its --help but explained nowhere"
+                ));
             }
         }
     }
@@ -792,7 +823,8 @@ fn every_yaml_and_json_block_parses_and_kubeconfigs_load_with_kubectl() {
 /// The API server flags a page shows in a block of bare flags are the tested example's.
 #[test]
 fn api_server_flags_shown_are_the_tested_example() {
-    let example = std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt")).unwrap();
+    let example =
+        std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt")).unwrap();
     let example: BTreeSet<&str> = example.lines().filter(|l| l.starts_with("--")).collect();
     let mut failures = Vec::new();
     for (name, page) in pages() {
@@ -926,7 +958,10 @@ fn troubleshooting_links_in_the_code_reach_an_entry() {
         }
     }
     walk(&repo().join("src"), &mut used);
-    assert!(!used.is_empty(), "no message links to the troubleshooting page");
+    assert!(
+        !used.is_empty(),
+        "no message links to the troubleshooting page"
+    );
     let missing: Vec<String> = used
         .iter()
         .filter(|(_, a)| !entries.contains(a))
@@ -969,7 +1004,9 @@ fn the_first_login_transcript_is_real_output() {
     );
     let real = ["state", "code_challenge", "nonce"]
         .iter()
-        .fold(real, |text, name| replace_value(&text, &format!("{name}="), "…"));
+        .fold(real, |text, name| {
+            replace_value(&text, &format!("{name}="), "…")
+        });
     let real = replace_value(&real, "localhost%3A", "8000");
     assert!(
         shown == real,
