@@ -8,6 +8,8 @@
 //! - every other `--flag` is either one of the plugin's or, in the same clause, said to belong to
 //!   another program (the API server, kubectl, …); a flag the text calls ignored is one the
 //!   plugin really ignores;
+//! - flags hidden from `--help` (kubelogin's deprecated ones) are named only where the
+//!   migration guide says what replaces them;
 //! - every `KUBECTL_OIDC_LOGIN_*` variable is one the plugin reads;
 //! - every flag and subcommand in `--help` is explained on a hand-written page (docs/cli.md, the
 //!   generated reference, does not count), and docs/cli.md is the current rendering;
@@ -35,6 +37,10 @@ const PENDING_FILES: &[&str] = &[
 ];
 /// Sections written on other branches (file, anchor), linked before they exist.
 const PENDING_ANCHORS: &[(&str, &str)] = &[("SECURITY.md", "secret-files-and-child-processes")];
+
+/// The pages that may name flags `--help` hides: the migration guide, which says what replaces
+/// them, and the generated reference.
+const HIDDEN_FLAGS_PAGES: &[&str] = &["docs/kubelogin.md", "docs/cli.md"];
 
 /// Words that, in the same clause, say a flag belongs to another program.
 const OTHER_PROGRAMS: &[&str] = &[
@@ -200,6 +206,8 @@ struct Model {
     klog: BTreeSet<String>,
     /// Every long flag of any subcommand, hidden ones included.
     any: BTreeSet<String>,
+    /// The flags `--help` hides (kubelogin's deprecated and no-op ones).
+    hidden: BTreeSet<String>,
     variables: BTreeSet<String>,
 }
 
@@ -208,6 +216,12 @@ impl Model {
         let root = kubectl_oidc_login::cli::Cli::command();
         let mut subcommands = BTreeMap::new();
         let mut any = BTreeSet::new();
+        let hidden = root
+            .get_subcommands()
+            .flat_map(|sub| sub.get_arguments())
+            .filter(|a| a.is_hide_set())
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
         for sub in root.get_subcommands() {
             let long: BTreeSet<String> = sub
                 .get_arguments()
@@ -252,6 +266,7 @@ impl Model {
             global_short,
             klog,
             any,
+            hidden,
             variables,
         }
     }
@@ -570,6 +585,13 @@ fn check_names(pages: &BTreeMap<String, String>, model: &Model) -> Vec<String> {
                             if says_ignored && !ignored.contains(&flag) && model.is_ours(&flag) {
                                 failures.push(format!(
                                     "{at}: `--{flag}` is called ignored, but the plugin reads it"
+                                ));
+                            }
+                            if model.hidden.contains(&flag)
+                                && !HIDDEN_FLAGS_PAGES.contains(&name.as_str())
+                            {
+                                failures.push(format!(
+                                    "{at}: `--{flag}` is hidden from --help (deprecated or a no-op); name it only in {HIDDEN_FLAGS_PAGES:?}"
                                 ));
                             }
                             if in_commands.contains(&flag) || model.is_ours(&flag) {
