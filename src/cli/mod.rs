@@ -74,9 +74,13 @@ pub enum Command {
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
     #[command(name = "__setup-guide", hide = true)]
     SetupGuide,
-    /// Print the man page (roff).
+    /// Print the man page (roff), or with --dir write one page per subcommand there.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Directory to write kubectl-oidc_login.1 and kubectl-oidc_login-SUBCOMMAND.1 into
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Print the command-line reference (Markdown), which docs/cli.md holds.
     #[command(name = "__cli-reference", hide = true)]
     CliReference,
@@ -601,12 +605,19 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The man page (roff).
+/// The man page (roff). Its SUBCOMMANDS section names a page per subcommand, which
+/// [`man_pages_to`] writes; clap's `help` subcommand has none, so it is left out.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     use clap::CommandFactory;
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut page)?;
     Ok(page)
+}
+
+/// Writes the man page and one page per visible subcommand into `dir`.
+pub fn man_pages_to(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 /// The command-line reference in Markdown (docs/cli.md).
