@@ -351,6 +351,7 @@ fn words(line: &str) -> Vec<String> {
 fn is_placeholder(word: &str) -> bool {
     word.contains('…')
         || word.contains("...")
+        || word.starts_with('<')
         || (word.len() > 1 && word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
 }
 
