@@ -1053,3 +1053,89 @@ fn replace_value(text: &str, key: &str, value: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// History (issue numbers, "this round") belongs to CHANGELOG.md; the guides say how things
+/// are.
+#[test]
+fn guides_hold_no_history() {
+    let mut failures = Vec::new();
+    for (name, page) in pages() {
+        for (n, line) in page.lines().enumerate() {
+            let lower = line.to_lowercase();
+            let issue_number = lower.match_indices("issue").any(|(i, _)| {
+                lower[i + 5..]
+                    .trim_start_matches(['s', ' '])
+                    .starts_with(|c: char| c.is_ascii_digit())
+            });
+            if issue_number || lower.contains("this round") {
+                failures.push(format!("{name}:{}: {line}", n + 1));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "history in the guides (move it to CHANGELOG.md):\n{}",
+        failures.join("\n")
+    );
+}
+
+/// docs/dev/performance.md gives one set of numbers: those of bench/results.json, the last
+/// `bench/run`.
+#[test]
+fn performance_numbers_are_the_last_measured_ones() {
+    let page = std::fs::read_to_string(repo().join("docs/dev/performance.md")).unwrap();
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("bench/results.json")).unwrap()).unwrap();
+    let number = |path: &[&str]| {
+        path.iter()
+            .fold(&results, |v, key| &v[*key])
+            .as_f64()
+            .unwrap_or_else(|| panic!("bench/results.json has no {path:?}"))
+    };
+    let hit = |mode: &str| number(&["cache_hit", mode, "plugin_ms"]);
+    let ratio = |mode: &str| number(&["cache_hit", mode, "ratio"]);
+    let expected = [
+        format!(
+            "| cache hit, `disk` | {:.2} ms, {:.2}× `cat` |",
+            hit("disk"),
+            ratio("disk")
+        ),
+        format!(
+            "| cache hit, `keyring` | {:.2} ms, {:.1}× `cat` |",
+            hit("keyring"),
+            ratio("keyring")
+        ),
+        format!(
+            "{:.2} / {:.2} / {:.2} ms",
+            number(&["side_by_side", "static"]),
+            number(&["side_by_side", "glibc"]),
+            number(&["side_by_side", "cat"])
+        ),
+        format!(
+            "{:.2} ms (ours: {:.2}× of it)",
+            number(&["kubelogin", "ms"]),
+            number(&["kubelogin", "plugin_ratio"])
+        ),
+        format!(
+            "| hot path system calls | {} (`cat`: {}) |",
+            number(&["hot_path", "syscalls"]),
+            number(&["hot_path", "cat_syscalls"])
+        ),
+        format!(
+            "| refresh | {} request, {:.1} ms |",
+            number(&["refresh", "provider_requests"]),
+            number(&["refresh", "wall_ms"])
+        ),
+    ];
+    let missing: Vec<&String> = expected.iter().filter(|e| !page.contains(*e)).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/dev/performance.md does not show bench/results.json's numbers: {missing:#?}"
+    );
+    // One syscall count and one set of ratios: no second table of older runs.
+    assert_eq!(
+        page.matches("system calls |").count(),
+        1,
+        "more than one syscall count"
+    );
+}
