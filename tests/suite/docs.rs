@@ -1139,3 +1139,70 @@ fn performance_numbers_are_the_last_measured_ones() {
         "more than one syscall count"
     );
 }
+
+/// The sequence diagrams: Mermaid (which GitHub renders) has no checker that runs here without a
+/// browser, so this reads the subset the pages use: every message goes between declared
+/// participants, and every `alt` ends.
+#[test]
+fn sequence_diagrams_are_well_formed() {
+    let mut failures = Vec::new();
+    let mut diagrams = 0;
+    for (name, page) in pages() {
+        for piece in pieces(&page) {
+            let Piece::Block {
+                lang, text, line, ..
+            } = piece
+            else {
+                continue;
+            };
+            if lang != "mermaid" {
+                continue;
+            }
+            diagrams += 1;
+            let at = format!("{name}:{line}");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            if lines.next() != Some("sequenceDiagram") {
+                failures.push(format!("{at}: not a sequenceDiagram"));
+                continue;
+            }
+            let mut participants = BTreeSet::new();
+            let mut depth = 0i32;
+            for l in lines {
+                let first = l.split_whitespace().next().unwrap();
+                match first {
+                    "participant" | "actor" => {
+                        participants.insert(l.split_whitespace().nth(1).unwrap().to_string());
+                    }
+                    "alt" | "opt" | "loop" => depth += 1,
+                    "else" => {}
+                    "end" => depth -= 1,
+                    "Note" => {}
+                    _ => {
+                        let Some((arrow, _text)) = l.split_once(':') else {
+                            failures.push(format!("{at}: `{l}` is no statement"));
+                            continue;
+                        };
+                        let ends: Vec<&str> = arrow
+                            .split(['-', '>', '+'])
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                        if ends.len() != 2 || !ends.iter().all(|e| participants.contains(*e)) {
+                            failures.push(format!(
+                                "{at}: `{l}` is not a message between declared participants"
+                            ));
+                        }
+                    }
+                }
+                if depth < 0 {
+                    failures.push(format!("{at}: `end` without a block"));
+                }
+            }
+            if depth != 0 {
+                failures.push(format!("{at}: a block is not closed with `end`"));
+            }
+        }
+    }
+    assert!(diagrams >= 2, "the sequence diagrams are gone");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
