@@ -61,6 +61,16 @@ const OTHER_PROGRAMS: &[&str] = &[
     "helm",
     "hyperfine",
     "install.sh",
+    "docker",
+    "Docker",
+    "podman",
+    "Podman",
+    "WSL",
+    "wsl",
+    "dev container",
+    "devcontainer",
+    "sshd",
+    "socat",
 ];
 
 fn repo() -> PathBuf {
@@ -811,8 +821,18 @@ fn every_yaml_and_json_block_parses_and_kubeconfigs_load_with_kubectl() {
                 }
                 match doc.get("kind").and_then(Value::as_str) {
                     Some("AuthenticationConfiguration") => {
-                        // The shown file is the tested example, apart from the audience and
-                        // the CA, which the text explains.
+                        let shape = authentication_shape(doc);
+                        if !shape.is_empty() {
+                            failures.push(format!("{at}: {shape}"));
+                        }
+                        // The example issuer's file is the tested example, apart from the
+                        // audience and the CA, which the text explains. (Other issuers, such as
+                        // a second provider's, are held to the shape alone.)
+                        let example_issuer = authentication["jwt"][0]["issuer"]["url"].clone();
+                        let jwt = doc["jwt"].as_array().map(Vec::len).unwrap_or(0);
+                        if jwt != 1 || doc["jwt"][0]["issuer"]["url"] != example_issuer {
+                            continue;
+                        }
                         let mut shown = doc.clone();
                         if let Some(issuer) = shown["jwt"][0]["issuer"].as_object_mut() {
                             issuer.remove("certificateAuthority");
@@ -841,6 +861,38 @@ fn every_yaml_and_json_block_parses_and_kubeconfigs_load_with_kubectl() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// What kube-apiserver demands of an AuthenticationConfiguration's shape (its validation in
+/// `k8s.io/apiserver/pkg/apis/apiserver/validation`): empty when it holds.
+fn authentication_shape(doc: &Value) -> String {
+    let version = doc["apiVersion"].as_str().unwrap_or_default();
+    if !matches!(
+        version,
+        "apiserver.config.k8s.io/v1"
+            | "apiserver.config.k8s.io/v1beta1"
+            | "apiserver.config.k8s.io/v1alpha1"
+    ) {
+        return format!("apiVersion {version:?} is no AuthenticationConfiguration version");
+    }
+    let Some(jwt) = doc["jwt"].as_array() else {
+        return "no jwt list".into();
+    };
+    for entry in jwt {
+        let url = entry["issuer"]["url"].as_str().unwrap_or_default();
+        if !url.starts_with("https://") {
+            return format!("issuer url {url:?} is not https");
+        }
+        let audiences = entry["issuer"]["audiences"].as_array().map(Vec::len);
+        if audiences.unwrap_or(0) == 0 {
+            return format!("issuer {url} has no audiences");
+        }
+        let username = &entry["claimMappings"]["username"];
+        if username["claim"].is_null() && username["expression"].is_null() {
+            return format!("issuer {url} maps no username (claim or expression)");
+        }
+    }
+    String::new()
 }
 
 /// The API server flags a page shows in a block of bare flags are the tested example's.
