@@ -34,6 +34,7 @@ const PENDING_FILES: &[&str] = &[
     "docs/engineer.md",
     "docs/install.md",
     "docs/admin-two-providers.md",
+    "LICENSE",
 ];
 /// Sections written on other branches (file, anchor), linked before they exist.
 const PENDING_ANCHORS: &[(&str, &str)] = &[("SECURITY.md", "secret-files-and-child-processes")];
