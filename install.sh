@@ -80,8 +80,9 @@ install_generated() { # FILE COMMAND...
 install_generated "$data/bash-completion/completions/kubectl-oidc_login" "$bin" completion bash
 install_generated "$data/zsh/site-functions/_kubectl-oidc_login" "$bin" completion zsh
 install_generated "${XDG_CONFIG_HOME:-$HOME/.config}/fish/completions/kubectl-oidc_login.fish" "$bin" completion fish
-install_generated "$data/man/man1/kubectl-oidc_login.1" "$bin" man
-echo "Installed completions (bash, zsh, fish) and the man page under $data"
+# The main page and one per subcommand (kubectl-oidc_login-get-token.1, ...), which it names.
+mkdir -p "$data/man/man1" && "$bin" man --dir "$data/man/man1"
+echo "Installed completions (bash, zsh, fish) and the man pages under $data"
 echo "  zsh: add \"fpath+=($data/zsh/site-functions)\" before compinit in ~/.zshrc if it is not there"
 echo "  kubectl completion of \"kubectl oidc-login\" works with: source <(kubectl completion bash|zsh)"
 

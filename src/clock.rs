@@ -51,8 +51,9 @@ impl Offset {
         }
         let way = if self.0 < 0 { "ahead of" } else { "behind" };
         Some(format!(
-            "this machine's clock is {} {way} {provider_host}'s; tokens are judged by the provider's clock, but fix this machine's (systemd: `sudo timedatectl set-ntp true`; WSL: `sudo hwclock -s` or `wsl --shutdown`; Windows: Settings > Time > Sync now)",
-            human(self.0.saturating_abs())
+            "this machine's clock is {} {way} {provider_host}'s; tokens are judged by the provider's clock, but fix this machine's (systemd: `sudo timedatectl set-ntp true`; WSL: `sudo hwclock -s` or `wsl --shutdown`; Windows: Settings > Time > Sync now){}",
+            human(self.0.saturating_abs()),
+            crate::troubleshooting::see("the-clock-is-off")
         ))
     }
 }

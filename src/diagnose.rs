@@ -94,7 +94,13 @@ pub fn discovery_failure(issuer: &str, err: &OidcError) -> Finding {
     } else if text.contains("HTTP 404") {
         "no OpenID Provider at this URL: check the realm name (case matters) and the path, https://HOST/realms/REALM"
     } else if text.contains("certificate") {
-        "the provider's TLS certificate is not trusted: pass its CA with --certificate-authority"
+        return Finding::error(
+            format!("discovery of {issuer} failed: {text}"),
+            format!(
+                "the provider's TLS certificate is not trusted: pass its CA with --certificate-authority{}",
+                crate::troubleshooting::see("the-providers-certificate-is-not-trusted")
+            ),
+        );
     } else if text.contains("request to") {
         "the provider is not reachable: check the host, the port and http vs https"
     } else {
@@ -142,7 +148,10 @@ pub fn no_refresh_token(provider: Option<&Provider>, config: &Config) -> Finding
     match provider {
         Some(provider) if offline_access_would_help(provider, config) => Finding::warning(
             what,
-            "add --oidc-extra-scope=offline_access to the get-token flags: the provider lists offline_access, and Hydra, Dex and Entra ID issue refresh tokens only for it",
+            format!(
+                "add --oidc-extra-scope=offline_access to the get-token flags: the provider lists offline_access, and Hydra, Dex and Entra ID issue refresh tokens only for it{}",
+                crate::troubleshooting::see("the-browser-opens-every-few-minutes")
+            ),
         ),
         _ => Finding::warning(
             what,

@@ -40,6 +40,7 @@ pub mod signin;
 pub mod store;
 pub mod times;
 pub mod tokens;
+pub mod troubleshooting;
 
 use std::ffi::OsString;
 

@@ -1,6 +1,6 @@
 //! The machine-readable form of a cached login, for `whoami -o json|yaml` and `accounts -o
-//! json|yaml` (shell prompts, k9s plugins, scripts). The schema is documented in the README
-//! ("Several accounts"); `schemaVersion` changes only when a field changes meaning or goes
+//! json|yaml` (shell prompts, k9s plugins, scripts). The schema is documented in
+//! docs/accounts.md; `schemaVersion` changes only when a field changes meaning or goes
 //! away, never for a new field. It never holds a token or a secret: only what the tokens say
 //! (claims and expiry times) and where they are kept.
 

@@ -32,7 +32,7 @@ pub enum SignInError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Oidc(#[from] OidcError),
-    #[error("a browser login for {issuer} was abandoned {age}s ago, so callers without a terminal (IDEs, Lens, k9s) open no new one for {left}s; run `kubectl oidc-login login` with this kubeconfig's get-token flags (or any kubectl command) in a terminal")]
+    #[error("a browser login for {issuer} was abandoned {age}s ago, so callers without a terminal (IDEs, Lens, k9s) open no new one for {left}s; run `kubectl oidc-login login` with this kubeconfig's get-token flags (or any kubectl command) in a terminal{see}", see = crate::troubleshooting::see("browser-tabs-keep-opening"))]
     Cooldown { issuer: String, age: i64, left: i64 },
     #[error("no usable cached token, and {NO_LOGIN_ENV} forbids signing in")]
     LoginForbidden,

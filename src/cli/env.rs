@@ -77,7 +77,7 @@ fn with_variables(command: Command, set: Option<&[String]>) -> Command {
         if set.is_some_and(|set| !set.contains(&name)) {
             return arg;
         }
-        // The help stays as kubelogin's; the README's table documents the variables. clap
+        // The help stays as kubelogin's; docs/cli.md and docs/configuration.md name the variables. clap
         // takes a static name (without its `string` feature, which slows every parse); only
         // the variables that are set get here, a few bytes each, once per process.
         let name: &'static str = Box::leak(name.into_boxed_str());

@@ -11,6 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 pub mod complete;
 pub mod env;
 pub mod pflag;
+pub mod reference;
 
 const ABOUT: &str = "kubectl credential plugin for OpenID Connect (Keycloak, Dex, ...).
 
@@ -73,9 +74,16 @@ pub enum Command {
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
     #[command(name = "__setup-guide", hide = true)]
     SetupGuide,
-    /// Print the man page (roff).
+    /// Print the man page (roff), or with --dir write one page per subcommand there.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Directory to write kubectl-oidc_login.1 and kubectl-oidc_login-SUBCOMMAND.1 into
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Print the command-line reference (Markdown), which docs/cli.md holds.
+    #[command(name = "__cli-reference", hide = true)]
+    CliReference,
     /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
     /// `kubectl_complete-oidc_login`.
     #[command(name = "__complete", hide = true)]
@@ -150,12 +158,18 @@ pub struct WhoamiArgs {
     #[arg(long)]
     pub cluster: bool,
 
+    /// List every cached login instead, as `accounts` does (no issuer or client needed)
+    // Never set: `parse` turns `whoami --all` into `accounts` before clap sees it. Declared so
+    // that `whoami --help` names it.
+    #[arg(long)]
+    pub all: bool,
+
     /// kubeconfig context for --cluster
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// Output format: text for people, or json/yaml for scripts (schema in the README,
-    /// "Several accounts"; never a token)
+    /// Output format: text for people, or json/yaml for scripts (schema in
+    /// docs/accounts.md; never a token)
     #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
     pub output: OutputArg,
 }
@@ -176,6 +190,7 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionArgs {
+    /// Shell to print the script for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
@@ -327,7 +342,9 @@ pub struct GetTokenArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = pflag::parse_bool, action = ArgAction::Set)]
     pub skip_open_browser: bool,
 
-    /// Command that opens the browser; it gets the URL as its only argument
+    /// Command that opens the browser: split into words as a shell would (quotes, escapes),
+    /// with the URL appended as the last argument; a value naming an existing file is run
+    /// whole (a path with spaces)
     #[arg(long, value_name = "CMD")]
     pub browser_command: Option<String>,
 
@@ -392,8 +409,8 @@ pub struct AccountsArgs {
     #[arg(long, value_enum, default_value_t = StorageArg::Auto)]
     pub token_cache_storage: StorageArg,
 
-    /// Output format: text for people, or json/yaml for scripts (schema in the README,
-    /// "Several accounts"; never a token)
+    /// Output format: text for people, or json/yaml for scripts (schema in
+    /// docs/accounts.md; never a token)
     #[arg(short = 'o', long, value_enum, default_value_t = OutputArg::Text)]
     pub output: OutputArg,
 }
@@ -427,7 +444,7 @@ pub struct CleanArgs {
 /// they are dropped before clap sees them. Each entry says whether the flag takes a value
 /// when written as `--flag value` (Go's bool flags never do). The hyphenated spellings were
 /// accepted by earlier releases of this plugin, so they stay.
-const KLOG_FLAGS: &[(&str, bool)] = &[
+pub const KLOG_FLAGS: &[(&str, bool)] = &[
     ("add_dir_header", false),
     ("alsologtostderr", false),
     ("legacy_stderr_threshold_behavior", false),
@@ -588,12 +605,25 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The man page (roff).
+/// The man page (roff). Its SUBCOMMANDS section names a page per subcommand, which
+/// [`man_pages_to`] writes; clap's `help` subcommand has none, so it is left out.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     use clap::CommandFactory;
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(&mut page)?;
     Ok(page)
+}
+
+/// Writes the man page and one page per visible subcommand into `dir`.
+pub fn man_pages_to(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
+/// The command-line reference in Markdown (docs/cli.md).
+pub fn reference_markdown() -> String {
+    use clap::CommandFactory;
+    reference::markdown(&Cli::command())
 }
 
 /// Prints the candidates for kubectl's plugin completion of `words` (Cobra's protocol).

@@ -221,7 +221,11 @@ fn check_kuberc(command: &str, findings: &mut Vec<Finding>) {
                 "kubectl's kuberc sets credentialPluginPolicy {} and no allowlist entry names {command}: kubectl will refuse to run the plugin",
                 policy.kind
             ),
-            kuberc::entry_to_add(&entry),
+            format!(
+                "{}{}",
+                kuberc::entry_to_add(&entry),
+                crate::troubleshooting::see("kubectl-refuses-to-run-the-plugin")
+            ),
         )),
         Verdict::DenyAll => findings.push(Finding::error(
             format!(
@@ -229,8 +233,9 @@ fn check_kuberc(command: &str, findings: &mut Vec<Finding>) {
                 policy.kind
             ),
             format!(
-                "set credentialPluginPolicy: Allowlist in your kuberc and {}",
-                kuberc::entry_to_add(command)
+                "set credentialPluginPolicy: Allowlist in your kuberc and {}{}",
+                kuberc::entry_to_add(command),
+                crate::troubleshooting::see("kubectl-refuses-to-run-the-plugin")
             ),
         )),
     }
@@ -270,7 +275,10 @@ fn check_binary(user: &str, program: &str, findings: &mut Vec<Finding>) {
     let Some(found) = found else {
         findings.push(Finding::error(
             format!("kubeconfig user {user:?} runs {program}, which is not found"),
-            "install the plugin on PATH (./install.sh), or let `setup --write-kubeconfig` write its absolute path (apps started from a desktop have a shorter PATH)",
+            format!(
+                "install the plugin on PATH (./install.sh), or let `setup --write-kubeconfig` write its absolute path (apps started from a desktop have a shorter PATH){}",
+                crate::troubleshooting::see("executable-not-found-in-lens-or-an-ide")
+            ),
         ));
         return;
     };
@@ -408,7 +416,10 @@ fn check_keyring(config: &Config, findings: &mut Vec<Finding>) {
         ))),
         Err(e) if config.storage == Storage::Auto => findings.push(Finding::warning(
             format!("{e}: the refresh token is kept in a 0600 file instead"),
-            "start the Secret Service (gnome-keyring, KeePassXC) in your session, or choose --token-cache-storage=disk to say so",
+            format!(
+                "start the Secret Service (gnome-keyring, KeePassXC) in your session, or choose --token-cache-storage=disk to say so{}",
+                crate::troubleshooting::see("no-os-keyring")
+            ),
         )),
         Err(e) => findings.push(Finding::error(
             format!("{e}, and --token-cache-storage=keyring needs one"),
@@ -547,7 +558,10 @@ fn check_api_server(opts: &Options, findings: &mut Vec<Finding>) {
         }
         Err(e) => findings.push(Finding::error(
             format!("the API server refused the token (kubectl auth whoami: {e})"),
-            "compare the API server's --oidc-issuer-url, --oidc-client-id and claim flags (or AuthenticationConfiguration) with the login above; `kubectl oidc-login setup` prints them",
+            format!(
+                "compare the API server's --oidc-issuer-url, --oidc-client-id and claim flags (or AuthenticationConfiguration) with the login above; `kubectl oidc-login setup` prints them{}",
+                crate::troubleshooting::see("the-api-server-refuses-the-token")
+            ),
         )),
     }
 }

@@ -27,7 +27,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum LoopbackError {
-    #[error("cannot listen on {addresses} for the login redirect ({detail}); free the port or choose another with --listen-address")]
+    #[error("cannot listen on {addresses} for the login redirect ({detail}); free the port or choose another with --listen-address{see}", see = crate::troubleshooting::see("the-login-listener-cannot-start"))]
     Bind { addresses: String, detail: String },
     #[error("no browser login completed within {0:?}; finish the login in the browser sooner, or raise --authentication-timeout-sec")]
     Timeout(Duration),

@@ -603,7 +603,7 @@ mod imp {
 
     use super::Owner;
 
-    /// No lookup exists here (see the README's Security section).
+    /// No lookup exists here (see SECURITY.md, "The login listener").
     pub fn owner(_local: SocketAddr, _peer: SocketAddr) -> Owner {
         Owner::Trusted
     }

@@ -76,7 +76,10 @@ pub fn check_possible(grant: Grant, config: &Config, exec: &ExecInfo) -> Result<
         _ => None,
     };
     match problem {
-        Some(text) => Err(OidcError::NotInteractive(text.into())),
+        Some(text) => Err(OidcError::NotInteractive(format!(
+            "{text}{}",
+            crate::troubleshooting::see("kubectl-runs-the-plugin-without-a-terminal")
+        ))),
         None => Ok(()),
     }
 }

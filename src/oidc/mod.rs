@@ -58,7 +58,7 @@ pub enum OidcError {
     IdToken(String),
     /// A fresh token refused for a time reason even by the provider's own clock: the
     /// provider's clock and its tokens disagree, or the token is old.
-    #[error("the ID token is not valid at the provider's time: {0}; if the provider's clock is wrong, its administrators must fix it (NTP), and if this machine's is, fix it with `sudo timedatectl set-ntp true` (WSL: `sudo hwclock -s`)")]
+    #[error("the ID token is not valid at the provider's time: {0}; if the provider's clock is wrong, its administrators must fix it (NTP), and if this machine's is, fix it with `sudo timedatectl set-ntp true` (WSL: `sudo hwclock -s`){see}", see = crate::troubleshooting::see("the-clock-is-off"))]
     Clock(String),
     /// An endpoint that would receive a code, a token or a secret without TLS.
     #[error("refusing the provider's {what} {url}: it is not https, so codes, tokens and secrets sent there could be read on the network; {fix}")]
@@ -80,7 +80,7 @@ pub enum OidcError {
     },
     /// A refresh answered without an ID token (OpenID Connect Core 12.2 allows it), also when
     /// asked for `openid` in its scope, while kubectl is to get the ID token.
-    #[error("{issuer} answered the refresh without an ID token (OpenID Connect Core 12.2 allows that), also when asked for `openid` in the refresh's scope, so the login cannot be renewed without a browser; signing in again. To stop this at every expiry: add --oidc-use-access-token to this kubeconfig's get-token flags (kubectl then gets the refreshed access token, which the API server must accept), or have the provider return id_token on refresh")]
+    #[error("{issuer} answered the refresh without an ID token (OpenID Connect Core 12.2 allows that), also when asked for `openid` in the refresh's scope, so the login cannot be renewed without a browser; signing in again. To stop this at every expiry: add --oidc-use-access-token to this kubeconfig's get-token flags (kubectl then gets the refreshed access token, which the API server must accept), or have the provider return id_token on refresh{see}", see = crate::troubleshooting::see("the-refresh-brings-no-id-token"))]
     NoIdTokenOnRefresh { issuer: String },
     #[error("the provider's metadata has no token endpoint; check --oidc-issuer-url")]
     NoTokenEndpoint,

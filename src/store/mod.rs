@@ -21,7 +21,7 @@ use crate::tokens::{CacheKey, Storage, TokenSet};
 pub enum StoreError {
     #[error(transparent)]
     File(#[from] FileError),
-    #[error("OS keyring: {0}; choose --token-cache-storage=disk where no keyring runs")]
+    #[error("OS keyring: {0}; choose --token-cache-storage=disk where no keyring runs{see}", see = crate::troubleshooting::see("no-os-keyring"))]
     Keyring(String),
     #[error(
         "the token cache file {path} is damaged ({reason}); it will be replaced at the next login"

@@ -67,7 +67,7 @@ fn args_for(world: &World, command: &str, account: Option<&str>) -> Vec<String> 
 fn two_accounts_keep_their_own_identity_through_kubectl_and_refreshes() {
     let world = World::new(300);
     let kubeconfig = two_account_kubeconfig(&world);
-    // Each account in its own browser profile (or private window), as the README advises:
+    // Each account in its own browser profile (or private window), as docs/accounts.md advises:
     // the provider's session of one never touches the other's.
     let personal_jar = world.path("profile-personal.json").display().to_string();
     let admin_jar = world.path("profile-admin.json").display().to_string();

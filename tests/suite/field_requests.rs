@@ -490,7 +490,7 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
         )
     };
 
-    // The README's entry: the exec entry's command (here the plugin by absolute path).
+    // docs/troubleshooting.md's entry: the exec entry's command (here the plugin by absolute path).
     let allowed = allowlist("kuberc-allowed", PLUGIN);
     let ok = run(&allowed, &["auth", "whoami", "-o", "json"]);
     ok.assert_ok();
@@ -542,7 +542,7 @@ fn kubectl_runs_the_plugin_only_when_its_kuberc_allowlist_names_it_and_doctor_sa
     );
 
     // kubelogin's style of entry (`command: kubectl`, `args: [oidc-login, …]`) needs kubectl
-    // itself allowed, as the README says.
+    // itself allowed, as docs/troubleshooting.md says.
     let mut args = vec!["oidc-login".to_string()];
     args.extend(world.get_token_args());
     let kubelogin_style = world.kubeconfig(

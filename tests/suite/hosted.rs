@@ -2,7 +2,7 @@
 //! Cognito, GitLab; Dex, whose module the Go proxy here does not serve): each one's documented
 //! quirk, shown by the real npm provider (tests/support/provider.mjs) configured with an OP_*
 //! switch to behave that way, through the real kubectl and the HTTPS API stand-in. One test per
-//! provider, citing the provider's own documentation. What the README's provider table calls
+//! provider, citing the provider's own documentation. What docs/providers.md calls
 //! "shown by configuration".
 
 use crate::common::{user_info, ApiServer, Provider, World};
@@ -102,7 +102,7 @@ fn entra_id_tenant_issuer_unannounced_pkce_and_offline_access() {
     let plain = world.default_kubeconfig(&[]);
     get(&world, &plain);
     let logins = world.wait_for_logins(1);
-    // PKCE S256 though discovery does not announce it (the safer choice; see README Migrating).
+    // PKCE S256 though discovery does not announce it (the safer choice; see docs/kubelogin.md).
     assert_eq!(logins[0]["auth_params"]["code_challenge_method"], "S256");
     assert_eq!(cached_refresh_token(&world), None);
     world.wait_for_cached_token_to_expire();

@@ -46,7 +46,7 @@ fn readme_minimal_entry_uses_every_default() {
     assert_eq!(c.grant, GrantType::Auto);
     assert_eq!(c.pkce, Pkce::Auto);
     assert!(!c.use_access_token && !c.force_refresh && !c.skip_open_browser);
-    // Ours: the refresh token goes to the OS keyring when one answers (README explains).
+    // Ours: the refresh token goes to the OS keyring when one answers (docs/kubelogin.md explains).
     assert_eq!(c.storage, Storage::Auto);
 }
 

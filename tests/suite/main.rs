@@ -8,6 +8,7 @@ mod accounts;
 mod attacks;
 mod browser;
 mod clock;
+mod docs;
 mod doctor;
 mod examples;
 mod exchange;

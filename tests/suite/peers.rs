@@ -159,7 +159,7 @@ fn scope_set(scope: &str) -> BTreeSet<String> {
 }
 
 /// Where our plugin and kubelogin differ on purpose: (row's first argument, field). Each is
-/// explained in README "Migrating from kubelogin".
+/// explained in docs/kubelogin.md.
 const INTENDED_DIFFERENCES: &[(&str, &str)] = &[
     // kubelogin v1.30+ dropped these deprecated flags ("unknown flag"); kubeconfigs written
     // for older releases still carry them, and ours still reads them (with a notice).
@@ -274,15 +274,14 @@ fn kubelogin_table_rows_send_the_same_request_through_real_kubelogin_and_ours() 
     );
     // Against the latest release every intended difference shows: none is stale.
     assert_eq!(expected.len(), INTENDED_DIFFERENCES.len(), "{expected:#?}");
-    // And the README's migration section names each flag.
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let migrating = crate::common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    // And the migration guide names each flag.
+    let migrating =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kubelogin.md")).unwrap();
     for (row, _) in INTENDED_DIFFERENCES.iter().chain(INTENDED_DIFFERENCES_OLD) {
         let flag = row.split('=').next().unwrap();
         assert!(
             migrating.contains(&format!("`{flag}")),
-            "README Migrating names {flag}"
+            "docs/kubelogin.md names {flag}"
         );
     }
 }
@@ -435,9 +434,8 @@ fn grant_rows_send_the_same_token_requests_through_real_kubelogin_and_ours() {
         return;
     };
     let ours = Path::new(crate::common::PLUGIN);
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let migrating = crate::common::section(&readme, "## Migrating from kubelogin", "\n## ");
+    let migrating =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kubelogin.md")).unwrap();
     let mut failures = Vec::new();
     for (i, row) in grant_rows().iter().enumerate() {
         let envs: Vec<(&str, String)> = row
@@ -469,14 +467,14 @@ fn grant_rows_send_the_same_token_requests_through_real_kubelogin_and_ours() {
             ));
         }
     }
-    // Every intended difference is named in the README's migration table.
+    // Every intended difference is named in the migration guide's tables.
     for topic in [
         "`client_secret_post`",
         "`--grant-type=client-credentials`",
         "PKCE",
     ] {
         if !migrating.contains(topic) {
-            failures.push(format!("README Migrating does not name {topic}"));
+            failures.push(format!("docs/kubelogin.md does not name {topic}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -573,6 +573,27 @@ _kubectl__oidc_login kubectl-oidc_login --write setup; echo "${COMPREPLY[*]}""#,
         &man.stdout[..200.min(man.stdout.len())]
     );
     assert!(man.stdout.contains(r"get\-token"), "{}", man.stdout);
+
+    // Every page the main page names exists: `man --dir` writes one per subcommand.
+    let dir = world.path("man1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let written = world.plugin(&["man".into(), format!("--dir={}", dir.display())], &[]);
+    written.assert_ok();
+    let main = std::fs::read_to_string(dir.join("kubectl-oidc_login.1")).unwrap();
+    let named: Vec<String> = main
+        .lines()
+        .filter_map(|l| l.strip_suffix("(1)"))
+        .map(|l| l.replace(r"\-", "-"))
+        .collect();
+    assert!(named.len() >= 10, "{main}");
+    for page in named {
+        let file = dir.join(format!("{page}.1"));
+        assert!(
+            file.exists(),
+            "the man page names {page}(1), which is not written"
+        );
+    }
+    assert_eq!(man.stdout, main, "`man` prints the page `man --dir` writes");
 }
 
 #[test]

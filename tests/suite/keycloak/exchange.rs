@@ -34,7 +34,7 @@ fn audience_mapper(audience: &str) -> Value {
     })
 }
 
-/// Adds to the world's realm a login client `id` set up as the README says (confidential,
+/// Adds to the world's realm a login client `id` set up as docs/many-clusters.md says (confidential,
 /// standard token exchange on, an Audience mapper per cluster) with `changes` merged in, and
 /// a bare client per audience (the clusters' clients need nothing).
 fn add_clients(world: &KcWorld, id: &str, mapped: &[&str], changes: Value) {
@@ -458,7 +458,7 @@ fn token_exchange_refusals_name_the_keycloak_setting_and_open_no_browser_loop() 
     );
 }
 
-/// The optional client scope `aud-AUDIENCE` holding `audience`'s Audience mapper (the README's
+/// The optional client scope `aud-AUDIENCE` holding `audience`'s Audience mapper (docs/many-clusters.md's
 /// recipe): the login client lists it as optional, so only an exchange that asks for it gets
 /// the audience, and the login's own tokens carry none.
 fn add_audience_scope(world: &KcWorld, audience: &str) -> String {
