@@ -5,11 +5,13 @@
 //! user (and a context) through `kubectl config`, leaving merging and locking to kubectl.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::claims::{human, relative, Identity};
 use crate::config::Config;
 use crate::diagnose::{self, Finding, Level};
+use crate::context_plan::{self, Plan, Request};
 use crate::error::Error;
 use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
 use crate::kuberc::{self, Verdict};
@@ -67,12 +69,43 @@ pub struct Options {
     pub username_claim: Option<String>,
     pub groups_prefix: String,
     pub write_kubeconfig: bool,
+    /// kubectl's --kubeconfig: the file to write instead of $KUBECONFIG or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
     pub user: String,
     pub context: Option<String>,
     pub cluster: Option<String>,
+    /// The API server's URL and CA file, for a cluster the kubeconfig does not have yet.
+    pub server: Option<String>,
+    pub server_ca: Option<PathBuf>,
+    /// Make the context the current one even when the kubeconfig has one.
+    pub use_context: bool,
 }
 
 pub fn run(args: &Options) -> Result<(), Error> {
+    // Before anything else runs: every kubectl below, and the kubeconfig module, then read the
+    // one file kubectl's --kubeconfig would.
+    if let Some(file) = &args.kubeconfig {
+        std::env::set_var("KUBECONFIG", file);
+    }
+    // What will be written is decided before the login: a cluster that is missing is named
+    // now, not after a browser login, and nothing is written that kubectl cannot use.
+    let plan = match (&args.context, args.write_kubeconfig) {
+        (Some(context), true) => Some(
+            context_plan::plan(&Request {
+                context: context.clone(),
+                cluster: args.cluster.clone(),
+                server: args.server.clone(),
+                server_ca: args.server_ca.clone(),
+                use_context: args.use_context,
+            })
+            .map_err(|e| Error::Setup(e.to_string()))?,
+        ),
+        (None, true) => {
+            crate::kubeconfig::view().map_err(|e| Error::Setup(e.to_string()))?;
+            None
+        }
+        _ => None,
+    };
     let config = &args.config;
     let mut findings = diagnose::issuer_shape(&config.issuer_url);
     let http = HttpClient::new(config).map_err(OidcError::from)?;
@@ -164,7 +197,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     };
     print!("{}", crate::log::printable_lines(&report.render()));
     if args.write_kubeconfig {
-        write_kubeconfig(args, exec_args, cluster_info)?;
+        write_kubeconfig(args, plan.as_ref(), exec_args, cluster_info)?;
         for (user, exec_args) in &extra_users {
             kubectl(
                 &credentials_command(user, exec_args, Runs::Binary(&this_binary()?), false)[1..],
@@ -172,7 +205,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
             eprintln!("Wrote user {user:?} to the kubeconfig.");
         }
         for (audience, scope) in &exchanged {
-            write_cluster(&args.user, audience, scope.as_deref())?;
+            write_cluster(args.kubeconfig.as_deref(), &args.user, audience, scope.as_deref())?;
         }
     }
     let refused = args.clusters.len() - exchanged.len();
@@ -587,7 +620,12 @@ fn kubectl(args: &[String]) -> Result<String, Error> {
 
 /// The cluster named `audience` names its audience (and scope) for the plugin, and a context
 /// joins it to the one user.
-fn write_cluster(user: &str, audience: &str, scope: Option<&str>) -> Result<(), Error> {
+fn write_cluster(
+    kubeconfig: Option<&std::path::Path>,
+    user: &str,
+    audience: &str,
+    scope: Option<&str>,
+) -> Result<(), Error> {
     let config = ClusterConfig {
         audience: Some(audience.to_string()),
         scope: scope.map(str::to_string),
@@ -603,14 +641,37 @@ fn write_cluster(user: &str, audience: &str, scope: Option<&str>) -> Result<(), 
         format!("--user={user}"),
     ])?;
     eprintln!(
-        "Wrote the audience {audience:?}{} into cluster {audience:?} in {}, and context {context:?}; try: kubectl --context {context} auth whoami",
+        "Wrote the audience {audience:?}{} into cluster {audience:?} in {}, and context {context:?}; try: {}",
         scope.map(|s| format!(" (scope {s:?})")).unwrap_or_default(),
-        file.display()
+        file.display(),
+        try_command(kubeconfig, &context)
     );
     Ok(())
 }
 
-fn write_kubeconfig(args: &Options, exec_args: &[String], cluster_info: bool) -> Result<(), Error> {
+/// The command that shows the context works, as the user can paste it: with the kubeconfig
+/// file when setup was given one (--kubeconfig).
+fn try_command(kubeconfig: Option<&std::path::Path>, context: &str) -> String {
+    let mut words = vec!["kubectl".to_string()];
+    if let Some(file) = kubeconfig {
+        words.push("--kubeconfig".into());
+        words.push(shell_word(&file.display().to_string()));
+    }
+    words.extend([
+        "--context".into(),
+        shell_word(context),
+        "auth".into(),
+        "whoami".into(),
+    ]);
+    words.join(" ")
+}
+
+fn write_kubeconfig(
+    args: &Options,
+    plan: Option<&Plan>,
+    exec_args: &[String],
+    cluster_info: bool,
+) -> Result<(), Error> {
     let cmd = credentials_command(
         &args.user,
         exec_args,
@@ -618,34 +679,31 @@ fn write_kubeconfig(args: &Options, exec_args: &[String], cluster_info: bool) ->
         cluster_info,
     );
     kubectl(&cmd[1..])?;
-    eprintln!("Wrote user {:?} to the kubeconfig.", args.user);
-    if let Some(context) = &args.context {
-        let cluster = match &args.cluster {
-            Some(cluster) => cluster.clone(),
-            None => kubectl(&[
-                "config".into(),
-                "view".into(),
-                "--minify".into(),
-                "-o".into(),
-                "jsonpath={.contexts[0].context.cluster}".into(),
-            ])
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Error::Setup(
-                    "no current context to take the cluster from; pass --cluster NAME".into(),
-                )
-            })?,
-        };
-        kubectl(&[
-            "config".into(),
-            "set-context".into(),
-            context.clone(),
-            format!("--cluster={cluster}"),
-            format!("--user={}", args.user),
-        ])?;
-        eprintln!("Wrote context {context:?} (cluster {cluster:?}, user {:?}); try: kubectl --context {context} auth whoami", args.user);
-    }
+    let Some(plan) = plan else {
+        eprintln!(
+            "Wrote user {:?} to the kubeconfig; no context uses it yet: run setup again with --context=NAME, or `kubectl config set-context NAME --cluster=CLUSTER --user={}`",
+            args.user,
+            shell_word(&args.user)
+        );
+        return Ok(());
+    };
+    plan.write(&args.user)
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let cluster = match &plan.server {
+        Some((server, _)) => format!("cluster {:?} at {server}", plan.cluster),
+        None => format!("cluster {:?}", plan.cluster),
+    };
+    let current = if plan.make_current {
+        ", now the current context"
+    } else {
+        ""
+    };
+    eprintln!(
+        "Wrote context {:?} ({cluster}, user {:?}){current}; try: {}",
+        plan.context,
+        args.user,
+        try_command(args.kubeconfig.as_deref(), &plan.context)
+    );
     Ok(())
 }
 

@@ -139,7 +139,70 @@ impl KubeApiServer {
         let binary = peer("kube-apiserver", &peer_version("KUBE_APISERVER"))?;
         let dir = dir.join("kube-apiserver");
         std::fs::create_dir_all(&dir).unwrap();
-        let (ca, cert, key) = test_certificate(&dir, "kube-apiserver");
+        let mut oidc_args: Vec<String> = Vec::new();
+        // The OIDC settings exactly as the examples say, the issuer (and its CA, which the
+        // examples leave to the reader: a public Keycloak needs none) replaced by the test's.
+        match oidc {
+            OidcConfig::Flags => {
+                let text =
+                    std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt"))
+                        .unwrap();
+                assert!(text.contains(EXAMPLE_ISSUER), "{text}");
+                oidc_args.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| l.starts_with("--"))
+                        .map(|l| l.replace(EXAMPLE_ISSUER, issuer))
+                        .map(|l| match audience {
+                            Some(a) if l == "--oidc-client-id=kubernetes" => {
+                                format!("--oidc-client-id={a}")
+                            }
+                            _ => l,
+                        }),
+                );
+                oidc_args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
+            }
+            OidcConfig::AuthenticationConfiguration => {
+                let text =
+                    std::fs::read_to_string(repo().join("examples/authentication-config.yaml"))
+                        .unwrap();
+                let url_line = format!("    url: {EXAMPLE_ISSUER}\n");
+                assert!(text.contains(&url_line), "{text}");
+                let pem = std::fs::read_to_string(issuer_ca).unwrap();
+                let indented: String = pem.lines().map(|l| format!("      {l}\n")).collect();
+                let mut config = text.replace(
+                    &url_line,
+                    &format!("    url: {issuer}\n    certificateAuthority: |\n{indented}"),
+                );
+                if let Some(audience) = audience {
+                    let example = "    audiences:\n    - kubernetes\n";
+                    assert!(config.contains(example), "{config}");
+                    config =
+                        config.replace(example, &format!("    audiences:\n    - {audience}\n"));
+                }
+                let path = dir.join("authentication-config.yaml");
+                std::fs::write(&path, config).unwrap();
+                oidc_args.push(format!("--authentication-config={}", path.display()));
+            }
+        }
+        Some(Self::launch(&binary, &dir, oidc_args, true))
+    }
+
+    /// Starts kube-apiserver in `dir` with `--authentication-config=FILE` as an administrator
+    /// wrote it (tests/suite/quickstart.rs), and no RBAC of the examples: the administrator
+    /// binds roles themselves. None (after the `not built here` line) without the peer.
+    pub fn start_with_authentication_config(dir: &Path, file: &Path) -> Option<Self> {
+        let binary = peer("kube-apiserver", &peer_version("KUBE_APISERVER"))?;
+        let dir = dir.join("kube-apiserver");
+        std::fs::create_dir_all(&dir).unwrap();
+        let oidc_args = vec![format!("--authentication-config={}", file.display())];
+        Some(Self::launch(&binary, &dir, oidc_args, false))
+    }
+
+    /// Runs `binary` in `dir` with the harness's settings and `oidc_args`, waits until it is
+    /// ready, and applies examples/cluster-role-binding.yaml when `example_rbac` says so.
+    fn launch(binary: &Path, dir: &Path, oidc_args: Vec<String>, example_rbac: bool) -> Self {
+        let (ca, cert, key) = test_certificate(dir, "kube-apiserver");
         let openssl = |args: &[&str]| {
             let status = Command::new("openssl")
                 .args(args)
@@ -201,53 +264,9 @@ impl KubeApiServer {
             "--audit-log-mode=blocking".into(),
             "--profiling=false".into(),
         ];
-        // The OIDC settings exactly as the examples say, the issuer (and its CA, which the
-        // examples leave to the reader: a public Keycloak needs none) replaced by the test's.
-        match oidc {
-            OidcConfig::Flags => {
-                let text =
-                    std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt"))
-                        .unwrap();
-                assert!(text.contains(EXAMPLE_ISSUER), "{text}");
-                args.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| l.starts_with("--"))
-                        .map(|l| l.replace(EXAMPLE_ISSUER, issuer))
-                        .map(|l| match audience {
-                            Some(a) if l == "--oidc-client-id=kubernetes" => {
-                                format!("--oidc-client-id={a}")
-                            }
-                            _ => l,
-                        }),
-                );
-                args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
-            }
-            OidcConfig::AuthenticationConfiguration => {
-                let text =
-                    std::fs::read_to_string(repo().join("examples/authentication-config.yaml"))
-                        .unwrap();
-                let url_line = format!("    url: {EXAMPLE_ISSUER}\n");
-                assert!(text.contains(&url_line), "{text}");
-                let pem = std::fs::read_to_string(issuer_ca).unwrap();
-                let indented: String = pem.lines().map(|l| format!("      {l}\n")).collect();
-                let mut config = text.replace(
-                    &url_line,
-                    &format!("    url: {issuer}\n    certificateAuthority: |\n{indented}"),
-                );
-                if let Some(audience) = audience {
-                    let example = "    audiences:\n    - kubernetes\n";
-                    assert!(config.contains(example), "{config}");
-                    config =
-                        config.replace(example, &format!("    audiences:\n    - {audience}\n"));
-                }
-                let path = dir.join("authentication-config.yaml");
-                std::fs::write(&path, config).unwrap();
-                args.push(format!("--authentication-config={}", path.display()));
-            }
-        }
+        args.extend(oidc_args);
         let log = dir.join("kube-apiserver.log");
-        let child = Command::new(&binary)
+        let child = Command::new(binary)
             .args(&args)
             .env("EMBEDDED_ETCD_DIR", dir.join("etcd"))
             .env(
@@ -291,18 +310,20 @@ impl KubeApiServer {
             serde_json::json!({ "token": admin_token }),
         );
         std::fs::write(&server.admin_kubeconfig, config.to_string()).unwrap();
-        server
-            .admin(&[
-                "apply",
-                "-f",
-                repo()
-                    .join("examples/cluster-role-binding.yaml")
-                    .to_str()
-                    .unwrap(),
-            ])
-            .assert_ok();
+        if example_rbac {
+            server
+                .admin(&[
+                    "apply",
+                    "-f",
+                    repo()
+                        .join("examples/cluster-role-binding.yaml")
+                        .to_str()
+                        .unwrap(),
+                ])
+                .assert_ok();
+        }
         server.wait_for_aggregated_role("view", Duration::from_secs(30));
-        Some(server)
+        server
     }
 
     /// Waits (bounded) until the aggregation controller has given ClusterRole `name` rules.
