@@ -186,7 +186,10 @@ impl Plan {
             .as_str()
             .unwrap_or("");
         if server.is_empty() {
-            return Err(unusable(format!("cluster {:?} has no server", self.cluster)));
+            return Err(unusable(format!(
+                "cluster {:?} has no server",
+                self.cluster
+            )));
         }
         if view["users"][0]["name"] != user {
             return Err(unusable(format!("its user is not {user:?}")));

@@ -10,8 +10,8 @@ use std::process::Command;
 
 use crate::claims::{human, relative, Identity};
 use crate::config::Config;
-use crate::diagnose::{self, Finding, Level};
 use crate::context_plan::{self, Plan, Request};
+use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
 use crate::kuberc::{self, Verdict};
@@ -42,10 +42,11 @@ Set up kubectl oidc-login in four steps:
    --oidc-username-claim, --oidc-groups-claim, or an AuthenticationConfiguration) and
    bind your group to a role with a ClusterRoleBinding.
 
-4. Add the exec entry to your kubeconfig (setup --write-kubeconfig does it with
-   `kubectl config set-credentials`), then run any kubectl command, e.g.:
+4. Add the exec entry to your kubeconfig: setup --write-kubeconfig writes it with
+   `kubectl config`, and with --context=NAME a context; for a cluster your kubeconfig
+   lacks, add --server=URL --server-certificate-authority=FILE (the API server's). Then:
 
-     kubectl auth whoami
+     kubectl --context=NAME auth whoami
 
 Examples for Keycloak, the API server, RBAC and kind are in the project's examples/.
 ";
@@ -205,7 +206,12 @@ pub fn run(args: &Options) -> Result<(), Error> {
             eprintln!("Wrote user {user:?} to the kubeconfig.");
         }
         for (audience, scope) in &exchanged {
-            write_cluster(args.kubeconfig.as_deref(), &args.user, audience, scope.as_deref())?;
+            write_cluster(
+                args.kubeconfig.as_deref(),
+                &args.user,
+                audience,
+                scope.as_deref(),
+            )?;
         }
     }
     let refused = args.clusters.len() - exchanged.len();

@@ -109,7 +109,8 @@ pub fn run(args: &Options) -> Result<(), Error> {
     if args.api_server {
         println!("\nWhat the API server sees (kubectl auth whoami):");
         let mut cmd = Command::new("kubectl");
-        cmd.args(args.target.kubectl_args()).args(["auth", "whoami"]);
+        cmd.args(args.target.kubectl_args())
+            .args(["auth", "whoami"]);
         let status = cmd
             .status()
             .map_err(|e| Error::Setup(format!("cannot run kubectl ({e})")))?;

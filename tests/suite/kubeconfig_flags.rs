@@ -29,7 +29,11 @@ fn run_printed_try(world: &World, setup: &Run, env: &[(&str, &str)]) -> Run {
 }
 
 fn path_env(world: &World) -> String {
-    let kubectl_dir = kubectl_path_absolute().parent().unwrap().to_path_buf();
+    let kubectl = kubectl_path_absolute();
+    let kubectl_dir = std::path::Path::new(&kubectl)
+        .parent()
+        .unwrap()
+        .to_path_buf();
     format!("{}:{}", kubectl_dir.display(), world.path_with_plugin())
 }
 
@@ -45,7 +49,11 @@ fn setup_names_a_missing_cluster_before_signing_in_and_writes_nothing() {
     let run = world.plugin(
         &setup_args(
             &world,
-            &["--write-kubeconfig", "--context=platform", "--cluster=platform"],
+            &[
+                "--write-kubeconfig",
+                "--context=platform",
+                "--cluster=platform",
+            ],
         ),
         &env,
     );
@@ -57,7 +65,11 @@ fn setup_names_a_missing_cluster_before_signing_in_and_writes_nothing() {
         .filter(|l| l.starts_with("error"))
         .collect();
     assert_eq!(error.len(), 1, "{}", run.stderr);
-    for named in ["cluster \"platform\"", "--server=", "--server-certificate-authority="] {
+    for named in [
+        "cluster \"platform\"",
+        "--server=",
+        "--server-certificate-authority=",
+    ] {
         assert!(error[0].contains(named), "{named}: {}", error[0]);
     }
     assert!(
@@ -140,7 +152,11 @@ fn setup_with_server_and_its_ca_writes_a_context_kubectl_uses() {
     }
     let printed = run_printed_try(&world, &run, &env);
     printed.assert_ok();
-    assert!(printed.stdout.contains("alice@example.com"), "{}", printed.stdout);
+    assert!(
+        printed.stdout.contains("alice@example.com"),
+        "{}",
+        printed.stdout
+    );
 
     // A second context for the same cluster, in a file named by --kubeconfig: ~/.kube/config
     // is left alone, the current context there stays, and the printed command names the file.
@@ -170,7 +186,11 @@ fn setup_with_server_and_its_ca_writes_a_context_kubectl_uses() {
     );
     let printed = run_printed_try(&world, &run, &env);
     printed.assert_ok();
-    assert!(printed.stdout.contains("alice@example.com"), "{}", printed.stdout);
+    assert!(
+        printed.stdout.contains("alice@example.com"),
+        "{}",
+        printed.stdout
+    );
 }
 
 /// A kubeconfig with two contexts: `oidc` (the plugin's user at the stand-in API server) and
@@ -194,8 +214,21 @@ fn context_and_kubeconfig_mean_what_kubectl_says_in_every_subcommand() {
     );
     run.assert_ok();
     let kubectl = |args: &[&str]| world.kubectl(&kubeconfig, args, &env);
-    kubectl(&["config", "set-cluster", "nowhere", "--server=https://127.0.0.1:9"]).assert_ok();
-    kubectl(&["config", "set-context", "broken", "--cluster=nowhere", "--user=oidc"]).assert_ok();
+    kubectl(&[
+        "config",
+        "set-cluster",
+        "nowhere",
+        "--server=https://127.0.0.1:9",
+    ])
+    .assert_ok();
+    kubectl(&[
+        "config",
+        "set-context",
+        "broken",
+        "--cluster=nowhere",
+        "--user=oidc",
+    ])
+    .assert_ok();
     kubectl(&["config", "use-context", "broken"]).assert_ok();
 
     // setup --context of an existing context keeps its cluster (as kubectl config
@@ -206,7 +239,11 @@ fn context_and_kubeconfig_mean_what_kubectl_says_in_every_subcommand() {
     );
     run.assert_ok();
     assert!(run.stderr.contains("(cluster \"test\""), "{}", run.stderr);
-    assert!(!run.stderr.contains("now the current context"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("now the current context"),
+        "{}",
+        run.stderr
+    );
 
     let mut whoami = world.get_token_args();
     whoami[0] = "whoami".into();
@@ -222,13 +259,20 @@ fn context_and_kubeconfig_mean_what_kubectl_says_in_every_subcommand() {
     assert!(good.stdout.contains("alice@example.com"), "{}", good.stdout);
     let reference = kubectl(&["--context=oidc", "auth", "whoami"]);
     reference.assert_ok();
-    assert!(good.stdout.contains(reference.stdout.trim()), "{}", good.stdout);
+    assert!(
+        good.stdout.contains(reference.stdout.trim()),
+        "{}",
+        good.stdout
+    );
     // --cluster names a cluster and overrides the context's, as in kubectl.
     let overridden = world.plugin(&with(&whoami, &["--cluster=nowhere"]), &env);
     overridden.assert_failed();
     let kubectl_too = kubectl(&["--context=oidc", "--cluster=nowhere", "auth", "whoami"]);
     kubectl_too.assert_failed();
-    let fixed = world.plugin(&with(&whoami, &["--context=broken", "--cluster=test"]), &env);
+    let fixed = world.plugin(
+        &with(&whoami, &["--context=broken", "--cluster=test"]),
+        &env,
+    );
     fixed.assert_ok();
     // --kubeconfig FILE, with KUBECONFIG pointing elsewhere.
     let elsewhere = [

@@ -120,7 +120,10 @@ impl Reader {
         .unwrap();
         let bins = [
             Path::new(PLUGIN).parent().unwrap().to_path_buf(),
-            kubectl_path_absolute().parent().unwrap().to_path_buf(),
+            Path::new(&kubectl_path_absolute())
+                .parent()
+                .unwrap()
+                .to_path_buf(),
         ];
         let path = std::env::join_paths(
             bins.iter()
@@ -297,7 +300,10 @@ fn the_engineers_quick_start_works_as_written() {
             ("SERVER_CA", server_ca.display().to_string()),
         ],
     );
-    eprintln!("--- the reader's values, as the test set them:\n{}", reader.values);
+    eprintln!(
+        "--- the reader's values, as the test set them:\n{}",
+        reader.values
+    );
     assert_eq!(blocks.len(), 2, "{blocks:?}");
     let run = reader.run(&blocks[1], "");
     assert!(
@@ -325,7 +331,11 @@ fn the_engineers_quick_start_works_as_written() {
     reader.set("KUBECTL_OIDC_LOGIN_NO_LOGIN", "1");
     let printed = reader.run_printed_try(&run);
     assert!(printed.ok(), "{}", printed.stderr);
-    assert!(printed.stdout.contains("alice@example.com"), "{}", printed.stdout);
+    assert!(
+        printed.stdout.contains("alice@example.com"),
+        "{}",
+        printed.stdout
+    );
 }
 
 /// The admin has a Keycloak and a cluster: the README's blocks import the realm, write the
@@ -340,7 +350,11 @@ fn the_admins_quick_start_works_as_written() {
     let blocks = blocks("admin");
     let sh: Vec<&Block> = blocks.iter().filter(|b| b.lang == "sh").collect();
     let manifest: Vec<&Block> = blocks.iter().filter(|b| b.lang == "yaml").collect();
-    assert_eq!(sh.len(), 5, "values, Keycloak, API server, RBAC, verify: {blocks:?}");
+    assert_eq!(
+        sh.len(),
+        5,
+        "values, Keycloak, API server, RBAC, verify: {blocks:?}"
+    );
     assert_eq!(manifest.len(), 1, "the API server's flag: {blocks:?}");
     reader.values = substitute(
         sh[0],
@@ -351,7 +365,10 @@ fn the_admins_quick_start_works_as_written() {
             ("REALM", realm.into()),
         ],
     );
-    eprintln!("--- the reader's values, as the test set them:\n{}", reader.values);
+    eprintln!(
+        "--- the reader's values, as the test set them:\n{}",
+        reader.values
+    );
 
     // 1. Keycloak: the realm, with the admin's password typed at the prompt.
     reader
@@ -377,7 +394,11 @@ fn the_admins_quick_start_works_as_written() {
         .unwrap_or_else(|| panic!("no --authentication-config in {:?}", manifest[0]));
     let file = Path::new(flag).file_name().unwrap();
     let written = reader.path(file.to_str().unwrap());
-    assert!(written.is_file(), "the block wrote no {}", written.display());
+    assert!(
+        written.is_file(),
+        "the block wrote no {}",
+        written.display()
+    );
     let Some(api) = KubeApiServer::start_with_authentication_config(reader.dir.path(), &written)
     else {
         return;
