@@ -25,6 +25,10 @@ pub enum PlanError {
     BadServer(String),
     #[error("--server-certificate-authority={path}: {why}; give the PEM file of the CA that signed the API server's certificate (the provider's CA is --certificate-authority)")]
     BadServerCa { path: String, why: String },
+    #[error("--server={server}: kubectl cannot reach the API server there ({why}); check the URL with your cluster's admin")]
+    Unreachable { server: String, why: String },
+    #[error("--server={server}: the API server's certificate is not trusted ({why}); give the CA that signed it with --server-certificate-authority=FILE")]
+    Untrusted { server: String, why: String },
     #[error("wrote context {context:?}, but kubectl cannot use it ({why}); check it with `kubectl config view --minify --context={context}`")]
     Unusable { context: String, why: String },
     #[error(transparent)]
@@ -67,7 +71,11 @@ pub fn plan(request: &Request) -> Result<Plan, PlanError> {
     if let Some(path) = &request.server_ca {
         check_ca_file(path)?;
     }
+    // Read first: a kubectl that does not run is named as such, not as an unreachable server.
     let view = kubeconfig::view()?;
+    if let Some(server) = &request.server {
+        check_server(server, request.server_ca.as_deref())?;
+    }
     decide(request, &view)
 }
 
@@ -139,6 +147,61 @@ fn check_ca_file(path: &std::path::Path) -> Result<(), PlanError> {
         return Err(bad("it holds no PEM certificate".into()));
     }
     Ok(())
+}
+
+/// Whether kubectl reaches the API server at `server` and trusts its certificate with `ca`
+/// (else the system's roots), as it will once the cluster is written: any HTTP answer will do
+/// (an API server without anonymous access says Unauthorized), a TLS or network error will not.
+fn check_server(server: &str, ca: Option<&std::path::Path>) -> Result<(), PlanError> {
+    // An empty kubeconfig of its own: nothing of the user's (a token, a client certificate)
+    // is sent to a server not yet trusted. (kubectl reads an empty file as an error: EOF.)
+    let empty = tempfile::NamedTempFile::new()
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, b"apiVersion: v1\nkind: Config\n")?;
+            Ok(file)
+        })
+        .map_err(|e| KubeconfigError::Write {
+            path: std::env::temp_dir().display().to_string(),
+            why: e.to_string(),
+        })?;
+    let mut args = vec![
+        format!("--kubeconfig={}", empty.path().display()),
+        format!("--server={server}"),
+        // Without any credential kubectl would ask for a user name and password.
+        "--token=kubectl-oidc-login-setup-probe".into(),
+        "--request-timeout=15s".into(),
+    ];
+    if let Some(ca) = ca {
+        args.push(format!("--certificate-authority={}", ca.display()));
+    }
+    args.extend(["get".into(), "--raw=/version".into()]);
+    let why = match kubeconfig::kubectl(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
+        Ok(_) => return Ok(()),
+        Err(KubeconfigError::Kubectl { why, .. }) => why,
+        Err(e) => return Err(e.into()),
+    };
+    // kubectl's words for an HTTP answer: 401 ("must be logged in") and the other statuses.
+    if why.contains("Error from server") || why.contains("You must be logged in to the server") {
+        return Ok(());
+    }
+    let last = why
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if why.contains("x509") || why.contains("certificate") {
+        Err(PlanError::Untrusted {
+            server: server.to_string(),
+            why: last,
+        })
+    } else {
+        Err(PlanError::Unreachable {
+            server: server.to_string(),
+            why: last,
+        })
+    }
 }
 
 impl Plan {

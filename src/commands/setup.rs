@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::claims::{human, relative, Identity};
 use crate::config::Config;
-use crate::context_plan::{self, Plan, Request};
+use crate::context_plan::{self, Plan, PlanError, Request};
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
@@ -91,16 +91,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     // What will be written is decided before the login: a cluster that is missing is named
     // now, not after a browser login, and nothing is written that kubectl cannot use.
     let plan = match (&args.context, args.write_kubeconfig) {
-        (Some(context), true) => Some(
-            context_plan::plan(&Request {
-                context: context.clone(),
-                cluster: args.cluster.clone(),
-                server: args.server.clone(),
-                server_ca: args.server_ca.clone(),
-                use_context: args.use_context,
-            })
-            .map_err(|e| Error::Setup(e.to_string()))?,
-        ),
+        (Some(context), true) => Some(plan_context(args, context)?),
         (None, true) => {
             crate::kubeconfig::view().map_err(|e| Error::Setup(e.to_string()))?;
             None
@@ -223,6 +214,56 @@ pub fn run(args: &Options) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The plan for the context to write. On a terminal, a cluster the kubeconfig lacks is asked
+/// for (the API server's URL and CA file, as --server and --server-certificate-authority
+/// take them); elsewhere it is refused in one line that names those flags.
+fn plan_context(args: &Options, context: &str) -> Result<Plan, Error> {
+    let mut request = Request {
+        context: context.to_string(),
+        cluster: args.cluster.clone(),
+        server: args.server.clone(),
+        server_ca: args.server_ca.clone(),
+        use_context: args.use_context,
+    };
+    let missing = match context_plan::plan(&request) {
+        Ok(plan) => return Ok(plan),
+        Err(e @ (PlanError::NoCluster { .. } | PlanError::MissingCluster { .. }))
+            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
+        {
+            e
+        }
+        Err(e) => return Err(Error::Setup(e.to_string())),
+    };
+    eprintln!("The kubeconfig has no cluster for context {context:?}; setup can add it (an empty answer stops).");
+    let server = ask("The API server's URL (https://…): ")?;
+    if server.is_empty() {
+        return Err(Error::Setup(missing.to_string()));
+    }
+    let ca =
+        ask("The API server's CA file (PEM; empty when its certificate is publicly trusted): ")?;
+    request.server = Some(server);
+    request.server_ca = (!ca.is_empty()).then(|| home_path(&ca));
+    context_plan::plan(&request).map_err(|e| Error::Setup(e.to_string()))
+}
+
+/// One answer typed on the terminal, without its newline.
+fn ask(prompt: &str) -> Result<String, Error> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::Setup(format!("cannot read the answer from the terminal: {e}")))?;
+    Ok(line.trim().to_string())
+}
+
+/// A typed path, with a leading `~/` read as the home directory as a shell would.
+fn home_path(typed: &str) -> PathBuf {
+    match (typed.strip_prefix("~/"), dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(typed),
+    }
 }
 
 /// Exchanges the fresh login for each cluster's audience, as get-token will: one finding per

@@ -302,3 +302,122 @@ fn context_and_kubeconfig_mean_what_kubectl_says_in_every_subcommand() {
     doctor(&[&flag, "--context=oidc"], &elsewhere).assert_ok();
     doctor(&["--context=broken", "--cluster=test"], &env).assert_ok();
 }
+
+/// The API server given by --server is tried through kubectl before the login: a CA that did
+/// not sign its certificate, or an address where nothing answers, is named in one line, and
+/// nothing is written.
+#[test]
+fn setup_tries_the_server_before_signing_in() {
+    let world = World::new(300);
+    let path = path_env(&world);
+    let env = [("PATH", path.as_str())];
+    let kubeconfig = world.path("home/.kube/config");
+    std::fs::create_dir_all(world.path("other")).unwrap();
+    let (other_ca, _, _) = crate::common::test_certificate(&world.path("other"), "other");
+    let wrong_ca = format!("--server-certificate-authority={}", other_ca.display());
+    let server = format!("--server={}", world.api.url);
+    let run = world.plugin(
+        &setup_args(
+            &world,
+            &[
+                "--write-kubeconfig",
+                "--context=platform",
+                &server,
+                &wrong_ca,
+            ],
+        ),
+        &env,
+    );
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("certificate is not trusted")
+            && run.stderr.contains("--server-certificate-authority=FILE"),
+        "{}",
+        run.stderr
+    );
+
+    let nowhere = format!("--server=https://127.0.0.1:{}", crate::common::free_port());
+    let run = world.plugin(
+        &setup_args(
+            &world,
+            &["--write-kubeconfig", "--context=platform", &nowhere],
+        ),
+        &env,
+    );
+    run.assert_failed();
+    assert!(
+        run.stderr.contains("cannot reach the API server"),
+        "{}",
+        run.stderr
+    );
+    assert!(!kubeconfig.exists());
+    assert_eq!(world.logins().len(), 0, "the browser opened");
+}
+
+/// On a terminal, setup asks for the cluster it lacks instead of refusing: the API server's
+/// URL and CA file, typed at two prompts; kubectl then uses the context. Run on a real
+/// pseudo-terminal.
+#[test]
+fn on_a_terminal_setup_asks_for_a_missing_cluster() {
+    let world = World::new(300);
+    let path = path_env(&world);
+    let server_ca = world.path("platform-ca.crt");
+    std::fs::write(&server_ca, &world.api.ca_pem).unwrap();
+    // Answers each prompt once it shows, in order; prints what the terminal showed and exits
+    // with the command's code.
+    const DRIVER: &str = r#"
+import os, pty, select, sys, time
+pairs = sys.argv[1:sys.argv.index("--")]
+command = sys.argv[sys.argv.index("--") + 1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(command[0], command)
+shown, deadline = b"", time.time() + 120
+while time.time() < deadline:
+    ready, _, _ = select.select([fd], [], [], 0.2)
+    if ready:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    if pairs and pairs[0].encode() in shown:
+        os.write(fd, pairs[1].encode() + b"\n")
+        pairs = pairs[2:]
+sys.stdout.write(shown.decode(errors="replace"))
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut command = std::process::Command::new("python3");
+    command
+        .args(["-c", DRIVER])
+        .args(["API server's URL", &world.api.url])
+        .args(["CA file", &server_ca.display().to_string()])
+        .arg("--")
+        .arg(crate::common::PLUGIN)
+        .args(setup_args(
+            &world,
+            &["--write-kubeconfig", "--context=platform"],
+        ));
+    let run = world.run(command, &[("PATH", path.as_str())]);
+    eprintln!("the terminal showed:\n{}", run.stdout);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Wrote context \"platform\""),
+        "{}",
+        run.stdout
+    );
+    let kubeconfig = world.path("home/.kube/config");
+    let whoami = world.kubectl(
+        &kubeconfig,
+        &["auth", "whoami", "-o", "json"],
+        &[("PATH", path.as_str())],
+    );
+    whoami.assert_ok();
+    assert_eq!(
+        whoami.json()["status"]["userInfo"]["username"],
+        "alice@example.com"
+    );
+}

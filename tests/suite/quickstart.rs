@@ -1,6 +1,6 @@
 //! The README's two quick starts, run as written: the blocks between `<!-- quickstart:NAME -->`
 //! and `<!-- /quickstart:NAME -->` are read from README.md and run with bash, block by block
-//! (`set -x` shows each command), against the suite's real Keycloak and a real kube-apiserver,
+//! (each command is shown as written before it runs), against the suite's real Keycloak and a real kube-apiserver,
 //! ending in kubectl calls that must succeed. Text and test cannot drift apart: the test has
 //! no copy of the commands.
 //!
@@ -174,7 +174,7 @@ impl Reader {
         self.env.push((name.into(), value.into()));
     }
 
-    /// Runs one block with bash (`-euo pipefail`, `-x`), after the values, in the reader's
+    /// Runs one block with bash (`-euo pipefail`, each command shown), after the values, in the reader's
     /// directory; `stdin` is what the reader types.
     fn run(&self, block: &Block, stdin: &str) -> Run {
         assert_eq!(block.lang, "sh", "{block:?}");
@@ -182,7 +182,12 @@ impl Reader {
         let script = self.path(&format!("step-{n}.sh"));
         std::fs::write(
             &script,
-            format!("set -euo pipefail\n{}set -x\n{}", self.values, block.text),
+            // Each command is shown as written before it runs (xtrace would show expanded
+            // values: the admin's token among them).
+            format!(
+                "set -euo pipefail\n{}trap 'echo \"+ $BASH_COMMAND\" >&2' DEBUG\n{}",
+                self.values, block.text
+            ),
         )
         .unwrap();
         eprintln!("--- running, as the README says:\n{}", block.text);
