@@ -131,8 +131,8 @@ pub struct SetupArgs {
     #[arg(long, value_name = "NAME", requires = "context")]
     pub cluster: Option<String>,
 
-    /// URL of the API server: writes the cluster (or updates its server) as `kubectl config
-    /// set-cluster --server` does, e.g. https://api.example.com:6443
+    /// URL of the API server, e.g. https://api.example.com:6443: tried through kubectl before
+    /// the login, then written into the cluster as `kubectl config set-cluster --server` does
     #[arg(long, value_name = "URL", requires = "context")]
     pub server: Option<String>,
 
