@@ -15,16 +15,16 @@
 //!   edited here) is given to the test's kube-apiserver with the file the block wrote.
 #![cfg(unix)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::common::keycloak::{self, keycloak, not_built_here, Keycloak};
 use crate::common::{
-    kubectl_path_absolute, ldap, support_dir, wait_at_most, KubeApiServer, OidcConfig, Run, PLUGIN,
+    kubectl_path_absolute, ldap, run_with_input, support_dir, KubeApiServer, OidcConfig, Run,
+    PLUGIN,
 };
 
 /// One fenced block of a quick start: its language and its text.
@@ -200,7 +200,7 @@ impl Reader {
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        let run = run_with_stdin(command, stdin, Duration::from_secs(300));
+        let run = run_with_input(command, Some(stdin.as_bytes()), Duration::from_secs(300));
         eprintln!("--- stdout:\n{}--- stderr:\n{}", run.stdout, run.stderr);
         run
     }
@@ -220,31 +220,6 @@ impl Reader {
             },
             "",
         )
-    }
-}
-
-/// [`crate::common::run_with_timeout`] with `stdin` written to the command's standard input.
-fn run_with_stdin(mut command: Command, stdin: &str, limit: Duration) -> Run {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bash starts");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let Some(status) = wait_at_most(&mut child, limit) else {
-        panic!("{command:?} hung for more than {limit:?}");
-    };
-    Run {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
     }
 }
 
