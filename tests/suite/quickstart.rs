@@ -1,7 +1,7 @@
 //! The README's two quick starts, run as written: the blocks between `<!-- quickstart:NAME -->`
 //! and `<!-- /quickstart:NAME -->` are read from README.md and run with bash, block by block
-//! (each command is shown as written before it runs), against the suite's real Keycloak and a real kube-apiserver,
-//! ending in kubectl calls that must succeed. Text and test cannot drift apart: the test has
+//! (each command shown as written before it runs), against the suite's real Keycloak and a
+//! real kube-apiserver, ending in kubectl calls that must succeed. Text and test cannot drift apart: the test has
 //! no copy of the commands.
 //!
 //! What the test does that a reader would not, each said in the output:
@@ -158,6 +158,9 @@ impl Reader {
                 "unix:path=/nonexistent/bus".into(),
             ),
         ];
+        eprintln!(
+            "stand-ins for the reader: $BROWSER is headless Chromium typing {user}'s password on Keycloak's pages, and the login listens on 127.0.0.1:{port} (registered at the realm) instead of the default 8000, which other tests may hold"
+        );
         Reader {
             dir,
             env,
