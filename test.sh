@@ -63,6 +63,9 @@ command -v file >/dev/null || need+=(file)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
+# The admin's quick start in the README (tests/suite/quickstart.rs) runs curl and jq.
+command -v curl >/dev/null || need+=(curl)
+command -v jq >/dev/null || need+=(jq)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq

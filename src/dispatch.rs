@@ -39,7 +39,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Whoami(args) => commands::whoami::run(&settings::whoami(&args)?),
         Command::Accounts(args) => commands::accounts::run(&settings::accounts(&args)?),
         Command::Clean(args) => commands::clean::run(&settings::clean(&args)?),
-        Command::Doctor(args) => commands::doctor::run(&settings::doctor(&args)),
+        Command::Doctor(args) => commands::doctor::run(&settings::doctor(&args)?),
         Command::Completion(args) => stdout(&crate::cli::completion_script(args.shell)),
         Command::CliReference => stdout(crate::cli::reference_markdown().as_bytes()),
         Command::Man { dir: None } => stdout(&crate::cli::man_page().map_err(Error::Output)?),

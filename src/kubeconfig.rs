@@ -158,6 +158,41 @@ fn check_dir(dir: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// kubectl's flags for picking from the kubeconfig, with kubectl's meanings: the file, and the
+/// names of a context, a cluster and a user in it. Commands hand them on to the kubectl they
+/// run, so every subcommand reads them as kubectl does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+}
+
+impl Target {
+    pub fn is_empty(&self) -> bool {
+        *self == Target::default()
+    }
+
+    /// The same choice as kubectl's global flags.
+    pub fn kubectl_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(file) = &self.kubeconfig {
+            args.push(format!("--kubeconfig={}", file.display()));
+        }
+        for (flag, value) in [
+            ("context", &self.context),
+            ("cluster", &self.cluster),
+            ("user", &self.user),
+        ] {
+            if let Some(value) = value {
+                args.push(format!("--{flag}={value}"));
+            }
+        }
+        args
+    }
+}
+
 /// The kubeconfig files kubectl reads, in its order: $KUBECONFIG, else ~/.kube/config.
 pub fn files() -> Vec<PathBuf> {
     match std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
@@ -225,7 +260,17 @@ pub fn set_cluster_config(name: &str, config: &ClusterConfig) -> Result<PathBuf,
     })
 }
 
-fn kubectl(args: &[&str]) -> Result<Vec<u8>, KubeconfigError> {
+/// The kubeconfig kubectl reads now, merged (`kubectl config view -o json`; secrets redacted).
+pub fn view() -> Result<Value, KubeconfigError> {
+    let out = kubectl(&["config", "view", "-o", "json"])?;
+    serde_json::from_slice(&out).map_err(|e| KubeconfigError::Kubectl {
+        command: "config view -o json".into(),
+        why: e.to_string(),
+    })
+}
+
+/// `kubectl ARGS`, which must not sign in; its stdout, or its last words as the error.
+pub fn kubectl(args: &[&str]) -> Result<Vec<u8>, KubeconfigError> {
     let failed = |why: String| KubeconfigError::Kubectl {
         command: args.join(" "),
         why,

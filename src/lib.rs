@@ -21,6 +21,7 @@ pub mod browser;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod context_plan;
 pub mod cooldown;
 pub mod diagnose;
 pub mod exec_credential;

@@ -9,12 +9,13 @@ use thiserror::Error;
 
 use crate::cli::pflag::{int_slice, string_slice, string_to_string};
 use crate::cli::{
-    AccountsArgs, CleanArgs, DoctorArgs, GetTokenArgs, GrantArg, LogoutArgs, OutputArg, PkceArg,
-    SetupArgs, StorageArg, WhoamiArgs,
+    AccountsArgs, CleanArgs, DoctorArgs, GetTokenArgs, GrantArg, KubectlArgs, LogoutArgs,
+    OutputArg, PkceArg, SetupArgs, StorageArg, WhoamiArgs,
 };
 use crate::commands::{accounts, clean, doctor, logout, setup, whoami};
 use crate::config::{Config, GrantType, Pkce};
 use crate::diagnose::Finding;
+use crate::kubeconfig::Target;
 use crate::login_report::Format;
 use crate::tokens::Storage;
 
@@ -375,9 +376,17 @@ pub fn setup(args: &SetupArgs) -> Result<setup::Options, SettingsError> {
         username_claim: args.username_claim.clone(),
         groups_prefix: args.groups_prefix.clone(),
         write_kubeconfig: args.write_kubeconfig,
+        kubeconfig: args.kubeconfig.as_deref().map(expand_home).transpose()?,
         user: args.user.clone(),
         context: args.context.clone(),
         cluster: args.cluster.clone(),
+        server: args.server.clone(),
+        server_ca: args
+            .server_certificate_authority
+            .as_deref()
+            .map(expand_home)
+            .transpose()?,
+        use_context: args.use_context,
     })
 }
 
@@ -442,11 +451,21 @@ fn setup_notes(args: &GetTokenArgs) -> Vec<Finding> {
     notes
 }
 
-pub fn doctor(args: &DoctorArgs) -> doctor::Options {
-    doctor::Options {
-        context: args.context.clone(),
+pub fn doctor(args: &DoctorArgs) -> Result<doctor::Options, SettingsError> {
+    Ok(doctor::Options {
+        target: target(&args.kubectl)?,
         parse_get_token,
-    }
+    })
+}
+
+/// kubectl's own flags, as kubectl reads them (`~` expanded, as everywhere here).
+fn target(args: &KubectlArgs) -> Result<Target, SettingsError> {
+    Ok(Target {
+        kubeconfig: args.kubeconfig.as_deref().map(expand_home).transpose()?,
+        context: args.context.clone(),
+        cluster: args.cluster.clone(),
+        user: args.user.clone(),
+    })
 }
 
 /// get-token's arguments (as a kubeconfig's exec entry has them, after `oidc-login`) read as
@@ -484,8 +503,8 @@ pub fn logout(args: &LogoutArgs) -> Result<logout::Options, SettingsError> {
 pub fn whoami(args: &WhoamiArgs) -> Result<whoami::Options, SettingsError> {
     Ok(whoami::Options {
         config: config(&args.token)?,
-        cluster: args.cluster,
-        context: args.context.clone(),
+        api_server: args.api_server || !target(&args.kubectl)?.is_empty(),
+        target: target(&args.kubectl)?,
         format: format(args.output),
     })
 }

@@ -115,21 +115,44 @@ pub struct SetupArgs {
     #[arg(long, value_name = "PREFIX", default_value = "oidc:")]
     pub groups_prefix: String,
 
-    /// Write the user (and with --context, a context) into the kubeconfig with `kubectl config`
+    /// Write the user (and with --context, a context and its cluster) into the kubeconfig with
+    /// `kubectl config`; checked before the login, so nothing is written that kubectl cannot use
     #[arg(long)]
     pub write_kubeconfig: bool,
+
+    /// The kubeconfig file to write, as kubectl's --kubeconfig [default: $KUBECONFIG, else
+    /// ~/.kube/config]
+    #[arg(long, value_name = "FILE", requires = "write_kubeconfig")]
+    pub kubeconfig: Option<String>,
 
     /// Name of the kubeconfig user to write
     #[arg(long, value_name = "NAME", default_value = "oidc")]
     pub user: String,
 
-    /// Name of a kubeconfig context to write, pairing the user with --cluster
-    #[arg(long, value_name = "NAME")]
+    /// Name of the kubeconfig context to write, pairing --user with --cluster
+    #[arg(long, value_name = "NAME", requires = "write_kubeconfig")]
     pub context: Option<String>,
 
-    /// Cluster of the context to write (default: the current context's cluster)
-    #[arg(long, value_name = "NAME")]
+    /// Name of the kubeconfig cluster of that context [default: the context's own cluster when
+    /// the context exists; else, with --server, the context's name; else the current
+    /// context's cluster]
+    #[arg(long, value_name = "NAME", requires = "context")]
     pub cluster: Option<String>,
+
+    /// URL of the API server, e.g. https://api.example.com:6443: tried through kubectl before
+    /// the login, then written into the cluster as `kubectl config set-cluster --server` does
+    #[arg(long, value_name = "URL", requires = "context")]
+    pub server: Option<String>,
+
+    /// PEM file of the CA that signed the API server's certificate, embedded into the cluster
+    /// (the provider's CA is --certificate-authority)
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub server_certificate_authority: Option<String>,
+
+    /// Make the context the current one (as `kubectl config use-context`); done anyway when the
+    /// kubeconfig has no current context
+    #[arg(long, requires = "context")]
+    pub use_context: bool,
 
     /// Also print a kubeconfig user for this account (repeatable; see --account); each signs
     /// in on its first use
@@ -154,9 +177,10 @@ pub struct WhoamiArgs {
     #[command(flatten)]
     pub token: GetTokenArgs,
 
-    /// Also show what the API server sees, through `kubectl auth whoami`
+    /// Also show what the API server sees, through `kubectl auth whoami` (implied by
+    /// --kubeconfig, --context, --cluster and --user)
     #[arg(long)]
-    pub cluster: bool,
+    pub api_server: bool,
 
     /// List every cached login instead, as `accounts` does (no issuer or client needed)
     // Never set: `parse` turns `whoami --all` into `accounts` before clap sees it. Declared so
@@ -164,9 +188,8 @@ pub struct WhoamiArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// kubeconfig context for --cluster
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub kubectl: KubectlArgs,
 
     /// Output format: text for people, or json/yaml for scripts (schema in
     /// docs/accounts.md; never a token)
@@ -183,9 +206,30 @@ pub enum OutputArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
-    /// kubeconfig context to check (default: the current context)
+    #[command(flatten)]
+    pub kubectl: KubectlArgs,
+}
+
+/// kubectl's own flags for picking from the kubeconfig, with kubectl's meanings, passed on to
+/// the kubectl that `whoami` and `doctor` run.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubectlArgs {
+    /// The kubeconfig file, as kubectl's --kubeconfig [default: $KUBECONFIG, else
+    /// ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to use [default: the current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+
+    /// The kubeconfig cluster to use instead of the context's
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use instead of the context's
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -522,6 +566,22 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
     if args.get(1).is_some_and(|a| a == "whoami") && args.iter().any(|a| a == "--all") {
         args[1] = "accounts".into();
         args.retain(|a| a != "--all");
+    }
+    // `whoami --cluster` once was a switch; it is now kubectl's --cluster (a cluster name), so
+    // the switch's old spelling gets the new one named rather than clap's "value required".
+    if args.get(1).is_some_and(|a| a == "whoami") {
+        let bare = args.iter().enumerate().any(|(i, a)| {
+            a == "--cluster"
+                && args
+                    .get(i + 1)
+                    .is_none_or(|next| next.to_string_lossy().starts_with('-'))
+        });
+        if bare {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                "whoami --cluster takes a kubeconfig cluster name, as in kubectl; to ask the API server, use --api-server (or --context NAME)\n",
+            ));
+        }
     }
     // kubelogin's `setup` without flags prints the guide; with them it runs the setup.
     if args.get(1).is_some_and(|a| a == "setup")

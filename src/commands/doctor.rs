@@ -15,6 +15,7 @@ use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{rfc3339, CLUSTER_EXTENSION};
 use crate::jwt::now;
+use crate::kubeconfig::Target;
 use crate::kuberc::{self, Verdict};
 use crate::oidc::http::HttpClient;
 use crate::oidc::provider::Provider;
@@ -26,8 +27,8 @@ pub type ParsedEntry = (Config, Vec<String>);
 
 /// What `doctor` was asked for.
 pub struct Options {
-    /// The kubeconfig context (default: the current one).
-    pub context: Option<String>,
+    /// kubectl's flags choosing the context (default: the current one), read as kubectl does.
+    pub target: Target,
     /// Reads get-token arguments as this plugin would (the settings layer's parser), or says
     /// why it would reject them.
     /// Also says which flags the environment gave (one line each, never a secret's value).
@@ -55,17 +56,15 @@ pub fn run(opts: &Options) -> Result<(), Error> {
     Ok(())
 }
 
-fn kubectl(context: Option<&str>, args: &[&str]) -> Result<String, String> {
+fn kubectl(target: &Target, args: &[&str]) -> Result<String, String> {
     let mut command = Command::new("kubectl");
     if args.first() == Some(&"config") {
         // Reading the kubeconfig must not sign in (some kubectl builds run the exec plugin
         // for every command); the API server check below may.
         command.env(crate::signin::NO_LOGIN_ENV, "1");
     }
-    if let Some(context) = context {
-        command.arg(format!("--context={context}"));
-    }
     let out = command
+        .args(target.kubectl_args())
         .args(args)
         .output()
         .map_err(|e| format!("cannot run kubectl ({e})"))?;
@@ -83,16 +82,15 @@ fn kubectl(context: Option<&str>, args: &[&str]) -> Result<String, String> {
 
 /// The exec entry of the context's user: which binary it runs and whether its flags parse.
 fn check_exec_entry(opts: &Options, findings: &mut Vec<Finding>) -> Option<Config> {
-    let context = opts.context.as_deref();
     let view = match kubectl(
-        context,
+        &opts.target,
         &["config", "view", "--minify", "--raw", "-o", "json"],
     ) {
         Ok(view) => view,
         Err(e) => {
             findings.push(Finding::error(
                 format!("cannot read the kubeconfig: {e}"),
-                "check KUBECONFIG and --context; `kubectl config get-contexts` lists them",
+                "check --kubeconfig (or KUBECONFIG) and --context; `kubectl config get-contexts` lists the contexts",
             ));
             return None;
         }
@@ -542,7 +540,7 @@ fn check_cached_login(config: &Config, provider: Option<&Provider>, findings: &m
 }
 
 fn check_api_server(opts: &Options, findings: &mut Vec<Finding>) {
-    match kubectl(opts.context.as_deref(), &["auth", "whoami", "-o", "json"]) {
+    match kubectl(&opts.target, &["auth", "whoami", "-o", "json"]) {
         Ok(out) => {
             let review: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
             let info = &review["status"]["userInfo"];

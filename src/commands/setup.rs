@@ -5,10 +5,12 @@
 //! user (and a context) through `kubectl config`, leaving merging and locking to kubectl.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::claims::{human, relative, Identity};
 use crate::config::Config;
+use crate::context_plan::{self, Plan, PlanError, Request};
 use crate::diagnose::{self, Finding, Level};
 use crate::error::Error;
 use crate::exec_credential::{ClusterConfig, ExecInfo, CLUSTER_EXTENSION, V1};
@@ -40,10 +42,11 @@ Set up kubectl oidc-login in four steps:
    --oidc-username-claim, --oidc-groups-claim, or an AuthenticationConfiguration) and
    bind your group to a role with a ClusterRoleBinding.
 
-4. Add the exec entry to your kubeconfig (setup --write-kubeconfig does it with
-   `kubectl config set-credentials`), then run any kubectl command, e.g.:
+4. Add the exec entry to your kubeconfig: setup --write-kubeconfig writes it with
+   `kubectl config`, and with --context=NAME a context; for a cluster your kubeconfig
+   lacks, add --server=URL --server-certificate-authority=FILE (the API server's). Then:
 
-     kubectl auth whoami
+     kubectl --context=NAME auth whoami
 
 Examples for Keycloak, the API server, RBAC and kind are in the project's examples/.
 ";
@@ -67,12 +70,34 @@ pub struct Options {
     pub username_claim: Option<String>,
     pub groups_prefix: String,
     pub write_kubeconfig: bool,
+    /// kubectl's --kubeconfig: the file to write instead of $KUBECONFIG or ~/.kube/config.
+    pub kubeconfig: Option<PathBuf>,
     pub user: String,
     pub context: Option<String>,
     pub cluster: Option<String>,
+    /// The API server's URL and CA file, for a cluster the kubeconfig does not have yet.
+    pub server: Option<String>,
+    pub server_ca: Option<PathBuf>,
+    /// Make the context the current one even when the kubeconfig has one.
+    pub use_context: bool,
 }
 
 pub fn run(args: &Options) -> Result<(), Error> {
+    // Before anything else runs: every kubectl below, and the kubeconfig module, then read the
+    // one file kubectl's --kubeconfig would.
+    if let Some(file) = &args.kubeconfig {
+        std::env::set_var("KUBECONFIG", file);
+    }
+    // What will be written is decided before the login: a cluster that is missing is named
+    // now, not after a browser login, and nothing is written that kubectl cannot use.
+    let plan = match (&args.context, args.write_kubeconfig) {
+        (Some(context), true) => Some(plan_context(args, context)?),
+        (None, true) => {
+            crate::kubeconfig::view().map_err(|e| Error::Setup(e.to_string()))?;
+            None
+        }
+        _ => None,
+    };
     let config = &args.config;
     if args.write_kubeconfig {
         // Before the login: a kubeconfig another account can steer is refused, not signed
@@ -169,7 +194,7 @@ pub fn run(args: &Options) -> Result<(), Error> {
     };
     print!("{}", crate::log::printable_lines(&report.render()));
     if args.write_kubeconfig {
-        write_kubeconfig(args, exec_args, cluster_info)?;
+        write_kubeconfig(args, plan.as_ref(), exec_args, cluster_info)?;
         for (user, exec_args) in &extra_users {
             kubectl(
                 &credentials_command(user, exec_args, Runs::Binary(&this_binary()?), false)[1..],
@@ -177,7 +202,12 @@ pub fn run(args: &Options) -> Result<(), Error> {
             eprintln!("Wrote user {user:?} to the kubeconfig.");
         }
         for (audience, scope) in &exchanged {
-            write_cluster(&args.user, audience, scope.as_deref())?;
+            write_cluster(
+                args.kubeconfig.as_deref(),
+                &args.user,
+                audience,
+                scope.as_deref(),
+            )?;
         }
     }
     let refused = args.clusters.len() - exchanged.len();
@@ -189,6 +219,56 @@ pub fn run(args: &Options) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The plan for the context to write. On a terminal, a cluster the kubeconfig lacks is asked
+/// for (the API server's URL and CA file, as --server and --server-certificate-authority
+/// take them); elsewhere it is refused in one line that names those flags.
+fn plan_context(args: &Options, context: &str) -> Result<Plan, Error> {
+    let mut request = Request {
+        context: context.to_string(),
+        cluster: args.cluster.clone(),
+        server: args.server.clone(),
+        server_ca: args.server_ca.clone(),
+        use_context: args.use_context,
+    };
+    let missing = match context_plan::plan(&request) {
+        Ok(plan) => return Ok(plan),
+        Err(e @ (PlanError::NoCluster { .. } | PlanError::MissingCluster { .. }))
+            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
+        {
+            e
+        }
+        Err(e) => return Err(Error::Setup(e.to_string())),
+    };
+    eprintln!("The kubeconfig has no cluster for context {context:?}; setup can add it (an empty answer stops).");
+    let server = ask("The API server's URL (https://…): ")?;
+    if server.is_empty() {
+        return Err(Error::Setup(missing.to_string()));
+    }
+    let ca =
+        ask("The API server's CA file (PEM; empty when its certificate is publicly trusted): ")?;
+    request.server = Some(server);
+    request.server_ca = (!ca.is_empty()).then(|| home_path(&ca));
+    context_plan::plan(&request).map_err(|e| Error::Setup(e.to_string()))
+}
+
+/// One answer typed on the terminal, without its newline.
+fn ask(prompt: &str) -> Result<String, Error> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::Setup(format!("cannot read the answer from the terminal: {e}")))?;
+    Ok(line.trim().to_string())
+}
+
+/// A typed path, with a leading `~/` read as the home directory as a shell would.
+fn home_path(typed: &str) -> PathBuf {
+    match (typed.strip_prefix("~/"), dirs::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(typed),
+    }
 }
 
 /// Exchanges the fresh login for each cluster's audience, as get-token will: one finding per
@@ -592,7 +672,12 @@ fn kubectl(args: &[String]) -> Result<String, Error> {
 
 /// The cluster named `audience` names its audience (and scope) for the plugin, and a context
 /// joins it to the one user.
-fn write_cluster(user: &str, audience: &str, scope: Option<&str>) -> Result<(), Error> {
+fn write_cluster(
+    kubeconfig: Option<&std::path::Path>,
+    user: &str,
+    audience: &str,
+    scope: Option<&str>,
+) -> Result<(), Error> {
     let config = ClusterConfig {
         audience: Some(audience.to_string()),
         scope: scope.map(str::to_string),
@@ -608,14 +693,37 @@ fn write_cluster(user: &str, audience: &str, scope: Option<&str>) -> Result<(), 
         format!("--user={user}"),
     ])?;
     eprintln!(
-        "Wrote the audience {audience:?}{} into cluster {audience:?} in {}, and context {context:?}; try: kubectl --context {context} auth whoami",
+        "Wrote the audience {audience:?}{} into cluster {audience:?} in {}, and context {context:?}; try: {}",
         scope.map(|s| format!(" (scope {s:?})")).unwrap_or_default(),
-        file.display()
+        file.display(),
+        try_command(kubeconfig, &context)
     );
     Ok(())
 }
 
-fn write_kubeconfig(args: &Options, exec_args: &[String], cluster_info: bool) -> Result<(), Error> {
+/// The command that shows the context works, as the user can paste it: with the kubeconfig
+/// file when setup was given one (--kubeconfig).
+fn try_command(kubeconfig: Option<&std::path::Path>, context: &str) -> String {
+    let mut words = vec!["kubectl".to_string()];
+    if let Some(file) = kubeconfig {
+        words.push("--kubeconfig".into());
+        words.push(shell_word(&file.display().to_string()));
+    }
+    words.extend([
+        "--context".into(),
+        shell_word(context),
+        "auth".into(),
+        "whoami".into(),
+    ]);
+    words.join(" ")
+}
+
+fn write_kubeconfig(
+    args: &Options,
+    plan: Option<&Plan>,
+    exec_args: &[String],
+    cluster_info: bool,
+) -> Result<(), Error> {
     let cmd = credentials_command(
         &args.user,
         exec_args,
@@ -623,34 +731,31 @@ fn write_kubeconfig(args: &Options, exec_args: &[String], cluster_info: bool) ->
         cluster_info,
     );
     kubectl(&cmd[1..])?;
-    eprintln!("Wrote user {:?} to the kubeconfig.", args.user);
-    if let Some(context) = &args.context {
-        let cluster = match &args.cluster {
-            Some(cluster) => cluster.clone(),
-            None => kubectl(&[
-                "config".into(),
-                "view".into(),
-                "--minify".into(),
-                "-o".into(),
-                "jsonpath={.contexts[0].context.cluster}".into(),
-            ])
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Error::Setup(
-                    "no current context to take the cluster from; pass --cluster NAME".into(),
-                )
-            })?,
-        };
-        kubectl(&[
-            "config".into(),
-            "set-context".into(),
-            context.clone(),
-            format!("--cluster={cluster}"),
-            format!("--user={}", args.user),
-        ])?;
-        eprintln!("Wrote context {context:?} (cluster {cluster:?}, user {:?}); try: kubectl --context {context} auth whoami", args.user);
-    }
+    let Some(plan) = plan else {
+        eprintln!(
+            "Wrote user {:?} to the kubeconfig; no context uses it yet: run setup again with --context=NAME, or `kubectl config set-context NAME --cluster=CLUSTER --user={}`",
+            args.user,
+            shell_word(&args.user)
+        );
+        return Ok(());
+    };
+    plan.write(&args.user)
+        .map_err(|e| Error::Setup(e.to_string()))?;
+    let cluster = match &plan.server {
+        Some((server, _)) => format!("cluster {:?} at {server}", plan.cluster),
+        None => format!("cluster {:?}", plan.cluster),
+    };
+    let current = if plan.make_current {
+        ", now the current context"
+    } else {
+        ""
+    };
+    eprintln!(
+        "Wrote context {:?} ({cluster}, user {:?}){current}; try: {}",
+        plan.context,
+        args.user,
+        try_command(args.kubeconfig.as_deref(), &plan.context)
+    );
     Ok(())
 }
 

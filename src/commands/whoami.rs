@@ -1,11 +1,13 @@
-//! `whoami`: the cached identity, without refreshing or logging in; with --cluster, also what
-//! the API server makes of it (`kubectl auth whoami`).
+//! `whoami`: the cached identity, without refreshing or logging in; with --api-server (or any
+//! of kubectl's --kubeconfig, --context, --cluster, --user), also what the API server makes of
+//! it (`kubectl auth whoami` with those flags).
 
 use std::process::Command;
 
 use crate::claims::{relative, Identity};
 use crate::config::Config;
 use crate::error::Error;
+use crate::kubeconfig::Target;
 use crate::log::printable;
 use crate::login_report::{self, Format};
 use crate::store;
@@ -16,9 +18,9 @@ use crate::tokens::Storage;
 pub struct Options {
     pub config: Config,
     /// Also ask the API server (`kubectl auth whoami`).
-    pub cluster: bool,
-    /// The kubeconfig context for that question.
-    pub context: Option<String>,
+    pub api_server: bool,
+    /// kubectl's flags for that question, as kubectl reads them.
+    pub target: Target,
     /// Text for people, or JSON/YAML for scripts (see [`login_report`]).
     pub format: Format,
 }
@@ -35,9 +37,9 @@ pub fn run(args: &Options) -> Result<(), Error> {
         )));
     };
     if args.format != Format::Text {
-        if args.cluster {
+        if args.api_server {
             return Err(Error::Setup(
-                "--cluster shows kubectl's own output; leave it out with -o json/yaml (`kubectl auth whoami -o json` gives the API server's view)".into(),
+                "--api-server (or kubectl's --kubeconfig, --context, --cluster, --user) shows kubectl's own output; leave it out with -o json/yaml (`kubectl auth whoami -o json` gives the API server's view)".into(),
             ));
         }
         let refresh = store.load_refresh_token(&key).unwrap_or_else(|e| {
@@ -104,13 +106,11 @@ pub fn run(args: &Options) -> Result<(), Error> {
     }
     println!("storage:       {storage}, {}", config.cache_dir.display());
 
-    if args.cluster {
+    if args.api_server {
         println!("\nWhat the API server sees (kubectl auth whoami):");
         let mut cmd = Command::new("kubectl");
-        cmd.args(["auth", "whoami"]);
-        if let Some(context) = &args.context {
-            cmd.arg(format!("--context={context}"));
-        }
+        cmd.args(args.target.kubectl_args())
+            .args(["auth", "whoami"]);
         let status = cmd
             .status()
             .map_err(|e| Error::Setup(format!("cannot run kubectl ({e})")))?;

@@ -30,11 +30,7 @@ use crate::common::{support_dir, PLUGIN};
 
 /// Pages written on other branches, linked from here before they exist; the lead removes each
 /// entry when its page is merged.
-const PENDING_FILES: &[&str] = &[
-    "docs/engineer.md",
-    "docs/install.md",
-    "LICENSE",
-];
+const PENDING_FILES: &[&str] = &["docs/engineer.md", "docs/install.md", "LICENSE"];
 /// Sections written on other branches (file, anchor), linked before they exist.
 const PENDING_ANCHORS: &[(&str, &str)] = &[];
 
@@ -71,6 +67,7 @@ const OTHER_PROGRAMS: &[&str] = &[
     "devcontainer",
     "sshd",
     "socat",
+    "curl",
 ];
 
 fn repo() -> PathBuf {

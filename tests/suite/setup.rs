@@ -475,7 +475,7 @@ fn whoami_shows_the_cached_identity_and_what_the_cluster_sees() {
         .kubectl(&kubeconfig, &["get", "--raw", "/api"], &[])
         .assert_ok();
     world.provider.reset_counts();
-    args.push("--cluster".into());
+    args.push("--api-server".into());
     let kubeconfig_env = kubeconfig.display().to_string();
     let run = world.plugin(&args, &[("KUBECONFIG", kubeconfig_env.as_str())]);
     run.assert_ok();

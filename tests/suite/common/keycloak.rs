@@ -17,7 +17,7 @@ use super::ldap::{self, Ldap};
 use super::test_certificate;
 
 pub const ADMIN_USER: &str = "test-admin";
-const ADMIN_PASSWORD: &str = "test-admin-password";
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
 /// How long Keycloak may take to be ready: a warm `start --optimized` takes 30–60 s on two
 /// shared cores; a cold machine more.
 const READY_LIMIT: Duration = Duration::from_secs(300);

@@ -312,13 +312,28 @@ impl Run {
 }
 
 /// Runs `command` with no stdin, killing it if it outlives `limit` (a hang is a failure).
-pub fn run_with_timeout(mut command: Command, limit: Duration) -> Run {
+pub fn run_with_timeout(command: Command, limit: Duration) -> Run {
+    run_with_input(command, None, limit)
+}
+
+/// [`run_with_timeout`] with `input` (when given) as the command's standard input, which is
+/// then closed, as a person types and presses Ctrl-D.
+pub fn run_with_input(mut command: Command, input: Option<&[u8]>, limit: Duration) -> Run {
+    let stdin = match input {
+        Some(_) => Stdio::piped(),
+        None => Stdio::null(),
+    };
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("command starts");
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        // A command that ends without reading it fails on its own terms, not here.
+        let _ = pipe.write_all(input);
+    }
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());

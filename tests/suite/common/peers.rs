@@ -157,7 +157,7 @@ impl KubeApiServer {
                     })
                     .collect();
                 args.push(format!("--oidc-ca-file={}", issuer_ca.display()));
-                Self::launch(dir, |_| args)
+                Self::launch(dir, |_| args, true)
             }
             OidcConfig::AuthenticationConfiguration => {
                 let text =
@@ -179,16 +179,36 @@ impl KubeApiServer {
     /// example made the test's with [`point_issuer`]). None (after the `not built here` line)
     /// when scripts/peers could not build it.
     pub fn start_with_authentication_config(dir: &Path, config: &str) -> Option<Self> {
-        Self::launch(dir, |dir| {
-            let path = dir.join("authentication-config.yaml");
-            std::fs::write(&path, config).unwrap();
-            vec![format!("--authentication-config={}", path.display())]
-        })
+        Self::launch(
+            dir,
+            |dir| {
+                let path = dir.join("authentication-config.yaml");
+                std::fs::write(&path, config).unwrap();
+                vec![format!("--authentication-config={}", path.display())]
+            },
+            true,
+        )
+    }
+
+    /// Starts kube-apiserver in `dir` with `--authentication-config=FILE` as an administrator
+    /// wrote it (tests/suite/quickstart.rs), and no RBAC of the examples: the administrator
+    /// binds roles themselves. None (after the `not built here` line) without the peer.
+    pub fn start_as_written(dir: &Path, file: &Path) -> Option<Self> {
+        Self::launch(
+            dir,
+            |_| vec![format!("--authentication-config={}", file.display())],
+            false,
+        )
     }
 
     /// Starts kube-apiserver in its own subdirectory of `dir`, with the harness's settings and
-    /// the authentication flags `oidc_args` returns (given that subdirectory).
-    fn launch(dir: &Path, oidc_args: impl FnOnce(&Path) -> Vec<String>) -> Option<Self> {
+    /// the authentication flags `oidc_args` returns (given that subdirectory), and
+    /// examples/cluster-role-binding.yaml applied when `example_rbac` says so.
+    fn launch(
+        dir: &Path,
+        oidc_args: impl FnOnce(&Path) -> Vec<String>,
+        example_rbac: bool,
+    ) -> Option<Self> {
         let binary = peer("kube-apiserver", &peer_version("KUBE_APISERVER"))?;
         let dir = dir.join("kube-apiserver");
         std::fs::create_dir_all(&dir).unwrap();
@@ -300,16 +320,18 @@ impl KubeApiServer {
             serde_json::json!({ "token": admin_token }),
         );
         std::fs::write(&server.admin_kubeconfig, config.to_string()).unwrap();
-        server
-            .admin(&[
-                "apply",
-                "-f",
-                repo()
-                    .join("examples/cluster-role-binding.yaml")
-                    .to_str()
-                    .unwrap(),
-            ])
-            .assert_ok();
+        if example_rbac {
+            server
+                .admin(&[
+                    "apply",
+                    "-f",
+                    repo()
+                        .join("examples/cluster-role-binding.yaml")
+                        .to_str()
+                        .unwrap(),
+                ])
+                .assert_ok();
+        }
         server.wait_for_aggregated_role("view", Duration::from_secs(30));
         Some(server)
     }
