@@ -1,11 +1,22 @@
 //! Logins where engineers actually run kubectl (issue 42), each on real parts: Linux network
-//! namespaces and veth pairs stand for a container and for a laptop, Debian's socat for
+//! namespaces and veth pairs stand for the host, a container and a laptop, Debian's socat for
 //! docker-proxy and for a dev container's port forward, Debian's OpenSSH for the SSH host,
 //! headless Chromium for the browser, the real kubectl's exec entry for the caller, and real
 //! ordinary accounts (made with useradd) for the plugin's user and for another user. The
 //! provider is HTTPS on the host's side of the veth pair, with a CA of the test's own passed by
 //! --certificate-authority: an http issuer is accepted only on a loopback address, which a
 //! namespace does not share, and a company's Keycloak is HTTPS anyway.
+//!
+//! The root network namespace is left alone: the "host" (the machine a container runs on, the
+//! SSH host) is a network namespace of each test's own too, joined to the container's (or the
+//! laptop's) by a veth pair made inside them, and the test's thread enters it for the lab's
+//! lifetime ([`OnTheHost`]), so every process it starts there (forwarders, Chromium, the
+//! provider, the API server, sshd, kubectl) and every socket it opens live in it. No interface,
+//! address, route or nftables rule of the root namespace is added, changed or removed: Chromium
+//! in other tests of the same run aborts its navigations (`net::ERR_NETWORK_CHANGED`) when an
+//! interface or address comes or goes there. Each lab's namespaces and accounts have names of
+//! their own (process id and a counter), so labs running at once cannot meet; all of it is
+//! removed when the lab is dropped, also when a test fails.
 //!
 //! What docs/networks.md advises is what these tests run. WSL 2 cannot run here: its rules are
 //! reasoned from Microsoft's documentation and WSL's source (docs/networks.md), not tested.
@@ -14,6 +25,7 @@
 //! "not run here" (see common::not_built_here) instead of passing.
 #![cfg(target_os = "linux")]
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,99 +60,180 @@ fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// An ordinary account of this machine: the plugin's user, or another user.
-#[derive(Clone)]
+/// This lab's tag, unique among the labs of every test process running now: the process id
+/// and a counter of the process. Names of namespaces, interfaces and accounts carry it.
+fn lab_tag() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    format!("{}x{n}", std::process::id())
+}
+
+/// Serialises useradd and userdel within this process (they lock /etc/passwd and fail rather
+/// than wait when another holds it).
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+
+/// Runs useradd or userdel, again a few times while another process holds /etc/passwd.
+fn account_tool(program: &str, args: &[&str]) -> Result<(), String> {
+    let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut tries = 0;
+    loop {
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{program} does not run: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        tries += 1;
+        if tries == 20 || !stderr.contains("lock") {
+            return Err(format!("{program} {args:?}: {stderr}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An ordinary account of this machine made for one lab alone (the plugin's user, or another
+/// user): a home, a shell, and `*` as its password, which OpenSSH counts as unlocked for key
+/// logins (`!`, useradd's default, is locked). Deleted when dropped, with every process still
+/// running as it (all the lab's own: nothing else runs as an account made a moment ago).
 struct Account {
-    name: &'static str,
+    name: String,
     uid: u32,
     gid: u32,
 }
 
-/// The account `name`, made on first use: a home, a shell, and `*` as its password, which
-/// OpenSSH counts as unlocked for key logins (`!`, useradd's default, is locked).
-fn account(name: &'static str) -> Account {
-    static MAKING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let exists = Command::new("id")
-        .arg(name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !exists {
-        run("useradd", &["-m", "-s", "/bin/sh", name]);
+impl Account {
+    fn new(name: String) -> Account {
+        // A leftover of a killed run that had this process id (no Drop ran) goes first.
+        if Command::new("id")
+            .arg(&name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let _ = account_tool("userdel", &["-r", "-f", &name]);
+        }
+        account_tool("useradd", &["-m", "-p", "*", "-s", "/bin/sh", &name])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = |flag: &str| run("id", &[flag, &name]).trim().parse().unwrap();
+        Account {
+            uid: id("-u"),
+            gid: id("-g"),
+            name,
+        }
     }
-    run("usermod", &["-p", "*", name]);
-    let id = |flag: &str| run("id", &[flag, name]).trim().parse().unwrap();
-    Account {
-        name,
-        uid: id("-u"),
-        gid: id("-g"),
+
+    /// The ids of the processes running as this account (real or effective uid).
+    fn processes(&self) -> Vec<i32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+                status.is_ok_and(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .is_some_and(|ids| {
+                            ids.split_whitespace()
+                                .take(2)
+                                .any(|id| id == self.uid.to_string())
+                        })
+                })
+            })
+            .collect()
     }
 }
 
-/// A network namespace joined to the host's by a veth pair: the host has `.1` of a /24 of its
-/// own, the namespace `.2`, and its own loopback (up). Deleted when dropped.
+impl Drop for Account {
+    fn drop(&mut self) {
+        // A plugin that kubectl left behind when a test failed, an sshd session still closing.
+        for _ in 0..50 {
+            let left = self.processes();
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                // SAFETY: kill has no memory preconditions; pid runs as this lab's own account.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if let Err(e) = account_tool("userdel", &["-r", &self.name]) {
+            eprintln!("field_networks: the account {} stays: {e}", self.name);
+        }
+    }
+}
+
+/// Two network namespaces of the test's own joined by a veth pair made inside them: the host
+/// (`host_name`) has `.1` of a /24, the container or laptop (`name`) `.2`; each has its own
+/// loopback (up). Nothing of it is ever in the root namespace. Deleted when dropped (the veth
+/// pair goes with them).
 struct Netns {
     name: String,
-    host_if: String,
+    host_name: String,
     host_ip: String,
     ns_ip: String,
 }
 
 impl Netns {
-    fn new() -> Self {
+    fn new(tag: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let pid = std::process::id();
-        // Another subnet for each namespace of this run, and likely of another run beside it.
-        let octet = (pid.wrapping_mul(7).wrapping_add(n * 13)) % 200 + 20;
-        let tag = format!("{}x{n}", pid % 100_000);
+        // The addresses exist only inside the lab's two namespaces, so another lab's cannot
+        // clash with them; a subnet per lab of this process still keeps logs apart.
+        let octet = NEXT.fetch_add(1, Ordering::SeqCst) % 250 + 1;
         let net = Netns {
             name: format!("oidcf{tag}"),
-            host_if: format!("ofh{tag}"),
+            host_name: format!("oidch{tag}"),
             host_ip: format!("10.231.{octet}.1"),
             ns_ip: format!("10.231.{octet}.2"),
         };
-        let ns_if = format!("ofn{tag}");
-        run("ip", &["netns", "add", &net.name]);
+        let (host_if, ns_if) = (format!("ofh{tag}"), format!("ofn{tag}"));
+        for ns in [&net.host_name, &net.name] {
+            // A leftover of a killed run that had this process id (no Drop ran) goes first.
+            if Path::new("/run/netns").join(ns).exists() {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+            run("ip", &["netns", "add", ns]);
+        }
+        // Made in the host namespace with its peer in the other one: neither end is ever in
+        // the root namespace, not even for a moment.
         run(
             "ip",
             &[
+                "-n",
+                &net.host_name,
                 "link",
                 "add",
-                &net.host_if,
+                &host_if,
                 "type",
                 "veth",
                 "peer",
                 "name",
                 &ns_if,
+                "netns",
+                &net.name,
             ],
         );
-        run("ip", &["link", "set", &ns_if, "netns", &net.name]);
-        run(
-            "ip",
-            &[
-                "addr",
-                "add",
-                &format!("{}/24", net.host_ip),
-                "dev",
-                &net.host_if,
-            ],
-        );
-        run("ip", &["link", "set", &net.host_if, "up"]);
-        let inside = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", &net.name, "ip"];
-            all.extend_from_slice(args);
-            run("ip", &all);
-        };
-        inside(&["addr", "add", &format!("{}/24", net.ns_ip), "dev", &ns_if]);
-        inside(&["link", "set", &ns_if, "up"]);
-        inside(&["link", "set", "lo", "up"]);
+        for (ns, dev, ip) in [
+            (&net.host_name, &host_if, &net.host_ip),
+            (&net.name, &ns_if, &net.ns_ip),
+        ] {
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{ip}/24"), "dev", dev],
+            );
+            run("ip", &["-n", ns, "link", "set", dev, "up"]);
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        }
         net
     }
 
-    /// `program` run inside the namespace (as root).
+    /// `program` run inside the container's (or laptop's) namespace (as root).
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.name, program]);
@@ -150,14 +243,54 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // The namespace's end of the pair goes with it, and the host's end with that.
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .stderr(Stdio::null())
-            .status();
+        // Each namespace goes when its last process has ended, and the veth pair with it.
+        for ns in [&self.name, &self.host_name] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// While alive, the test's own thread is in the lab's host namespace: every process the test
+/// starts from it, and every socket it opens (free_port's probe, `ss`), is on the host, so
+/// nothing the test forgets to wrap can reach the root namespace. setns(2) moves this thread
+/// alone; the other tests' threads stay where they are. Dropped, the thread goes back (libtest
+/// may run the next test on it).
+struct OnTheHost {
+    back: std::fs::File,
+}
+
+impl OnTheHost {
+    fn enter(net: &Netns) -> OnTheHost {
+        let back = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+        let host = std::fs::File::open(Path::new("/run/netns").join(&net.host_name)).unwrap();
+        // SAFETY: setns takes an open namespace file descriptor and moves this thread only.
+        let entered = unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            entered,
+            0,
+            "setns into {}: {}",
+            net.host_name,
+            std::io::Error::last_os_error()
+        );
+        OnTheHost { back }
+    }
+}
+
+impl Drop for OnTheHost {
+    fn drop(&mut self) {
+        // SAFETY: as in enter, with the namespace this thread came from.
+        if unsafe { libc::setns(self.back.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            let line = format!(
+                "field_networks: this thread stays in the lab's namespace: {}",
+                std::io::Error::last_os_error()
+            );
+            // A second panic while unwinding would abort the whole run.
+            if std::thread::panicking() {
+                eprintln!("{line}");
+            } else {
+                panic!("{line}");
+            }
+        }
     }
 }
 
@@ -184,17 +317,26 @@ fn wait_listening(net: Option<&Netns>, port: u16) {
     }
 }
 
-/// One test's world across networks: a namespace, the provider and the API server on the
-/// host's side of it, the plugin's user and a directory of that user's.
+/// One test's world across networks: the host's and the container's (or laptop's) namespaces,
+/// the provider and the API server on the host, the plugin's user, another user, and a
+/// directory of the plugin's user's.
+///
+/// Fields drop in this order: the provider and the API server end, then the accounts (with
+/// every process still running as them), then the thread leaves the host, then the namespaces
+/// go, then the directory.
 struct Lab {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    net: Netns,
     provider: Provider,
     api: ApiServer,
+    /// The plugin's user.
+    user: Account,
+    /// Another ordinary account of the same machine.
+    other: Account,
+    _on_the_host: OnTheHost,
+    net: Netns,
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
     /// The provider's CA, readable by every account.
     ca: PathBuf,
-    user: Account,
     /// The plugin's user's own directory: HOME, caches, kubeconfig, the browser's recorder.
     work: PathBuf,
     /// A copy of the plugin every account may run.
@@ -230,7 +372,11 @@ impl Lab {
             .unwrap();
         let dir = tmp.path().to_path_buf();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let net = Netns::new();
+        let tag = lab_tag();
+        let net = Netns::new(&tag);
+        let on_the_host = OnTheHost::enter(&net);
+        let user = Account::new(format!("ofa{tag}"));
+        let other = Account::new(format!("ofb{tag}"));
         let (ca, cert, key) = test_certificate_for(&dir, "provider", &[&net.host_ip]);
         let provider = Provider::start_with(
             &dir,
@@ -242,7 +388,6 @@ impl Lab {
             ],
         );
         let api = ApiServer::start_on(&dir, &provider.issuer, Some(&ca), &net.host_ip);
-        let user = account("oidc-field-a");
         let work = dir.join("user");
         for sub in ["", "home", "cache", "kubecache"] {
             std::fs::create_dir_all(work.join(sub)).unwrap();
@@ -268,13 +413,15 @@ impl Lab {
         std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::chown(&recorder, Some(user.uid), Some(user.gid)).unwrap();
         Some(Lab {
-            _tmp: tmp,
-            dir,
-            net,
             provider,
             api,
-            ca,
             user,
+            other,
+            _on_the_host: on_the_host,
+            net,
+            _tmp: tmp,
+            dir,
+            ca,
             work,
             plugin,
         })
@@ -434,12 +581,11 @@ impl Lab {
     /// Another ordinary account (in `net`, or on the host) sends a request to `addr:port` and
     /// returns what came back (nothing, when the listener closed the connection unanswered).
     fn another_account_requests(&self, net: Option<&Netns>, addr: &str, port: u16) -> String {
-        let other = account("oidc-field-b");
         let script = format!(
             "exec 3<>/dev/tcp/{addr}/{port} && printf 'GET /login?k=guess HTTP/1.1\\r\\nHost: localhost:{port}\\r\\n\\r\\n' >&3 && timeout 20 cat <&3"
         );
         let out = self
-            .as_account(net, &other, "bash", &[])
+            .as_account(net, &self.other, "bash", &[])
             .args(["-c", &script])
             .output()
             .unwrap();
@@ -649,7 +795,7 @@ fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
         on_loopback, "",
         "another account was answered on the loopback"
     );
-    let other = account("oidc-field-b");
+    let other = &lab.other;
     let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
     eprintln!("said at once: {line}");
     for what in [
@@ -868,7 +1014,7 @@ fn over_ssh(name: &str, another_account_knocks: bool) {
     if another_account_knocks {
         let answer = lab.another_account_requests(None, "127.0.0.1", port);
         assert_eq!(answer, "", "another account on the SSH host was answered");
-        let other = account("oidc-field-b");
+        let other = &lab.other;
         let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
         eprintln!("said at once: {line}");
         for what in [
