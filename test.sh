@@ -54,6 +54,13 @@ command -v file >/dev/null || need+=(file)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
+# The install channels (tests/suite/channels.rs): krew clones its index with git; the .deb and
+# .rpm are checked by lintian, dpkg, rpm and rpmlint; the Homebrew formula by Ruby's parser.
+command -v git >/dev/null || need+=(git)
+command -v lintian >/dev/null || need+=(lintian)
+command -v rpm >/dev/null || need+=(rpm)
+command -v rpmlint >/dev/null || need+=(rpmlint)
+command -v ruby >/dev/null || need+=(ruby)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq
@@ -108,6 +115,11 @@ background+=("$!:peers")
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
 { nice -n 5 scripts/providers; cpu_used "scripts/providers"; } >target/tmp/providers.log 2>&1 &
+# The install channels' own tools (krew and its manifest validator, nfpm, actionlint, crane),
+# from pinned modules in tests/peers/, for tests/suite/channels.rs and for scripts/release below
+# (nfpm makes the .deb and .rpm); the same lock-and-wait as scripts/providers.
+{ nice -n 5 scripts/packaging-tools; cpu_used "scripts/packaging-tools"; } >target/tmp/packaging-tools.log 2>&1 &
+background+=("$!:packaging-tools")
 { nice -n 5 scripts/keycloak >/dev/null ||
   echo "test.sh: Keycloak is not available; tests/suite/keycloak.rs will say why" >&2
   cpu_used "scripts/keycloak"; } 2>target/tmp/keycloak.log &
@@ -165,7 +177,13 @@ other_platforms() {
   mkdir -p "$windows"
   x86_64-w64-mingw32-gcc -shared -o "$windows/bcryptprimitives.dll" \
     tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
-  scripts/release --profile test --out target/dist-test
+  # No macOS binary can be built here (no Apple SDK): a stand-in file goes through the same
+  # packaging as the release workflow's real ones (--prebuilt), so the darwin archives and
+  # manifest entries are checked by krew too; tests/suite/channels.rs says so when it runs.
+  local stand_in=target/tmp/darwin-stand-in
+  printf '#!/bin/sh\necho "stand-in: macOS binaries are built on macOS runners" >&2\nexit 1\n' >"$stand_in"
+  scripts/release --profile test --out target/dist-test \
+    --prebuilt x86_64-apple-darwin="$stand_in" --prebuilt aarch64-apple-darwin="$stand_in"
   flock -u 9
   at "other platforms built"
   with_lints cargo build --locked --profile platforms --target x86_64-pc-windows-gnu --all-targets

@@ -41,7 +41,13 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clean(args) => commands::clean::run(&settings::clean(&args)?),
         Command::Doctor(args) => commands::doctor::run(&settings::doctor(&args)),
         Command::Completion(args) => stdout(&crate::cli::completion_script(args.shell)),
-        Command::Man => stdout(&crate::cli::man_page().map_err(Error::Output)?),
+        Command::Man(args) => match &args.dir {
+            None => stdout(&crate::cli::man_page().map_err(Error::Output)?),
+            Some(dir) => crate::cli::write_man_pages(dir).map_err(|source| Error::ManPages {
+                dir: dir.clone(),
+                source,
+            }),
+        },
         Command::Complete { words } => crate::cli::print_completions(&words).map_err(Error::Output),
     };
     Ok(result?)

@@ -73,9 +73,9 @@ pub enum Command {
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
     #[command(name = "__setup-guide", hide = true)]
     SetupGuide,
-    /// Print the man page (roff).
+    /// Print the man page (roff), or with --dir write one page per command into a directory.
     #[command(hide = true)]
-    Man,
+    Man(ManArgs),
     /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
     /// `kubectl_complete-oidc_login`.
     #[command(name = "__complete", hide = true)]
@@ -172,6 +172,14 @@ pub struct DoctorArgs {
     /// kubeconfig context to check (default: the current context)
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write kubectl-oidc_login.1 and one kubectl-oidc_login-COMMAND.1 per command into DIR
+    /// (what the release archives and packages ship) instead of printing the main page
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -594,6 +602,15 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     Ok(page)
+}
+
+/// Writes the man page of the plugin and one of each visible command (kubectl-oidc_login.1,
+/// kubectl-oidc_login-get-token.1, ...) into `dir` (made if missing), as `man` finds them
+/// under man1/.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 /// Prints the candidates for kubectl's plugin completion of `words` (Cobra's protocol).

@@ -1,0 +1,465 @@
+//! The install channels of docs/install.md, each checked by its own real tool on what
+//! `scripts/release --profile test` made in `target/dist-test` (./test.sh runs it beside the
+//! tests): real krew v0.4.3 and krew-index's own validator, `cargo package`/`cargo install`,
+//! dpkg, lintian, rpm and rpmlint, Ruby's parser for the Homebrew formula, actionlint for the
+//! workflows. The Go tools come from scripts/packaging-tools (pinned modules under tests/peers/,
+//! built once into a cache); one that cannot be built here makes its test print `not built
+//! here: …` instead of passing.
+//!
+//! macOS binaries cannot be built here (no Apple SDK): test.sh hands scripts/release a stand-in
+//! file for them (`--prebuilt …-apple-darwin=…`, the path the release workflow takes with the
+//! real ones), so the darwin archives and manifest entries go through the same packaging and the
+//! same krew installs, but nothing here runs a darwin binary. The tests that touch them say so.
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{kubectl_path_absolute, not_built_here, run_with_timeout, Daemon, Run, World};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every platform of a release: (krew os, krew arch, archive file, binary name).
+fn platforms() -> Vec<(&'static str, &'static str, String, &'static str)> {
+    [
+        ("linux", "amd64", "tar.gz", "kubectl-oidc_login"),
+        ("linux", "arm64", "tar.gz", "kubectl-oidc_login"),
+        ("windows", "amd64", "zip", "kubectl-oidc_login.exe"),
+        ("darwin", "amd64", "tar.gz", "kubectl-oidc_login"),
+        ("darwin", "arm64", "tar.gz", "kubectl-oidc_login"),
+    ]
+    .into_iter()
+    .map(|(os, arch, suffix, bin)| {
+        (
+            os,
+            arch,
+            format!("kubectl-oidc_login-v{VERSION}-{os}-{arch}.{suffix}"),
+            bin,
+        )
+    })
+    .collect()
+}
+
+fn say_darwin_is_a_stand_in() {
+    eprintln!(
+        "channels: the darwin archives hold a stand-in file, not a macOS binary (none can be \
+         built here); their packaging and krew installs are real"
+    );
+}
+
+/// The pinned tool `name` from scripts/packaging-tools' cache (it is run first: it waits for a
+/// build test.sh started, or builds what is missing); None after printing why it is not there.
+fn tool(group: &str, name: &str, module_dir: &str, module: &str) -> Option<PathBuf> {
+    let go_mod =
+        std::fs::read_to_string(repo().join("tests/peers").join(module_dir).join("go.mod"))
+            .unwrap();
+    let version = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{module} ")))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{module} in tests/peers/{module_dir}/go.mod"))
+        .to_string();
+    let mut build = Command::new(repo().join("scripts/packaging-tools"));
+    build.arg(group);
+    let run = run_with_timeout(build, Duration::from_secs(1200));
+    // The same rule as the script's.
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs::home_dir().unwrap().join(".cache"))
+        .join("kubectl-oidc-login/packaging");
+    let id = format!("{name}-{version}");
+    if cache.join(&id).is_file() {
+        return Some(cache.join(&id));
+    }
+    let why = std::fs::read_to_string(cache.join(format!("{id}.not-built")))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|_| format!("not built here: {id} ({})", run.stderr.trim()));
+    not_built_here(&why);
+    None
+}
+
+fn krew_tools() -> Option<(PathBuf, PathBuf)> {
+    let krew = tool("krew", "krew", "krew", "sigs.k8s.io/krew")?;
+    let validate = tool("krew", "validate-krew-manifest", "krew", "sigs.k8s.io/krew")?;
+    Some((krew, validate))
+}
+
+fn dist() -> PathBuf {
+    crate::release::dist()
+}
+
+/// A directory served over HTTP on loopback (Python's http.server): the release's download
+/// address, which krew fetches from when it installs from a manifest or an index.
+struct Served {
+    _daemon: Daemon,
+    base: String,
+}
+
+fn serve(dir: &Path) -> Served {
+    let port = crate::common::free_port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--directory")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon::from_child(child);
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "http.server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served {
+        _daemon: daemon,
+        base: format!("http://127.0.0.1:{port}/"),
+    }
+}
+
+/// The release's krew manifest with its download address moved to `base`: the same archives
+/// and sha256 fields, fetched from loopback instead of the GitHub release (not reachable here).
+fn manifest_served_from(base: &str) -> String {
+    let manifest = std::fs::read_to_string(dist().join("oidc-login.yaml")).unwrap();
+    let release_base = format!(
+        "https://github.com/kubectl-oidc-login/kubectl-oidc-login/releases/download/v{VERSION}/"
+    );
+    assert!(manifest.contains(&release_base), "{manifest}");
+    manifest.replace(&release_base, base)
+}
+
+/// A krew installation of its own: KREW_ROOT in a temporary directory, and the cached krew as
+/// the `kubectl-krew` plugin on PATH, which is how kubectl finds krew.
+struct Krew {
+    dir: tempfile::TempDir,
+}
+
+impl Krew {
+    fn new(krew: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tools")).unwrap();
+        std::os::unix::fs::symlink(krew, dir.path().join("tools/kubectl-krew")).unwrap();
+        Krew { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// PATH as a krew user has it: krew's bin directory first, then kubectl-krew.
+    fn path(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.root().join("bin").display(),
+            self.dir.path().join("tools").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", self.path()),
+            ("KREW_ROOT", self.root().display().to_string()),
+            ("KREW_NO_UPGRADE_CHECK", "1".into()),
+            ("HOME", self.dir.path().join("home").display().to_string()),
+        ]
+    }
+
+    /// `kubectl ARGS` with this krew's environment (and `env`, e.g. KREW_OS/KREW_ARCH).
+    fn kubectl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(kubectl_path_absolute());
+        command.args(args).current_dir(self.dir.path());
+        for (k, v) in self.env() {
+            command.env(k, v);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        run_with_timeout(command, Duration::from_secs(300))
+    }
+
+    /// The files krew put in the plugin's store, relative to it.
+    fn store_files(&self) -> Vec<String> {
+        let store = self.root().join(format!("store/oidc-login/v{VERSION}"));
+        let mut files = Vec::new();
+        walk(&store, &store, &mut files);
+        files.sort();
+        files
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(base, &path, out);
+        } else {
+            out.push(path.strip_prefix(base).unwrap().display().to_string());
+        }
+    }
+}
+
+/// What every archive and package holds besides the binary.
+fn assert_holds_the_texts(files: &[String], what: &str) {
+    for expected in [
+        "LICENSE",
+        "README.md",
+        "kubectl_complete-oidc_login",
+        "man/kubectl-oidc_login.1",
+        "man/kubectl-oidc_login-get-token.1",
+        "man/kubectl-oidc_login-setup.1",
+        "completions/kubectl-oidc_login.bash",
+        "completions/_kubectl-oidc_login",
+        "completions/kubectl-oidc_login.fish",
+    ] {
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} not in {what}: {files:?}"
+        );
+    }
+}
+
+#[test]
+fn krew_index_validator_passes_with_an_install_of_every_platform() {
+    let Some((krew, validate)) = krew_tools() else {
+        return;
+    };
+    say_darwin_is_a_stand_in();
+    let served = serve(&dist());
+    let dir = tempfile::tempdir().unwrap();
+    // The validator wants the file named after the plugin, as in krew-index's plugins/.
+    let manifest = dir.path().join("oidc-login.yaml");
+    std::fs::write(&manifest, manifest_served_from(&served.base)).unwrap();
+    let tools = dir.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::os::unix::fs::symlink(&krew, tools.join("kubectl-krew")).unwrap();
+    let mut command = Command::new(validate);
+    command.arg("-manifest").arg(&manifest).env(
+        "PATH",
+        format!("{}:{}", tools.display(), std::env::var("PATH").unwrap()),
+    );
+    let run = run_with_timeout(command, Duration::from_secs(600));
+    run.assert_ok();
+    // It names each platform it installed; all five are in the manifest.
+    let manifest = crate::common::parse_yaml(&std::fs::read_to_string(&manifest).unwrap());
+    let mut seen: Vec<String> = manifest[0]["spec"]["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let labels = &p["selector"]["matchLabels"];
+            format!(
+                "{}/{}",
+                labels["os"].as_str().unwrap(),
+                labels["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "darwin/amd64",
+            "darwin/arm64",
+            "linux/amd64",
+            "linux/arm64",
+            "windows/amd64"
+        ]
+    );
+}
+
+#[test]
+fn krew_installs_every_archive_and_the_installed_plugin_logs_in_through_kubectl() {
+    let Some((krew, _)) = krew_tools() else {
+        return;
+    };
+    let manifest = dist().join("oidc-login.yaml");
+    let host = format!("kubectl-oidc_login-v{VERSION}-linux-amd64.tar.gz");
+    let krew_user = Krew::new(&krew);
+    krew_user
+        .kubectl(
+            &[
+                "krew",
+                "install",
+                &format!("--manifest={}", manifest.display()),
+                &format!("--archive={}", dist().join(&host).display()),
+            ],
+            &[],
+        )
+        .assert_ok();
+    assert_holds_the_texts(&krew_user.store_files(), "krew's store");
+
+    // kubectl finds the plugin krew linked, and nothing else of that name.
+    let listed = krew_user.kubectl(&["plugin", "list"], &[]);
+    let linked = krew_user.root().join("bin/kubectl-oidc_login");
+    assert!(
+        listed.stdout.contains(&linked.display().to_string()),
+        "{}\n{}",
+        listed.stdout,
+        listed.stderr
+    );
+    let version = krew_user.kubectl(&["oidc-login", "--version"], &[]);
+    version.assert_ok();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl-oidc_login {VERSION}")
+    );
+
+    // A login through the krew-installed plugin, from a kubelogin-style kubeconfig.
+    let world = World::new(300);
+    let mut args = vec!["oidc-login".to_string()];
+    args.extend(world.get_token_args());
+    let kubeconfig = world.kubeconfig(
+        "kubeconfig",
+        "client.authentication.k8s.io/v1",
+        "kubectl",
+        &args,
+    );
+    let path = krew_user.path();
+    let run = world.kubectl(
+        &kubeconfig,
+        &["auth", "whoami", "-o", "json"],
+        &[("PATH", &path)],
+    );
+    run.assert_ok();
+    assert_eq!(
+        run.json()["status"]["userInfo"]["username"],
+        "alice@example.com"
+    );
+    assert_eq!(world.wait_for_logins(1).len(), 1);
+
+    // The manifest's caveat: the completion helper linked into krew's bin completes
+    // `kubectl oidc-login <TAB>`.
+    std::os::unix::fs::symlink(
+        krew_user.root().join(format!(
+            "store/oidc-login/v{VERSION}/kubectl_complete-oidc_login"
+        )),
+        krew_user.root().join("bin/kubectl_complete-oidc_login"),
+    )
+    .unwrap();
+    let completed = krew_user.kubectl(&["__complete", "oidc-login", "get-"], &[]);
+    assert!(
+        completed.stdout.contains("get-token"),
+        "{}\n{}",
+        completed.stdout,
+        completed.stderr
+    );
+
+    // Every other platform, as krew on that machine installs it.
+    say_darwin_is_a_stand_in();
+    for (os, arch, archive, bin) in platforms() {
+        if (os, arch) == ("linux", "amd64") {
+            continue;
+        }
+        let other = Krew::new(&krew);
+        other
+            .kubectl(
+                &[
+                    "krew",
+                    "install",
+                    &format!("--manifest={}", manifest.display()),
+                    &format!("--archive={}", dist().join(&archive).display()),
+                ],
+                &[("KREW_OS", os), ("KREW_ARCH", arch)],
+            )
+            .assert_ok();
+        let files = other.store_files();
+        assert_holds_the_texts(&files, &format!("krew's store for {os}/{arch}"));
+        assert!(files.iter().any(|f| f == bin), "{bin} not in {files:?}");
+    }
+}
+
+#[test]
+fn krew_installs_from_the_projects_own_index_kept_in_a_git_repository() {
+    let Some((krew, _)) = krew_tools() else {
+        return;
+    };
+    let served = serve(&dist());
+    // The project's repository as krew sees an index: plugins/oidc-login.yaml on its default
+    // branch (the release workflow commits it there); here a local clone-able repository.
+    let index = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(index.path().join("plugins")).unwrap();
+    std::fs::write(
+        index.path().join("plugins/oidc-login.yaml"),
+        manifest_served_from(&served.base),
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "plugins"],
+        &[
+            "-c",
+            "user.name=release",
+            "-c",
+            "user.email=release@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "oidc-login",
+        ],
+    ] {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(index.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    let krew_user = Krew::new(&krew);
+    // Exactly the two commands of docs/install.md, with the repository's address.
+    krew_user
+        .kubectl(
+            &[
+                "krew",
+                "index",
+                "add",
+                "kubectl-oidc-login",
+                &index.path().display().to_string(),
+            ],
+            &[],
+        )
+        .assert_ok();
+    let installed = krew_user.kubectl(&["krew", "install", "kubectl-oidc-login/oidc-login"], &[]);
+    installed.assert_ok();
+    // No central index was added behind the user's back (that `oidc-login` is kubelogin's).
+    let indexes = krew_user.kubectl(&["krew", "index", "list"], &[]);
+    indexes.assert_ok();
+    assert!(
+        !indexes.stdout.contains("kubernetes-sigs/krew-index"),
+        "{}",
+        indexes.stdout
+    );
+    let version = krew_user.kubectl(&["oidc-login", "--version"], &[]);
+    version.assert_ok();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl-oidc_login {VERSION}")
+    );
+    let list = krew_user.kubectl(&["krew", "list"], &[]);
+    list.assert_ok();
+    assert!(
+        list.stdout.contains("kubectl-oidc-login/oidc-login"),
+        "{}",
+        list.stdout
+    );
+}
