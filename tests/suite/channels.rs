@@ -463,3 +463,218 @@ fn krew_installs_from_the_projects_own_index_kept_in_a_git_repository() {
         list.stdout
     );
 }
+
+/// A .deb or .rpm of the release, or None after saying why scripts/release made none (no nfpm).
+fn package(name: &str) -> Option<PathBuf> {
+    let path = dist().join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    // scripts/release-channels leaves the packages out only when nfpm could not be built.
+    tool("nfpm", "nfpm", "nfpm", "github.com/goreleaser/nfpm/v2")?;
+    panic!(
+        "{} is missing though nfpm is built: ./test.sh makes it with scripts/release",
+        path.display()
+    );
+}
+
+fn output(command: &mut Command) -> Run {
+    run_with_timeout(
+        std::mem::replace(command, Command::new("true")),
+        Duration::from_secs(300),
+    )
+}
+
+/// The files a package installs, as absolute paths (no directories).
+fn files_under(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if root.join("usr").exists() {
+        walk(root, &root.join("usr"), &mut files);
+    }
+    files.iter().map(|f| format!("/{f}")).collect()
+}
+
+/// The same set of files in both packages but where each distribution wants its own: Debian's
+/// copyright, changelog.Debian.gz and lintian overrides against RPM's licence directory, and
+/// zsh's vendor directory of each.
+fn common_files(files: &[String]) -> Vec<String> {
+    let mut common: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            !f.starts_with("/usr/share/lintian/")
+                && !f.starts_with("/usr/share/licenses/")
+                && !f.starts_with("/usr/share/zsh/")
+                && !f.ends_with("/copyright")
+                && !f.ends_with("/changelog.Debian.gz")
+        })
+        .cloned()
+        .collect();
+    common.sort();
+    common
+}
+
+/// The files every package must hold where each shell, man and kubectl look.
+fn assert_installed_where_looked_for(files: &[String], zsh_dir: &str, what: &str) {
+    for expected in [
+        "/usr/bin/kubectl-oidc_login".to_string(),
+        "/usr/bin/kubectl_complete-oidc_login".into(),
+        "/usr/share/bash-completion/completions/kubectl-oidc_login".into(),
+        format!("{zsh_dir}/_kubectl-oidc_login"),
+        "/usr/share/fish/vendor_completions.d/kubectl-oidc_login.fish".into(),
+        "/usr/share/man/man1/kubectl-oidc_login.1.gz".into(),
+        "/usr/share/man/man1/kubectl-oidc_login-get-token.1.gz".into(),
+        "/usr/share/doc/kubectl-oidc-login/README.md".into(),
+    ] {
+        assert!(
+            files.contains(&expected),
+            "{expected} not in {what}: {files:?}"
+        );
+    }
+}
+
+/// lintian (errors and warnings fail, packaging/lintian-overrides says why for each
+/// exception), then dpkg installs it, kubectl finds the plugin, bash completes it, man finds its
+/// pages, and dpkg removes it leaving no file behind. dpkg works on a root directory of the
+/// test's own (`--root`): the real dpkg with its own database, but not the machine's /usr,
+/// which the tests running beside this one share.
+#[test]
+fn the_deb_passes_lintian_installs_with_dpkg_answers_through_kubectl_and_removes_cleanly() {
+    let Some(deb) = package(&format!("kubectl-oidc-login_{VERSION}-1_amd64.deb")) else {
+        return;
+    };
+    let lintian = output(
+        Command::new("lintian")
+            .args(["--fail-on", "error,warning"])
+            .arg(&deb),
+    );
+    lintian.assert_ok();
+    assert!(
+        !lintian.stdout.contains("W: ") && !lintian.stdout.contains("E: "),
+        "{}",
+        lintian.stdout
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let admin = root.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(admin.join("updates")).unwrap();
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    std::fs::write(admin.join("status"), "").unwrap();
+    let dpkg = || {
+        let mut command = Command::new("dpkg");
+        command.arg(format!("--root={}", root.path().display()));
+        command
+    };
+    output(dpkg().arg("-i").arg(&deb)).assert_ok();
+    let files = files_under(root.path());
+    assert_installed_where_looked_for(&files, "/usr/share/zsh/vendor-completions", "the .deb");
+
+    let bin = root.path().join("usr/bin");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut kubectl = Command::new(kubectl_path_absolute());
+    kubectl.args(["oidc-login", "--version"]).env("PATH", &path);
+    let version = output(&mut kubectl);
+    version.assert_ok();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl-oidc_login {VERSION}")
+    );
+    let mut kubectl = Command::new(kubectl_path_absolute());
+    kubectl
+        .args(["__complete", "oidc-login", "get-"])
+        .env("PATH", &path);
+    let completed = output(&mut kubectl);
+    assert!(
+        completed.stdout.contains("get-token"),
+        "{}",
+        completed.stdout
+    );
+    // bash-completion loads a command's file from this directory by the command's name.
+    let mut bash = Command::new("bash");
+    bash.arg("-c")
+        .arg("source \"$1\" && complete -p kubectl-oidc_login")
+        .arg("bash")
+        .arg(
+            root.path()
+                .join("usr/share/bash-completion/completions/kubectl-oidc_login"),
+        );
+    output(&mut bash).assert_ok();
+    if Path::new("/usr/bin/man").exists() {
+        let mut man = Command::new("man");
+        man.args(["-w", "kubectl-oidc_login-get-token"])
+            .env("MANPATH", root.path().join("usr/share/man"));
+        let found = output(&mut man);
+        found.assert_ok();
+        assert!(found.stdout.contains("kubectl-oidc_login-get-token.1.gz"));
+    }
+
+    output(dpkg().args(["--purge", "kubectl-oidc-login"])).assert_ok();
+    assert_eq!(files_under(root.path()), Vec::<String>::new());
+    assert!(
+        !root.path().join("usr").exists(),
+        "dpkg left directories behind"
+    );
+}
+
+/// rpmlint (packaging/rpmlint.toml says why for each filter) with no error or warning; the
+/// .rpm lists the same files as the .deb, each in its distribution's place; rpm installs and
+/// erases it in a root of the test's own.
+#[test]
+fn the_rpm_passes_rpmlint_and_holds_what_the_deb_holds() {
+    let Some(rpm) = package(&format!("kubectl-oidc-login-{VERSION}-1.x86_64.rpm")) else {
+        return;
+    };
+    let Some(deb) = package(&format!("kubectl-oidc-login_{VERSION}-1_amd64.deb")) else {
+        return;
+    };
+    let lint = output(
+        Command::new("rpmlint")
+            .arg("-c")
+            .arg(repo().join("packaging/rpmlint.toml"))
+            .arg(&rpm),
+    );
+    lint.assert_ok();
+    assert!(
+        lint.stdout.contains("0 errors, 0 warnings"),
+        "{}",
+        lint.stdout
+    );
+
+    let listed = output(Command::new("rpm").arg("-qlp").arg(&rpm));
+    listed.assert_ok();
+    let rpm_files: Vec<String> = listed.stdout.lines().map(str::to_string).collect();
+    assert_installed_where_looked_for(&rpm_files, "/usr/share/zsh/site-functions", "the .rpm");
+    assert!(rpm_files.contains(&"/usr/share/licenses/kubectl-oidc-login/LICENSE".to_string()));
+    let contents = output(Command::new("dpkg-deb").arg("-c").arg(&deb));
+    contents.assert_ok();
+    let deb_files: Vec<String> = contents
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('d'))
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|f| f.trim_start_matches('.').to_string())
+        .collect();
+    assert_eq!(common_files(&rpm_files), common_files(&deb_files));
+
+    let root = tempfile::tempdir().unwrap();
+    let rpm_root = || {
+        let mut command = Command::new("rpm");
+        command.arg(format!("--root={}", root.path().display()));
+        command
+    };
+    output(rpm_root().arg("--initdb")).assert_ok();
+    // --nodeps: this root has no rpm-installed system to satisfy /bin/sh (the helper's shell).
+    output(rpm_root().args(["-i", "--nodeps"]).arg(&rpm)).assert_ok();
+    let mut installed = files_under(root.path());
+    installed.sort();
+    let mut expected = rpm_files.clone();
+    expected.sort();
+    assert_eq!(installed, expected);
+    let version =
+        output(&mut Command::new(root.path().join("usr/bin/kubectl-oidc_login")).arg("--version"));
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl-oidc_login {VERSION}")
+    );
+    output(rpm_root().args(["-e", "kubectl-oidc-login"])).assert_ok();
+    assert_eq!(files_under(root.path()), Vec::<String>::new());
+}
