@@ -678,3 +678,145 @@ fn the_rpm_passes_rpmlint_and_holds_what_the_deb_holds() {
     output(rpm_root().args(["-e", "kubectl-oidc-login"])).assert_ok();
     assert_eq!(files_under(root.path()), Vec::<String>::new());
 }
+
+/// What `cargo install kubectl-oidc-login` gets: `cargo publish --dry-run` packages the crate
+/// with no warning of its own (the two cargo prints regardless are named below), the package
+/// holds the sources and texts and none of the test rig, and `cargo install` from the unpacked
+/// package, offline against the registry cache, builds a plugin that answers through kubectl.
+/// CPU: the install builds the release profile for the static x86_64 target into the project's
+/// own target directory, whose dependencies ./install.sh has compiled (same profile, target and
+/// C compiler), so only the crate itself and the LTO link run (about a minute and a half of CPU,
+/// once per change of the sources: the package is unpacked again only when it changed). A
+/// debug build would recompile every dependency, or wait on the lock of `cargo test`'s own
+/// target/debug.
+#[test]
+fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package() {
+    let mut publish = Command::new("cargo");
+    publish
+        .args([
+            "publish",
+            "--dry-run",
+            "--locked",
+            "--no-verify",
+            "--allow-dirty",
+        ])
+        .current_dir(repo());
+    crate::install::without_cargo_test_env(&mut publish);
+    let published = output(&mut publish);
+    published.assert_ok();
+    for line in published.stderr.lines().filter(|l| l.contains("warning")) {
+        assert!(
+            // cargo 1.80+ warns of every test target whose file a package leaves out, explicit
+            // or not (rust-lang/cargo#14290, open): the suite is the test rig.
+            line == "warning: ignoring test `suite` as `tests/suite/main.rs` is not included in the published package"
+                || line == "warning: aborting upload due to dry run",
+            "cargo publish --dry-run warned: {line}\n{}",
+            published.stderr
+        );
+    }
+
+    // The .crate itself, where `cargo package` puts it (publish's dry run keeps it elsewhere).
+    let mut package = Command::new("cargo");
+    package
+        .args([
+            "package",
+            "--locked",
+            "--no-verify",
+            "--allow-dirty",
+            "--offline",
+        ])
+        .current_dir(repo());
+    crate::install::without_cargo_test_env(&mut package);
+    output(&mut package).assert_ok();
+    let crate_file = repo().join(format!("target/package/kubectl-oidc-login-{VERSION}.crate"));
+    let listing = output(Command::new("tar").arg("-tzf").arg(&crate_file));
+    listing.assert_ok();
+    let prefix = format!("kubectl-oidc-login-{VERSION}/");
+    let files: Vec<&str> = listing
+        .stdout
+        .lines()
+        .map(|l| l.strip_prefix(&prefix).unwrap_or(l))
+        .collect();
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "LICENSE",
+        "README.md",
+        "src/main.rs",
+        "src/lib.rs",
+    ] {
+        assert!(files.contains(&needed), "{needed} not packaged: {files:?}");
+    }
+    for file in &files {
+        assert!(
+            !file.starts_with("tests/")
+                && !file.starts_with("fuzz/")
+                && !file.starts_with("bench/")
+                && !file.starts_with("scripts/")
+                && !file.ends_with("go.mod")
+                && !file.ends_with("package-lock.json")
+                && !file.contains("wine"),
+            "{file} is test rig, packaged: {files:?}"
+        );
+    }
+
+    // Unpacked at a fixed place (cargo's fingerprints hold the sources' paths and times), and
+    // only when the package changed.
+    let unpack_to = repo().join("target/crate-install");
+    let stamp = unpack_to.join("crate.sha256");
+    let digest = crate::release::sha256(&crate_file);
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(digest.as_str()) {
+        let _ = std::fs::remove_dir_all(&unpack_to);
+        std::fs::create_dir_all(&unpack_to).unwrap();
+        output(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&crate_file)
+                .arg("-C")
+                .arg(&unpack_to),
+        )
+        .assert_ok();
+        std::fs::write(&stamp, &digest).unwrap();
+    }
+    let root = tempfile::tempdir().unwrap();
+    let target = "x86_64-unknown-linux-musl";
+    let mut install = Command::new("cargo");
+    install
+        .args(["install", "--offline", "--locked", "--target", target])
+        .arg("--path")
+        .arg(unpack_to.join(format!("kubectl-oidc-login-{VERSION}")))
+        .arg("--root")
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(repo().join("target"))
+        // ./install.sh's C compiler for ring, so its compiled dependencies are reused.
+        .env(
+            "CC_x86_64_unknown_linux_musl",
+            if Path::new("/usr/bin/musl-gcc").exists() {
+                "/usr/bin/musl-gcc"
+            } else {
+                "cc"
+            },
+        );
+    crate::install::without_cargo_test_env(&mut install);
+    let installed = run_with_timeout(install, Duration::from_secs(1200));
+    installed.assert_ok();
+
+    let bin = root.path().join("bin");
+    assert!(
+        bin.join("kubectl-oidc_login").is_file(),
+        "{}",
+        installed.stderr
+    );
+    let mut kubectl = Command::new(kubectl_path_absolute());
+    kubectl.args(["oidc-login", "--version"]).env(
+        "PATH",
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    let version = output(&mut kubectl);
+    version.assert_ok();
+    assert_eq!(
+        version.stdout.trim(),
+        format!("kubectl-oidc_login {VERSION}")
+    );
+}

@@ -22,7 +22,7 @@ pub(crate) fn dist() -> PathBuf {
     dir
 }
 
-fn sha256(path: &Path) -> String {
+pub(crate) fn sha256(path: &Path) -> String {
     let digest = Sha256::digest(std::fs::read(path).unwrap());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
