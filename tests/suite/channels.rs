@@ -820,3 +820,265 @@ fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package
         format!("kubectl-oidc_login {VERSION}")
     );
 }
+
+/// SHA256SUMS of the release: file name to sum.
+fn sums() -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(dist().join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(sum, name)| (name.to_string(), sum.to_string()))
+        .collect()
+}
+
+fn release_url(file: &str) -> String {
+    format!(
+        "https://github.com/kubectl-oidc-login/kubectl-oidc-login/releases/download/v{VERSION}/{file}"
+    )
+}
+
+/// The Homebrew formula, the Scoop manifest and the winget manifests scripts/release writes from
+/// the same archives and sums: Ruby's own parser accepts the formula, and each names every
+/// archive of its platforms with the sum SHA256SUMS has for it. Not checked here (no tool or
+/// registry package can do it): `brew audit`/`brew install` (Homebrew runs on macOS and Linux
+/// with its own Ruby and network), Scoop's and winget's JSON schemas (published on GitHub and
+/// aka.ms only) and `winget validate` (Windows only).
+#[test]
+fn the_homebrew_formula_scoop_and_winget_manifests_name_the_release_archives_and_sums() {
+    let sums = sums();
+    let formula = dist().join("homebrew/kubectl-oidc-login.rb");
+    let ruby = output(Command::new("ruby").arg("-c").arg(&formula));
+    ruby.assert_ok();
+    assert_eq!(ruby.stdout.trim(), "Syntax OK");
+    let text = std::fs::read_to_string(&formula).unwrap();
+    let mut named = 0;
+    for (os, arch, archive, _) in platforms() {
+        if os == "windows" {
+            continue;
+        }
+        let url = format!("url \"{}\"", release_url(&archive));
+        let at = text
+            .find(&url)
+            .unwrap_or_else(|| panic!("{os}/{arch} ({archive}) not in the formula:\n{text}"));
+        let sha = format!("sha256 \"{}\"", sums[&archive]);
+        assert!(
+            text[at..].lines().nth(1).unwrap().trim() == sha,
+            "{archive}: the line after its url is not {sha}:\n{text}"
+        );
+        named += 1;
+    }
+    assert_eq!(named, 4);
+    for installed in [
+        "bin.install \"kubectl-oidc_login\", \"kubectl_complete-oidc_login\"",
+        "man1.install Dir[\"man/*.1\"]",
+        "completions/kubectl-oidc_login.bash",
+        "completions/_kubectl-oidc_login",
+        "completions/kubectl-oidc_login.fish",
+    ] {
+        assert!(text.contains(installed), "{installed} not in the formula");
+    }
+
+    let windows = format!("kubectl-oidc_login-v{VERSION}-windows-amd64.zip");
+    let in_zip = crate::release::listing(&dist().join(&windows));
+    let scoop: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dist().join("scoop/kubectl-oidc-login.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(scoop["version"], VERSION);
+    assert_eq!(scoop["architecture"]["64bit"]["url"], release_url(&windows));
+    assert_eq!(
+        scoop["architecture"]["64bit"]["hash"],
+        sums[&windows].as_str()
+    );
+    assert!(in_zip.contains(&scoop["bin"].as_str().unwrap().to_string()));
+
+    let dir = dist().join(format!(
+        "winget/manifests/k/KubectlOidcLogin/KubectlOidcLogin/{VERSION}"
+    ));
+    let mut types = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let manifest =
+            &crate::common::parse_yaml(&std::fs::read_to_string(entry.path()).unwrap())[0];
+        assert_eq!(
+            manifest["PackageIdentifier"],
+            "KubectlOidcLogin.KubectlOidcLogin"
+        );
+        assert_eq!(manifest["PackageVersion"], VERSION);
+        assert_eq!(manifest["ManifestVersion"], "1.6.0");
+        types.push(manifest["ManifestType"].as_str().unwrap().to_string());
+        if manifest["ManifestType"] == "installer" {
+            let installer = &manifest["Installers"][0];
+            assert_eq!(installer["InstallerUrl"], release_url(&windows));
+            assert_eq!(
+                installer["InstallerSha256"],
+                sums[&windows].to_uppercase().as_str()
+            );
+            let nested = manifest["NestedInstallerFiles"][0]["RelativeFilePath"]
+                .as_str()
+                .unwrap();
+            assert!(
+                in_zip.contains(&nested.to_string()),
+                "{nested} not in {windows}"
+            );
+        }
+    }
+    types.sort();
+    assert_eq!(types, ["defaultLocale", "installer", "version"]);
+    eprintln!(
+        "channels: not checked here: brew audit and install, Scoop's and winget's JSON schemas, \
+         winget validate (no tool or registry package for them runs on this machine)"
+    );
+}
+
+/// The container image scripts/release builds with crane (no daemon): an OCI layout whose index
+/// holds linux/amd64 and linux/arm64, each FROM scratch with the plugin as entrypoint, an
+/// unprivileged user and the CA certificates. The amd64 image runs under Debian's crun, with
+/// the image's own entrypoint, user, working directory and environment, as a CI job would: a
+/// client-credentials login against the test provider, the token cached in the user's HOME
+/// inside the container. crun 1.8 refuses this machine's hybrid cgroup layout ("cgroups in
+/// hybrid mode not supported"), so it runs in a mount namespace of its own without the cgroup2
+/// mount and with its cgroup manager off: the container's namespaces are real, its resource
+/// limits are not set.
+#[test]
+fn the_container_image_holds_both_platforms_and_logs_in_under_crun() {
+    let layout = dist().join("image");
+    if !layout.join("index.json").is_file() {
+        if tool(
+            "crane",
+            "crane",
+            "crane",
+            "github.com/google/go-containerregistry",
+        )
+        .is_none()
+        {
+            return;
+        }
+        panic!(
+            "{} is missing though crane is built: ./test.sh makes it with scripts/release",
+            layout.display()
+        );
+    }
+    let blob = |digest: &serde_json::Value| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.as_str().unwrap().trim_start_matches("sha256:"))
+    };
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let top = json(layout.join("index.json"));
+    let index = json(blob(&top["manifests"][0]["digest"]));
+    let mut platforms = Vec::new();
+    let mut amd64 = None;
+    for manifest in index["manifests"].as_array().unwrap() {
+        let platform = format!(
+            "{}/{}",
+            manifest["platform"]["os"].as_str().unwrap(),
+            manifest["platform"]["architecture"].as_str().unwrap()
+        );
+        if platform == "linux/amd64" {
+            amd64 = Some(json(blob(&manifest["digest"])));
+        }
+        platforms.push(platform);
+    }
+    platforms.sort();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    let manifest = amd64.unwrap();
+    let config = json(blob(&manifest["config"]["digest"]));
+    let image = &config["config"];
+    assert_eq!(
+        image["Entrypoint"],
+        serde_json::json!(["/kubectl-oidc_login"])
+    );
+    assert_eq!(image["User"], "65532:65532");
+    assert_eq!(config["architecture"], "amd64");
+
+    let bundle = tempfile::tempdir().unwrap();
+    let rootfs = bundle.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        // As root, tar keeps the layer's owners (the user's HOME is 65532's).
+        output(
+            Command::new("tar")
+                .arg("--numeric-owner")
+                .arg("-xf")
+                .arg(blob(&layer["digest"]))
+                .arg("-C")
+                .arg(&rootfs),
+        )
+        .assert_ok();
+    }
+    for file in ["LICENSE", "etc/ssl/certs/ca-certificates.crt", "etc/passwd"] {
+        assert!(rootfs.join(file).is_file(), "{file} not in the image");
+    }
+
+    let world = World::new(300);
+    let mut args: Vec<String> = image["Entrypoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    args.extend([
+        "get-token".to_string(),
+        format!("--oidc-issuer-url={}", world.provider.issuer),
+        "--oidc-client-id=robot".into(),
+        "--oidc-client-secret=robot-secret".into(),
+        "--grant-type=client-credentials".into(),
+    ]);
+    let (uid, gid) = image["User"].as_str().unwrap().split_once(':').unwrap();
+    // The loopback provider is reached through the host's network (no network namespace).
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": uid.parse::<u32>().unwrap(), "gid": gid.parse::<u32>().unwrap()},
+            "args": args,
+            "env": image["Env"],
+            "cwd": image["WorkingDir"],
+            "noNewPrivileges": true,
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "oidc-login",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        ],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
+    });
+    std::fs::write(
+        bundle.path().join("config.json"),
+        serde_json::to_vec_pretty(&spec).unwrap(),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut crun = Command::new("unshare");
+    crun.args(["-m", "sh", "-c"])
+        .arg(
+            "umount /sys/fs/cgroup/unified 2>/dev/null; \
+             exec crun --root \"$1\" --cgroup-manager=disabled run --bundle \"$2\" image-test",
+        )
+        .arg("sh")
+        .arg(state.path())
+        .arg(bundle.path());
+    let run = output(&mut crun);
+    run.assert_ok();
+    assert!(
+        run.json()["status"]["token"].as_str().is_some(),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(world.provider.count("/protocol/openid-connect/token"), 1);
+    let cache = rootfs.join("home/nonroot/.kube/cache/oidc-login");
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{}: {e}", cache.display()))
+        .flatten()
+        .collect();
+    assert!(
+        !cached.is_empty(),
+        "no token cached in the container's HOME"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(cached[0].metadata().unwrap().uid(), 65532);
+}

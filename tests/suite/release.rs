@@ -134,7 +134,7 @@ fn the_linux_archive_holds_a_static_binary_of_this_version() {
 }
 
 /// The names in an archive (tar.gz or zip), without a leading `./`.
-fn listing(archive: &Path) -> Vec<String> {
+pub(crate) fn listing(archive: &Path) -> Vec<String> {
     let out = if archive.extension().is_some_and(|e| e == "zip") {
         Command::new("unzip").arg("-Z1").arg(archive).output()
     } else {
