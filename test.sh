@@ -56,13 +56,15 @@ command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
 # The install channels (tests/suite/channels.rs): krew clones its index with git; the .deb and
 # .rpm are checked by lintian, dpkg, rpm and rpmlint; the Homebrew formula by Ruby's parser;
-# the container image runs under crun.
+# the container image runs under crun; actionlint checks the workflows (with shellcheck).
 command -v git >/dev/null || need+=(git)
 command -v lintian >/dev/null || need+=(lintian)
 command -v rpm >/dev/null || need+=(rpm)
 command -v rpmlint >/dev/null || need+=(rpmlint)
 command -v ruby >/dev/null || need+=(ruby)
 command -v crun >/dev/null || need+=(crun)
+# actionlint runs it over the workflows' scripts.
+command -v shellcheck >/dev/null || need+=(shellcheck)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq

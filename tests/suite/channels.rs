@@ -1082,3 +1082,29 @@ fn the_container_image_holds_both_platforms_and_logs_in_under_crun() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(cached[0].metadata().unwrap().uid(), 65532);
 }
+
+/// actionlint (with shellcheck over every `run:` script) passes on every workflow, and the
+/// release workflow hands the macOS runners' binaries to scripts/release, which is how darwin
+/// reaches the archives and the krew manifest.
+#[test]
+fn actionlint_passes_on_every_workflow_and_the_release_packages_darwin() {
+    let Some(actionlint) = tool(
+        "actionlint",
+        "actionlint",
+        "actionlint",
+        "github.com/rhysd/actionlint",
+    ) else {
+        return;
+    };
+    let mut lint = Command::new(actionlint);
+    lint.args(["-shellcheck", "shellcheck"]).current_dir(repo());
+    let run = output(&mut lint);
+    assert!(run.ok(), "actionlint:\n{}{}", run.stdout, run.stderr);
+    let release = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    for target in ["aarch64-apple-darwin", "x86_64-apple-darwin"] {
+        assert!(
+            release.contains(&format!("--prebuilt {target}=")),
+            "release.yml does not pass the {target} binary to scripts/release"
+        );
+    }
+}
