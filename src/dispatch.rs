@@ -41,13 +41,10 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clean(args) => commands::clean::run(&settings::clean(&args)?),
         Command::Doctor(args) => commands::doctor::run(&settings::doctor(&args)),
         Command::Completion(args) => stdout(&crate::cli::completion_script(args.shell)),
-        Command::Man(args) => match &args.dir {
-            None => stdout(&crate::cli::man_page().map_err(Error::Output)?),
-            Some(dir) => crate::cli::write_man_pages(dir).map_err(|source| Error::ManPages {
-                dir: dir.clone(),
-                source,
-            }),
-        },
+        Command::Man { dir: None } => stdout(&crate::cli::man_page().map_err(Error::Output)?),
+        Command::Man { dir: Some(dir) } => {
+            crate::cli::man_pages_to(&dir).map_err(|source| Error::ManPages { dir, source })
+        }
         Command::Complete { words } => crate::cli::print_completions(&words).map_err(Error::Output),
     };
     Ok(result?)

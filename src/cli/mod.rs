@@ -73,9 +73,13 @@ pub enum Command {
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
     #[command(name = "__setup-guide", hide = true)]
     SetupGuide,
-    /// Print the man page (roff), or with --dir write one page per command into a directory.
+    /// Print the man page (roff), or with --dir write one page per subcommand there.
     #[command(hide = true)]
-    Man(ManArgs),
+    Man {
+        /// Directory to write kubectl-oidc_login.1 and kubectl-oidc_login-SUBCOMMAND.1 into
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
     /// `kubectl_complete-oidc_login`.
     #[command(name = "__complete", hide = true)]
@@ -172,14 +176,6 @@ pub struct DoctorArgs {
     /// kubeconfig context to check (default: the current context)
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ManArgs {
-    /// Write kubectl-oidc_login.1 and one kubectl-oidc_login-COMMAND.1 per command into DIR
-    /// (what the release archives and packages ship) instead of printing the main page
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -604,10 +600,9 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     Ok(page)
 }
 
-/// Writes the man page of the plugin and one of each visible command (kubectl-oidc_login.1,
-/// kubectl-oidc_login-get-token.1, ...) into `dir` (made if missing), as `man` finds them
-/// under man1/.
-pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+/// Writes the man page and one page per visible subcommand into `dir` (made if missing):
+/// kubectl-oidc_login.1, kubectl-oidc_login-get-token.1, ..., as `man` finds them under man1/.
+pub fn man_pages_to(dir: &std::path::Path) -> std::io::Result<()> {
     use clap::CommandFactory;
     std::fs::create_dir_all(dir)?;
     clap_mangen::generate_to(Cli::command(), dir)
