@@ -670,7 +670,7 @@ fn the_rpm_passes_rpmlint_and_holds_what_the_deb_holds() {
     expected.sort();
     assert_eq!(installed, expected);
     let version =
-        output(&mut Command::new(root.path().join("usr/bin/kubectl-oidc_login")).arg("--version"));
+        output(Command::new(root.path().join("usr/bin/kubectl-oidc_login")).arg("--version"));
     assert_eq!(
         version.stdout.trim(),
         format!("kubectl-oidc_login {VERSION}")
