@@ -54,17 +54,19 @@ command -v file >/dev/null || need+=(file)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
-# The install channels (tests/suite/channels.rs): krew clones its index with git; the .deb and
-# .rpm are checked by lintian, dpkg, rpm and rpmlint; the Homebrew formula by Ruby's parser;
-# the container image runs under crun; actionlint checks the workflows (with shellcheck).
+# krew (tests/suite/channels.rs) clones its index with git.
 command -v git >/dev/null || need+=(git)
-command -v lintian >/dev/null || need+=(lintian)
-command -v rpm >/dev/null || need+=(rpm)
-command -v rpmlint >/dev/null || need+=(rpmlint)
-command -v ruby >/dev/null || need+=(ruby)
-command -v crun >/dev/null || need+=(crun)
-# actionlint runs it over the workflows' scripts.
-command -v shellcheck >/dev/null || need+=(shellcheck)
+# The install channels' checkers (tests/suite/channels.rs): lintian, dpkg, rpm and rpmlint for
+# the .deb and .rpm, Ruby's parser for the Homebrew formula, crun for the container image,
+# shellcheck under actionlint for the workflows. Installed in the background below (about 40 s
+# of apt on a fresh machine that nothing before the channels' tests waits for).
+channel_need=()
+command -v lintian >/dev/null || channel_need+=(lintian)
+command -v rpm >/dev/null || channel_need+=(rpm)
+command -v rpmlint >/dev/null || channel_need+=(rpmlint)
+command -v ruby >/dev/null || channel_need+=(ruby)
+command -v crun >/dev/null || channel_need+=(crun)
+command -v shellcheck >/dev/null || channel_need+=(shellcheck)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq
@@ -119,11 +121,26 @@ background+=("$!:peers")
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
 { nice -n 5 scripts/providers; cpu_used "scripts/providers"; } >target/tmp/providers.log 2>&1 &
-# The install channels' own tools (krew and its manifest validator, nfpm, actionlint, crane),
-# from pinned modules in tests/peers/, for tests/suite/channels.rs and for scripts/release below
-# (nfpm makes the .deb and .rpm); the same lock-and-wait as scripts/providers.
-{ nice -n 5 scripts/packaging-tools; cpu_used "scripts/packaging-tools"; } >target/tmp/packaging-tools.log 2>&1 &
+# The install channels' checkers from Debian, then their own tools (krew and its manifest
+# validator, nfpm, actionlint, crane) from pinned modules in tests/peers/, for
+# tests/suite/channels.rs and for scripts/release below (nfpm makes the .deb and .rpm, crane the
+# image). The channels' tests wait on target/tmp/channels.lock for the packages; the tools have
+# the same lock-and-wait as scripts/providers.
+exec 8>target/tmp/channels.lock
+flock 8
+{
+  if ((${#channel_need[@]})); then
+    echo "test.sh: installing ${channel_need[*]}"
+    { ((${#need[@]})) || apt-get update -qq; } &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${channel_need[@]}" >/dev/null ||
+      echo "test.sh: apt-get could not install ${channel_need[*]}; tests/suite/channels.rs fails on what is missing"
+  fi
+  flock -u 8
+  nice -n 5 scripts/packaging-tools
+  cpu_used "the channels' packages and scripts/packaging-tools"
+} >target/tmp/packaging-tools.log 2>&1 &
 background+=("$!:packaging-tools")
+exec 8>&-
 { nice -n 5 scripts/keycloak >/dev/null ||
   echo "test.sh: Keycloak is not available; tests/suite/keycloak.rs will say why" >&2
   cpu_used "scripts/keycloak"; } 2>target/tmp/keycloak.log &

@@ -90,7 +90,25 @@ fn krew_tools() -> Option<(PathBuf, PathBuf)> {
     Some((krew, validate))
 }
 
+/// Waits while ./test.sh installs the channels' checkers from Debian (lintian, rpm, rpmlint,
+/// ruby, crun, shellcheck) in the background; it holds `target/tmp/channels.lock` until then.
+/// Returns at once when no ./test.sh is installing them.
+fn wait_for_channel_packages() {
+    let lock = repo().join("target/tmp/channels.lock");
+    let _ = std::fs::create_dir_all(lock.parent().unwrap());
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+    {
+        let _ = file.lock_shared();
+    }
+}
+
+/// The release scripts/release made for the tests, once the channels' checkers are installed.
 fn dist() -> PathBuf {
+    wait_for_channel_packages();
     crate::release::dist()
 }
 
