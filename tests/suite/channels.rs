@@ -701,12 +701,12 @@ fn the_rpm_passes_rpmlint_and_holds_what_the_deb_holds() {
 /// with no warning of its own (the two cargo prints regardless are named below), the package
 /// holds the sources and texts and none of the test rig, and `cargo install` from the unpacked
 /// package, offline against the registry cache, builds a plugin that answers through kubectl.
-/// CPU: the install builds the release profile for the static x86_64 target into the project's
-/// own target directory, whose dependencies ./install.sh has compiled (same profile, target and
-/// C compiler), so only the crate itself and the LTO link run (about a minute and a half of CPU,
-/// once per change of the sources: the package is unpacked again only when it changed). A
-/// debug build would recompile every dependency, or wait on the lock of `cargo test`'s own
-/// target/debug.
+/// CPU: the install builds the release profile for the static x86_64 target with the project's
+/// target directory as cargo's build-dir, whose dependencies ./install.sh has compiled (same
+/// profile, target and C compiler), so only the crate itself and the LTO link run (about a
+/// minute and a half of CPU, once per change of the sources: the package is unpacked again only
+/// when it changed; warm, about 6 s). A debug build would recompile every dependency, or wait
+/// on the lock of `cargo test`'s own target/debug.
 #[test]
 fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package() {
     let mut publish = Command::new("cargo");
@@ -805,8 +805,16 @@ fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package
         .arg(unpack_to.join(format!("kubectl-oidc-login-{VERSION}")))
         .arg("--root")
         .arg(root.path())
+        // Intermediate artifacts in the project's target directory (cargo's build-dir), the
+        // installed build's own binary apart from the workspace's, which the tests beside this
+        // one run and scripts/release packages.
         .arg("--target-dir")
-        .arg(repo().join("target"))
+        .arg(unpack_to.join("out"))
+        .arg("--config")
+        .arg(format!(
+            "build.build-dir={:?}",
+            repo().join("target").display().to_string()
+        ))
         // ./install.sh's C compiler for ring, so its compiled dependencies are reused.
         .env(
             "CC_x86_64_unknown_linux_musl",
