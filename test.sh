@@ -58,8 +58,9 @@ command -v ldapadd >/dev/null || need+=(ldap-utils)
 command -v git >/dev/null || need+=(git)
 # The install channels' checkers (tests/suite/channels.rs): lintian, dpkg, rpm and rpmlint for
 # the .deb and .rpm, Ruby's parser for the Homebrew formula, crun for the container image,
-# shellcheck under actionlint for the workflows. Installed in the background below (about 40 s
-# of apt on a fresh machine that nothing before the channels' tests waits for).
+# shellcheck under actionlint for the workflows, nix-instantiate for the Nix expression.
+# Installed in the background below (about a minute of apt on a fresh machine, which nothing
+# before the channels' tests waits for).
 channel_need=()
 command -v lintian >/dev/null || channel_need+=(lintian)
 command -v rpm >/dev/null || channel_need+=(rpm)
@@ -67,6 +68,7 @@ command -v rpmlint >/dev/null || channel_need+=(rpmlint)
 command -v ruby >/dev/null || channel_need+=(ruby)
 command -v crun >/dev/null || channel_need+=(crun)
 command -v shellcheck >/dev/null || channel_need+=(shellcheck)
+command -v nix-instantiate >/dev/null || channel_need+=(nix-bin)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq

@@ -782,7 +782,20 @@ fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package
     // only when the package changed.
     let unpack_to = repo().join("target/crate-install");
     let stamp = unpack_to.join("crate.sha256");
-    let digest = crate::release::sha256(&crate_file);
+    // The package's files but .cargo_vcs_info.json, which names the commit: a new commit with
+    // the same sources must not unpack (and so rebuild) again.
+    let contents = output(
+        Command::new("tar")
+            .args(["-xzOf"])
+            .arg(&crate_file)
+            .arg("--exclude=*/.cargo_vcs_info.json"),
+    );
+    contents.assert_ok();
+    let digest = {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(format!("{}\n{}", listing.stdout, contents.stdout));
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(digest.as_str()) {
         let _ = std::fs::remove_dir_all(&unpack_to);
         std::fs::create_dir_all(&unpack_to).unwrap();
@@ -1132,5 +1145,35 @@ fn actionlint_passes_on_every_workflow_and_the_release_packages_darwin() {
             release.contains(&format!("--prebuilt {target}=")),
             "release.yml does not pass the {target} binary to scripts/release"
         );
+    }
+}
+
+/// The Nix expression scripts/release writes parses with Debian's nix (`nix-instantiate
+/// --parse`), and names each macOS and Linux archive with its sum from SHA256SUMS. Not checked
+/// here: a build with nixpkgs (no nixpkgs channel can be fetched).
+#[test]
+fn the_nix_expression_parses_and_names_the_release_archives() {
+    let nix = dist().join("nix/kubectl-oidc-login.nix");
+    if !Path::new("/usr/bin/nix-instantiate").exists() {
+        not_built_here("not built here: nix-instantiate (Debian's nix-bin is not installed)");
+        return;
+    }
+    let parsed = output(Command::new("nix-instantiate").arg("--parse").arg(&nix));
+    parsed.assert_ok();
+    let text = std::fs::read_to_string(&nix).unwrap();
+    let sums = sums();
+    for (system, os, arch) in [
+        ("x86_64-linux", "linux", "amd64"),
+        ("aarch64-linux", "linux", "arm64"),
+        ("x86_64-darwin", "darwin", "amd64"),
+        ("aarch64-darwin", "darwin", "arm64"),
+    ] {
+        let archive = format!("kubectl-oidc_login-v{VERSION}-{os}-{arch}.tar.gz");
+        let line = format!(
+            "{system} = {{ url = \"{}\"; sha256 = \"{}\"; }};",
+            release_url(&archive),
+            sums[&archive]
+        );
+        assert!(text.contains(&line), "{line} not in {text}");
     }
 }
