@@ -54,8 +54,10 @@ command -v file >/dev/null || need+=(file)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v ldapadd >/dev/null || need+=(ldap-utils)
-# krew (tests/suite/channels.rs) clones its index with git.
+# krew (tests/suite/channels.rs) clones its index with git; the container image of
+# scripts/release carries this machine's CA certificates.
 command -v git >/dev/null || need+=(git)
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || need+=(ca-certificates)
 # The install channels' checkers (tests/suite/channels.rs): lintian, dpkg, rpm and rpmlint for
 # the .deb and .rpm, Ruby's parser for the Homebrew formula, crun for the container image,
 # shellcheck under actionlint for the workflows, nix-instantiate for the Nix expression.

@@ -697,6 +697,23 @@ fn the_rpm_passes_rpmlint_and_holds_what_the_deb_holds() {
     assert_eq!(files_under(root.path()), Vec::<String>::new());
 }
 
+/// The C compiler ./install.sh and scripts/release hand ring for the static x86_64 build,
+/// spelled as they spell it (`command -v musl-gcc || command -v cc`, a full path): ring's build
+/// script reruns, and everything above it rebuilds, whenever that variable's value changes.
+fn install_sh_cc() -> String {
+    ["musl-gcc", "cc"]
+        .iter()
+        .find_map(|name| {
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .map(|dir| Path::new(dir).join(name))
+                .find(|p| p.is_file())
+        })
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "cc".into())
+}
+
 /// What `cargo install kubectl-oidc-login` gets: `cargo publish --dry-run` packages the crate
 /// with no warning of its own (the two cargo prints regardless are named below), the package
 /// holds the sources and texts and none of the test rig, and `cargo install` from the unpacked
@@ -829,14 +846,7 @@ fn the_crate_packages_without_the_test_rig_and_installs_offline_from_the_package
             repo().join("target").display().to_string()
         ))
         // ./install.sh's C compiler for ring, so its compiled dependencies are reused.
-        .env(
-            "CC_x86_64_unknown_linux_musl",
-            if Path::new("/usr/bin/musl-gcc").exists() {
-                "/usr/bin/musl-gcc"
-            } else {
-                "cc"
-            },
-        );
+        .env("CC_x86_64_unknown_linux_musl", install_sh_cc());
     crate::install::without_cargo_test_env(&mut install);
     let installed = run_with_timeout(install, Duration::from_secs(1200));
     installed.assert_ok();

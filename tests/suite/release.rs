@@ -1,6 +1,8 @@
 //! The release command's output, as a krew user's machine checks it: every archive's SHA-256
-//! recomputed against SHA256SUMS and the krew manifest, the binary inside each archive, and
-//! the version it prints equal to Cargo.toml's. `./test.sh` runs `scripts/release --profile
+//! recomputed against SHA256SUMS and the krew manifest (darwin included), the binary, LICENSE,
+//! README, completion helper, completions and man pages inside each archive, the version it
+//! prints equal to Cargo.toml's, and a host-only run into an absolute directory. The other
+//! channels made from the same archives are checked in channels.rs. `./test.sh` runs `scripts/release --profile
 //! test --out target/dist-test` (the same packaging as a release, over the release build of
 //! x86_64 Linux and dev builds of the others) beside the tests; they wait for it.
 #![cfg(target_os = "linux")]
@@ -196,4 +198,37 @@ fn every_archive_holds_the_license_readme_completion_helper_and_man_pages() {
         }
     }
     assert_eq!(archives, 5);
+}
+
+/// `scripts/release --host-only --out ABSOLUTE`: the quick check of one archive, written to an
+/// absolute path (which the zip step once took for a relative one), byte for byte the archive
+/// the full run made: the archives are reproducible. Its cargo build is the release build
+/// ./install.sh made, so cargo finds nothing to do.
+#[test]
+fn a_host_only_release_into_an_absolute_directory_rebuilds_the_same_archive() {
+    let dist = dist();
+    let out = tempfile::tempdir().unwrap();
+    let mut release = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/release"));
+    release
+        .arg("--host-only")
+        .arg("--out")
+        .arg(out.path().join("dist"));
+    crate::install::without_cargo_test_env(&mut release);
+    let run = crate::common::run_with_timeout(release, std::time::Duration::from_secs(1200));
+    run.assert_ok();
+    let archive = format!(
+        "kubectl-oidc_login-v{}-linux-amd64.tar.gz",
+        env!("CARGO_PKG_VERSION")
+    );
+    let written: Vec<String> = std::fs::read_dir(out.path().join("dist"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(written.contains(&archive), "{written:?}");
+    assert_eq!(
+        sha256(&out.path().join("dist").join(&archive)),
+        sha256(&dist.join(&archive)),
+        "{archive} differs between two runs of scripts/release"
+    );
 }
