@@ -41,10 +41,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clean(args) => commands::clean::run(&settings::clean(&args)?),
         Command::Doctor(args) => commands::doctor::run(&settings::doctor(&args)),
         Command::Completion(args) => stdout(&crate::cli::completion_script(args.shell)),
-        Command::Man { dir: None } => stdout(&crate::cli::man_page().map_err(Error::Output)?),
-        Command::Man { dir: Some(dir) } => {
-            crate::cli::man_pages_to(&dir).map_err(|source| Error::ManPages { dir, source })
-        }
+        Command::Man => stdout(&crate::cli::man_page().map_err(Error::Output)?),
         Command::Complete { words } => crate::cli::print_completions(&words).map_err(Error::Output),
     };
     Ok(result?)

@@ -23,9 +23,4 @@ pub enum Error {
     Output(std::io::Error),
     #[error("{0}")]
     Setup(String),
-    #[error("cannot write the man pages into {}: {source} (pass a --dir this user can write)", dir.display())]
-    ManPages {
-        dir: std::path::PathBuf,
-        source: std::io::Error,
-    },
 }

@@ -73,13 +73,9 @@ pub enum Command {
     /// `setup` without an issuer: the guide to setting up the provider, cluster and kubeconfig.
     #[command(name = "__setup-guide", hide = true)]
     SetupGuide,
-    /// Print the man page (roff), or with --dir write one page per subcommand there.
+    /// Print the man page (roff).
     #[command(hide = true)]
-    Man {
-        /// Directory to write kubectl-oidc_login.1 and kubectl-oidc_login-SUBCOMMAND.1 into
-        #[arg(long, value_name = "DIR")]
-        dir: Option<std::path::PathBuf>,
-    },
+    Man,
     /// Completion candidates for kubectl's plugin completion (Cobra's protocol); see
     /// `kubectl_complete-oidc_login`.
     #[command(name = "__complete", hide = true)]
@@ -598,14 +594,6 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     Ok(page)
-}
-
-/// Writes the man page and one page per visible subcommand into `dir` (made if missing):
-/// kubectl-oidc_login.1, kubectl-oidc_login-get-token.1, ..., as `man` finds them under man1/.
-pub fn man_pages_to(dir: &std::path::Path) -> std::io::Result<()> {
-    use clap::CommandFactory;
-    std::fs::create_dir_all(dir)?;
-    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 /// Prints the candidates for kubectl's plugin completion of `words` (Cobra's protocol).
