@@ -48,12 +48,6 @@ command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v file >/dev/null || need+=(file)
-# OpenLDAP behind the real Keycloak (tests/suite/keycloak.rs); the system slapd it starts is unused.
-[[ -x /usr/sbin/slapd ]] || need+=(slapd)
-# scripts/keycloak fetches Keycloak with mvn and runs it on a JDK (17 or later).
-command -v mvn >/dev/null || need+=(maven)
-command -v java >/dev/null || need+=(default-jre-headless)
-command -v ldapadd >/dev/null || need+=(ldap-utils)
 # krew (tests/suite/channels.rs) clones its index with git; the container image of
 # scripts/release carries this machine's CA certificates.
 command -v git >/dev/null || need+=(git)
@@ -71,6 +65,12 @@ command -v ruby >/dev/null || channel_need+=(ruby)
 command -v crun >/dev/null || channel_need+=(crun)
 command -v shellcheck >/dev/null || channel_need+=(shellcheck)
 command -v nix-instantiate >/dev/null || channel_need+=(nix-bin)
+# OpenLDAP behind the real Keycloak (tests/suite/keycloak.rs); the system slapd it starts is unused.
+[[ -x /usr/sbin/slapd ]] || need+=(slapd)
+# scripts/keycloak fetches Keycloak with mvn and runs it on a JDK (17 or later).
+command -v mvn >/dev/null || need+=(maven)
+command -v java >/dev/null || need+=(default-jre-headless)
+command -v ldapadd >/dev/null || need+=(ldap-utils)
 if ((${#need[@]})); then
   echo "test.sh: installing ${need[*]}" >&2
   apt-get update -qq
