@@ -57,6 +57,23 @@ command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v file >/dev/null || need+=(file)
+# krew (tests/suite/channels.rs) clones its index with git; the container image of
+# scripts/release carries this machine's CA certificates.
+command -v git >/dev/null || need+=(git)
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || need+=(ca-certificates)
+# The install channels' checkers (tests/suite/channels.rs): lintian, dpkg, rpm and rpmlint for
+# the .deb and .rpm, Ruby's parser for the Homebrew formula, crun for the container image,
+# shellcheck under actionlint for the workflows, nix-instantiate for the Nix expression.
+# Installed in the background below (about a minute of apt on a fresh machine, which nothing
+# before the channels' tests waits for).
+channel_need=()
+command -v lintian >/dev/null || channel_need+=(lintian)
+command -v rpm >/dev/null || channel_need+=(rpm)
+command -v rpmlint >/dev/null || channel_need+=(rpmlint)
+command -v ruby >/dev/null || channel_need+=(ruby)
+command -v crun >/dev/null || channel_need+=(crun)
+command -v shellcheck >/dev/null || channel_need+=(shellcheck)
+command -v nix-instantiate >/dev/null || channel_need+=(nix-bin)
 # OpenLDAP behind the real Keycloak (tests/suite/keycloak.rs); the system slapd it starts is unused.
 [[ -x /usr/sbin/slapd ]] || need+=(slapd)
 # scripts/keycloak fetches Keycloak with mvn and runs it on a JDK (17 or later).
@@ -120,6 +137,26 @@ background+=("$!:peers")
 # finds the binaries there, so the build overlaps the other tests too. Its lines ("built ...",
 # "not built here: ...") are printed at the end.
 { nice -n 5 scripts/providers; cpu_used "scripts/providers"; } >target/tmp/providers.log 2>&1 &
+# The install channels' checkers from Debian, then their own tools (krew and its manifest
+# validator, nfpm, actionlint, crane) from pinned modules in tests/peers/, for
+# tests/suite/channels.rs and for scripts/release below (nfpm makes the .deb and .rpm, crane the
+# image). The channels' tests wait on target/tmp/channels.lock for the packages; the tools have
+# the same lock-and-wait as scripts/providers.
+exec 8>target/tmp/channels.lock
+flock 8
+{
+  if ((${#channel_need[@]})); then
+    echo "test.sh: installing ${channel_need[*]}"
+    { ((${#need[@]})) || apt-get update -qq; } &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${channel_need[@]}" >/dev/null ||
+      echo "test.sh: apt-get could not install ${channel_need[*]}; tests/suite/channels.rs fails on what is missing"
+  fi
+  flock -u 8
+  nice -n 5 scripts/packaging-tools
+  cpu_used "the channels' packages and scripts/packaging-tools"
+} >target/tmp/packaging-tools.log 2>&1 &
+background+=("$!:packaging-tools")
+exec 8>&-
 { nice -n 5 scripts/keycloak >/dev/null ||
   echo "test.sh: Keycloak is not available; tests/suite/keycloak.rs will say why" >&2
   cpu_used "scripts/keycloak"; } 2>target/tmp/keycloak.log &
@@ -177,7 +214,13 @@ other_platforms() {
   mkdir -p "$windows"
   x86_64-w64-mingw32-gcc -shared -o "$windows/bcryptprimitives.dll" \
     tests/support/wine/bcryptprimitives.c tests/support/wine/bcryptprimitives.def -ladvapi32
-  scripts/release --profile test --out target/dist-test
+  # No macOS binary can be built here (no Apple SDK): a stand-in file goes through the same
+  # packaging as the release workflow's real ones (--prebuilt), so the darwin archives and
+  # manifest entries are checked by krew too; tests/suite/channels.rs says so when it runs.
+  local stand_in=target/tmp/darwin-stand-in
+  printf '#!/bin/sh\necho "stand-in: macOS binaries are built on macOS runners" >&2\nexit 1\n' >"$stand_in"
+  scripts/release --profile test --out target/dist-test \
+    --prebuilt x86_64-apple-darwin="$stand_in" --prebuilt aarch64-apple-darwin="$stand_in"
   flock -u 9
   at "other platforms built"
   with_lints cargo build --locked --profile platforms --target x86_64-pc-windows-gnu --all-targets

@@ -58,10 +58,20 @@ fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (crate::common::R
         .env("HOME", dir.join("home"))
         .env("XDG_DATA_HOME", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"));
-    // `cargo test` hands the test its own CARGO_* variables (CARGO_MANIFEST_DIR, ...); ring's
-    // build script watches CARGO_MANIFEST_DIR, so passing them on would rebuild half the
-    // dependency tree that ./install.sh built without them. ./test.sh's clippy wrapper would
-    // make cargo rebuild the plugin that ./install.sh built without it.
+    without_cargo_test_env(&mut command);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let run = crate::common::run_with_timeout(command, Duration::from_secs(900));
+    (run, bin.join("kubectl-oidc_login"))
+}
+
+/// Removes what `cargo test` and ./test.sh put in the environment from a command that runs
+/// cargo on the release build. `cargo test` hands the test its own CARGO_* variables
+/// (CARGO_MANIFEST_DIR, ...); ring's build script watches CARGO_MANIFEST_DIR, so passing them on
+/// would rebuild half the dependency tree that ./install.sh built without them. ./test.sh's
+/// clippy wrapper would make cargo rebuild the plugin that ./install.sh built without it.
+pub(crate) fn without_cargo_test_env(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if (name.starts_with("CARGO_") && name != "CARGO_HOME")
@@ -71,11 +81,6 @@ fn install(dir: &Path, copy: &Path, env: &[(&str, String)]) -> (crate::common::R
             command.env_remove(&name);
         }
     }
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let run = crate::common::run_with_timeout(command, Duration::from_secs(900));
-    (run, bin.join("kubectl-oidc_login"))
 }
 
 fn built_release_exists() -> bool {

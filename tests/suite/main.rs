@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod attacks;
 mod browser;
+mod channels;
 mod clock;
 mod docs;
 mod doctor;
