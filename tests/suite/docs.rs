@@ -21,12 +21,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use clap::CommandFactory;
 use serde_json::Value;
 
-use crate::common::{support_dir, PLUGIN};
+use crate::common::{yaml_to_json, PLUGIN};
 
 /// Pages written on other branches, linked from here before they exist; the lead removes each
 /// entry when its page is merged.
@@ -529,22 +529,7 @@ fn exec_args(value: &Value, out: &mut Vec<Vec<String>>) {
 /// YAML documents as JSON, read by the npm `yaml` package as tests/suite/common does, but
 /// returning the error instead of failing the test at the first bad block.
 fn parse_yaml(text: &str) -> Result<Vec<Value>, String> {
-    use std::io::Write;
-    let mut child = Command::new("node")
-        .arg(support_dir().join("yaml-to-json.mjs"))
-        .current_dir(support_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = yaml_to_json(text);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err

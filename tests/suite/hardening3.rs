@@ -10,12 +10,12 @@
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{Run, World};
+use crate::common::{output_with_stdin, yaml_to_json, Run, World};
 use crate::shared_cache::{as_nobody, bounded, chmod, is_root, key, s, setpriv_nobody, NOBODY};
 
 /// Says why a test that needs a second real user did not run (never a silent pass).
@@ -282,24 +282,13 @@ fn raw_hostile(text: &str) -> Vec<String> {
 
 /// `text` parsed by PyYAML, as JSON.
 fn parse_with_pyyaml(text: &str) -> Result<Value, String> {
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args([
+    let out = output_with_stdin(
+        Command::new("python3").args([
             "-c",
             "import sys, json, yaml\nsys.stdout.write(json.dumps(yaml.safe_load(sys.stdin.buffer.read().decode('utf-8'))))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (with python3-yaml, which test.sh installs)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        text.as_bytes(),
+    );
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(stderr.lines().last().unwrap_or_default().to_string());
@@ -309,22 +298,7 @@ fn parse_with_pyyaml(text: &str) -> Result<Value, String> {
 
 /// `text` parsed by the npm `yaml` package (what kubectl-style tools in JavaScript use).
 fn parse_with_npm_yaml(text: &str) -> Result<Value, String> {
-    let mut child = Command::new("node")
-        .arg(crate::common::support_dir().join("yaml-to-json.mjs"))
-        .current_dir(crate::common::support_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = yaml_to_json(text);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(stderr

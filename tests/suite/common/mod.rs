@@ -372,24 +372,33 @@ pub fn output_of(command: &mut Command) -> Output {
     command.output().expect("command runs")
 }
 
-/// Parses YAML documents with the npm `yaml` package; returns them as JSON values.
-pub fn parse_yaml(text: &str) -> Vec<Value> {
+/// What `command` printed and how it exited, after reading `input` on its stdin.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new("node")
-        .arg(support_dir().join("yaml-to-json.mjs"))
-        .current_dir(support_dir())
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .unwrap_or_else(|e| panic!("{command:?} does not run: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The npm `yaml` package's reading of `text` (tests/support/yaml-to-json.mjs): on success, its
+/// documents as one JSON array on stdout; on failure, the parser's error on stderr.
+pub fn yaml_to_json(text: &str) -> Output {
+    output_with_stdin(
+        Command::new("node")
+            .arg(support_dir().join("yaml-to-json.mjs"))
+            .current_dir(support_dir()),
+        text.as_bytes(),
+    )
+}
+
+/// Parses YAML documents with the npm `yaml` package; returns them as JSON values.
+pub fn parse_yaml(text: &str) -> Vec<Value> {
+    let out = yaml_to_json(text);
     assert!(
         out.status.success(),
         "not YAML: {}\n{text}",
