@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::{output_with_stdin, yaml_to_json, Run, World};
-use crate::shared_cache::{as_nobody, bounded, chmod, is_root, key, s, setpriv_nobody, NOBODY};
+use crate::shared_cache::{as_nobody, bounded, chmod, is_root, key, nobodys_shared_dir, s, NOBODY};
 
 /// Says why a test that needs a second real user did not run (never a silent pass).
 fn needs_root(test: &str) -> bool {
@@ -409,43 +409,20 @@ fn whoami_json_never_lists_a_directory_raced_into_the_caches_place() {
         return;
     }
     let world = World::new(300);
-    chmod(&world.path(""), 0o755);
-    let shared = world.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::os::unix::fs::chown(&shared, Some(NOBODY), Some(NOBODY)).unwrap();
-    chmod(&shared, 0o755);
+    let shared = nobodys_shared_dir(&world);
     let args = crate::shared_cache::shared_args(&world, "kubernetes");
     let shared_env = s(&shared);
     let env = [("KUBECACHEDIR", shared_env.as_str())];
     world.plugin(&args, &env).assert_ok();
     let id = key(&world, "kubernetes").id().to_string();
     let stop = world.path("stop-attacker");
-    let attacker = r#"
-import ctypes, os, sys
-shared, name, stop = sys.argv[1:4]
-libc = ctypes.CDLL(None, use_errno=True)
-live = os.path.join(shared, "oidc-login").encode()
-decoy = os.path.join(shared, "decoy")
-os.mkdir(decoy, 0o755)
-os.mkfifo(os.path.join(decoy, name), 0o666)
-n = 0
-while n % 1000 or not os.path.exists(stop):
-    n += 1
-    if libc.renameat2(-100, live, -100, decoy.encode(), 2) != 0:
-        sys.exit(f"renameat2: {os.strerror(ctypes.get_errno())}")
-"#;
     let name = format!("{id}-raced.token.json");
-    let mut attacker = setpriv_nobody()
-        .args([
-            "/usr/bin/python3",
-            "-c",
-            attacker,
-            &s(&shared),
-            &name,
-            &s(&stop),
-        ])
-        .spawn()
-        .expect("the attacker starts");
+    let mut attacker = crate::shared_cache::swap_in_a_loop(
+        &shared,
+        "os.mkdir(decoy, 0o755)\nos.mkfifo(os.path.join(decoy, arg), 0o666)",
+        &name,
+        &stop,
+    );
     let mut outcome = Ok(0);
     let mut answered = 0;
     for run in 0..60 {
