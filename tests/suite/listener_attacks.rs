@@ -1053,6 +1053,40 @@ const report = {};
 })().catch((e) => { report.error = String(e); }).finally(() => console.log(JSON.stringify(report)));
 "#;
 
+/// A device-code login whose browser is held at its first checkpoint: the hold, the running
+/// plugin, and the start page the browser is about to open.
+fn device_login_held_at_start(world: &World) -> (Hold, Running, String) {
+    let hold = Hold::new(world);
+    let hold_env = hold.env();
+    let args = world.grant_args("kubernetes-device", "device-code");
+    let mut plugin = Running::start(world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let opened = hold.reached("start", &mut plugin);
+    (hold, plugin, opened)
+}
+
+/// DEVICE_ATTACKER against the URL `opened`, run by another user (nobody; the tests run as
+/// root) or by the user: what it found and got.
+fn device_attack(opened: &str, as_other: bool) -> Value {
+    let login = crate::common::support_dir().join("login.mjs");
+    let login = login.display().to_string();
+    let args = ["-e", DEVICE_ATTACKER, opened, login.as_str()];
+    let mut command = if as_other {
+        as_nobody("node", &args).expect("root was checked")
+    } else {
+        let mut command = Command::new("node");
+        command.args(args);
+        command
+    };
+    let out = command.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "attacker said {text:?} ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// The device grant's one-click verification URL carries the user code; on the browser's
 /// command line another user could approve the victim's device login as himself first, and
 /// the victim's kubectl would then work as that user. The browser gets a start page of a
@@ -1066,25 +1100,9 @@ fn another_user_cannot_approve_a_device_login_with_the_code_from_the_browsers_co
         return;
     }
     let world = World::new(300);
-    let hold = Hold::new(&world);
-    let hold_env = hold.env();
-    let args = world.grant_args("kubernetes-device", "device-code");
-    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
-    let opened = hold.reached("start", &mut plugin);
+    let (hold, mut plugin, opened) = device_login_held_at_start(&world);
 
-    let login = crate::common::support_dir().join("login.mjs");
-    let login = login.display().to_string();
-    let out = as_nobody("node", &["-e", DEVICE_ATTACKER, &opened, &login])
-        .expect("root was checked")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let seen: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "attacker said {text:?} ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let seen = device_attack(&opened, true);
     eprintln!("from /proc: {seen}");
     assert!(seen["error"].is_null(), "{seen}");
 
@@ -1132,36 +1150,17 @@ fn the_device_start_page_serves_its_key_once_and_never_to_another_user() {
         return;
     }
     let world = World::new(300);
-    let hold = Hold::new(&world);
-    let hold_env = hold.env();
-    let args = world.grant_args("kubernetes-device", "device-code");
-    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
-    let opened = hold.reached("start", &mut plugin);
+    let (hold, mut plugin, opened) = device_login_held_at_start(&world);
     assert!(opened.contains("/device?k="), "{opened}");
-    let login = crate::common::support_dir().join("login.mjs");
-    let login = login.display().to_string();
-    let attack = |as_other: bool| -> Value {
-        let args = ["-e", DEVICE_ATTACKER, opened.as_str(), login.as_str()];
-        let mut command = if as_other {
-            as_nobody("node", &args).expect("root was checked")
-        } else {
-            let mut command = Command::new("node");
-            command.args(args);
-            command
-        };
-        let out = command.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("attacker said {text:?} ({e})"))
-    };
     // Before the browser: another user's request with the key is closed unanswered.
-    let before = attack(true);
+    let before = device_attack(&opened, true);
     eprintln!("another user, before the browser: {before}");
     // The browser is sent on with the key...
     hold.go("start");
     hold.reached("after-start", &mut plugin);
     // ...after which the key opens nothing, for anyone.
-    let other_after = attack(true);
-    let own_after = attack(false);
+    let other_after = device_attack(&opened, true);
+    let own_after = device_attack(&opened, false);
     eprintln!("another user, after the browser: {other_after}");
     eprintln!("a program of the user's own, after the browser: {own_after}");
     hold.go("after-start");
