@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::with_command;
 use super::{new_requests, set_ldap_cache_lifespan, KcWorld, TOKEN};
-use crate::common::keycloak::{keycloak, not_built_here};
+use crate::common::keycloak::keycloak_or_skip;
 use crate::common::{run_with_timeout, KubeApiServer, OidcConfig, Run, PLUGIN};
 
 const LOGIN_CLIENT: &str = "kubectl";
@@ -220,10 +220,7 @@ fn error_lines(run: &Run) -> Vec<String> {
 
 #[test]
 fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     // Tokens live 30 s (the plugin renews 10 s early): expiry comes within the test.
     let world = KcWorld::new(kc, "t-exchange", json!({"accessTokenLifespan": 30}));
     set_ldap_cache_lifespan(kc, &world.realm, 1000);
@@ -356,10 +353,7 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
 
 #[test]
 fn token_exchange_refusals_name_the_keycloak_setting_and_open_no_browser_loop() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-exchange-refused", json!({}));
     add_cluster_clients(&world, &["cluster-a", "cluster-d"]);
     add_clients(&world, LOGIN_CLIENT, &["cluster-a"], json!({}));
@@ -572,10 +566,7 @@ fn kubectl_at(world: &KcWorld, kubeconfig: &std::path::Path, context: &str, args
 /// a kubeconfig that holds only the clusters, and `doctor` reads it.
 #[test]
 fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-one-user", json!({}));
     add_cluster_clients(&world, &AUDIENCES);
     let scopes: Vec<String> = AUDIENCES
@@ -841,10 +832,7 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
 /// user flag that disagrees with the cluster's extension.
 #[test]
 fn cluster_settings_that_cannot_work_are_named_in_one_line_without_a_browser_loop() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-one-user-refused", json!({}));
     add_cluster_clients(&world, &["cluster-a", "cluster-d"]);
     let scope = add_audience_scope(&world, "cluster-a");
