@@ -732,15 +732,10 @@ fn refused_line(stderr: &str) -> Vec<&str> {
 fn cached_sub(world: &World) -> String {
     let token: Value = serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
     let id_token = token["id_token"].as_str().unwrap();
-    let payload = id_token.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["sub"].as_str().unwrap().to_string()
+    crate::common::jwt_claims(id_token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// A login whose scripted browser waits at its start page, for another user to attack

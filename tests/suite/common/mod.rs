@@ -372,6 +372,19 @@ pub fn output_of(command: &mut Command) -> Output {
     command.output().expect("command runs")
 }
 
+/// The claims of the JWT `token` (its payload, unverified: the tests read what a provider
+/// issued).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 /// What `command` printed and how it exited, after reading `input` on its stdin.
 pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
