@@ -192,20 +192,28 @@ enum Thief {
 /// Runs [`LOGOUT_THIEF`]; its JSON answer, `error` set when the connection closed unanswered.
 fn run_logout_thief(port: u16, key: &str, thief: Thief) -> Value {
     let port = port.to_string();
-    let args = ["-e", LOGOUT_THIEF, port.as_str(), key];
-    let mut command = match thief {
-        Thief::OtherUser => as_nobody("node", &args).expect("the caller checked for root"),
-        Thief::SameUser => {
-            let mut command = Command::new("node");
-            command.args(args);
-            command
-        }
+    let other_user = matches!(thief, Thief::OtherUser);
+    node_json(LOGOUT_THIEF, &[port.as_str(), key], other_user, "thief")
+}
+
+/// Runs the Node.js `script` with `script_args`, as another user (nobody, through `setpriv`;
+/// the caller checked for root) or as the user; the JSON line it prints (`who` names it when
+/// that is not JSON).
+fn node_json(script: &str, script_args: &[&str], other_user: bool, who: &str) -> Value {
+    let mut args = vec!["-e", script];
+    args.extend_from_slice(script_args);
+    let mut command = if other_user {
+        as_nobody("node", &args).expect("the caller checked for root")
+    } else {
+        let mut command = Command::new("node");
+        command.args(&args);
+        command
     };
     let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|e| {
         panic!(
-            "thief said {text:?} ({e}): {}",
+            "{who} said {text:?} ({e}): {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })
@@ -1064,22 +1072,12 @@ fn device_login_held_at_start(world: &World) -> (Hold, Running, String) {
 fn device_attack(opened: &str, as_other: bool) -> Value {
     let login = crate::common::support_dir().join("login.mjs");
     let login = login.display().to_string();
-    let args = ["-e", DEVICE_ATTACKER, opened, login.as_str()];
-    let mut command = if as_other {
-        as_nobody("node", &args).expect("root was checked")
-    } else {
-        let mut command = Command::new("node");
-        command.args(args);
-        command
-    };
-    let out = command.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "attacker said {text:?} ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    node_json(
+        DEVICE_ATTACKER,
+        &[opened, login.as_str()],
+        as_other,
+        "attacker",
+    )
 }
 
 /// The device grant's one-click verification URL carries the user code; on the browser's
