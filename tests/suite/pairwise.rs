@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::common::entra::{EntraStandIn, HOST, RESOURCE};
 use crate::common::{
-    jwt_claims, run_with_timeout, support_dir, user_info, write_kubeconfig, ApiServer, Run, PLUGIN,
+    headless, jwt_claims, run_with_timeout, support_dir, user_info, write_kubeconfig, ApiServer,
+    Run, PLUGIN,
 };
 
 const TTL: u64 = 15;
@@ -81,14 +82,9 @@ impl Site {
 
     fn kubectl(&self, args: &[&str]) -> Run {
         let mut command: Command = self.entra.command(&crate::common::kubectl_path_absolute());
-        command
+        headless(&mut command)
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
-            .env_remove("KUBERNETES_EXEC_INFO")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("BROWSER")
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
             .env("HOME", self.path("home"))
             .env("KUBECACHEDIR", self.path("kubecache"))
             .env("LOGIN_LOG", self.path("login.log"))

@@ -252,12 +252,7 @@ impl World {
     /// Gives `command` this world's environment (and `extra_env`), for tests that drive a
     /// process themselves.
     pub fn prepare(&self, command: &mut Command, extra_env: &[(&str, &str)]) {
-        command.env_remove("KUBERNETES_EXEC_INFO");
-        command.env_remove("DISPLAY");
-        command.env_remove("WAYLAND_DISPLAY");
-        command.env_remove("BROWSER");
-        // No keyring unless a test starts one: the headless-server case.
-        command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+        headless(command);
         for (k, v) in self.env() {
             command.env(k, v);
         }
@@ -370,6 +365,18 @@ pub fn wait_at_most(
 
 pub fn output_of(command: &mut Command) -> Output {
     command.output().expect("command runs")
+}
+
+/// Takes from `command` what this machine's session would lend it: kubectl's exec info, a
+/// display and a browser to open; and no keyring unless a test starts one (the
+/// headless-server case).
+pub fn headless(command: &mut Command) -> &mut Command {
+    command
+        .env_remove("KUBERNETES_EXEC_INFO")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("BROWSER")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 }
 
 /// The claims of the JWT `token` (its payload, unverified: the tests read what a provider
