@@ -21,12 +21,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use clap::CommandFactory;
 use serde_json::Value;
 
-use crate::common::{support_dir, PLUGIN};
+use crate::common::{yaml_to_json, PLUGIN};
 
 /// Pages written on other branches, linked from here before they exist; the lead removes each
 /// entry when its page is merged.
@@ -100,6 +100,35 @@ fn pages() -> BTreeMap<String, String> {
         }
     }
     walk(&repo().join("docs"), &mut out);
+    out
+}
+
+/// A fenced block of a page, with where it stands.
+struct Block {
+    page: String,
+    lang: String,
+    text: String,
+    line: usize,
+}
+
+/// Every fenced block of every page, page by page.
+fn blocks() -> Vec<Block> {
+    let mut out = Vec::new();
+    for (page, text) in pages() {
+        for piece in pieces(&text) {
+            if let Piece::Block {
+                lang, text, line, ..
+            } = piece
+            {
+                out.push(Block {
+                    page: page.clone(),
+                    lang,
+                    text,
+                    line,
+                });
+            }
+        }
+    }
     out
 }
 
@@ -529,22 +558,7 @@ fn exec_args(value: &Value, out: &mut Vec<Vec<String>>) {
 /// YAML documents as JSON, read by the npm `yaml` package as tests/suite/common does, but
 /// returning the error instead of failing the test at the first bad block.
 fn parse_yaml(text: &str) -> Result<Vec<Value>, String> {
-    use std::io::Write;
-    let mut child = Command::new("node")
-        .arg(support_dir().join("yaml-to-json.mjs"))
-        .current_dir(support_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = yaml_to_json(text);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err
@@ -752,102 +766,100 @@ fn every_yaml_and_json_block_parses_and_kubeconfigs_load_with_kubectl() {
     let bindings = example("cluster-role-binding.yaml");
     let mut failures = Vec::new();
     let mut kubeconfigs = 0;
-    for (name, page) in pages() {
-        for piece in pieces(&page) {
-            let Piece::Block {
-                lang, text, line, ..
-            } = piece
-            else {
-                continue;
-            };
-            let at = format!("{name}:{line}");
-            let docs = match lang.as_str() {
-                "json" => match serde_json::from_str::<Value>(&text) {
-                    Ok(v) => vec![v],
-                    Err(e) => {
-                        failures.push(format!("{at}: not JSON: {e}"));
-                        continue;
-                    }
-                },
-                "yaml" => match parse_yaml(&text) {
-                    Ok(docs) => docs,
-                    Err(e) => {
-                        failures.push(format!("{at}: not YAML: {e}"));
-                        continue;
-                    }
-                },
-                _ => continue,
-            };
-            for doc in &docs {
-                let mut args = Vec::new();
-                exec_args(doc, &mut args);
-                for words in args {
-                    if let Some(rest) = plugin_invocation(&words).or(Some(words.clone())) {
-                        model.check_command(&rest, &at, &mut failures);
-                    }
-                    for secret in ["--oidc-client-secret=", "--password="] {
-                        if words.iter().any(|w| w.starts_with(secret)) {
-                            failures.push(format!(
-                                "{at}: a kubeconfig with `{secret}…` in its args: the secret is in every copy of the file; use the -file flag or the environment"
-                            ));
-                        }
-                    }
+    for Block {
+        page: name,
+        lang,
+        text,
+        line,
+    } in blocks()
+    {
+        let at = format!("{name}:{line}");
+        let docs = match lang.as_str() {
+            "json" => match serde_json::from_str::<Value>(&text) {
+                Ok(v) => vec![v],
+                Err(e) => {
+                    failures.push(format!("{at}: not JSON: {e}"));
+                    continue;
                 }
-                let is_kubeconfig = matches!(
-                    doc.get("kind").and_then(Value::as_str),
-                    None | Some("Config")
-                ) && ["users", "clusters", "contexts"]
-                    .iter()
-                    .any(|k| doc.get(k).is_some());
-                if is_kubeconfig {
-                    kubeconfigs += 1;
-                    let file = dir.path().join(format!("kubeconfig-{kubeconfigs}"));
-                    std::fs::write(&file, &text).unwrap();
-                    let out = Command::new("kubectl")
-                        .args(["config", "view", "-o", "json", "--kubeconfig"])
-                        .arg(&file)
-                        .env_remove("KUBECONFIG")
-                        .output()
-                        .expect("kubectl runs");
-                    if !out.status.success() {
+            },
+            "yaml" => match parse_yaml(&text) {
+                Ok(docs) => docs,
+                Err(e) => {
+                    failures.push(format!("{at}: not YAML: {e}"));
+                    continue;
+                }
+            },
+            _ => continue,
+        };
+        for doc in &docs {
+            let mut args = Vec::new();
+            exec_args(doc, &mut args);
+            for words in args {
+                if let Some(rest) = plugin_invocation(&words).or(Some(words.clone())) {
+                    model.check_command(&rest, &at, &mut failures);
+                }
+                for secret in ["--oidc-client-secret=", "--password="] {
+                    if words.iter().any(|w| w.starts_with(secret)) {
                         failures.push(format!(
-                            "{at}: kubectl cannot load this kubeconfig: {}",
-                            String::from_utf8_lossy(&out.stderr).trim()
+                            "{at}: a kubeconfig with `{secret}…` in its args: the secret is in every copy of the file; use the -file flag or the environment"
                         ));
                     }
                 }
-                match doc.get("kind").and_then(Value::as_str) {
-                    Some("AuthenticationConfiguration") => {
-                        let shape = authentication_shape(doc);
-                        if !shape.is_empty() {
-                            failures.push(format!("{at}: {shape}"));
-                        }
-                        // The example issuer's file is the tested example, apart from the
-                        // audience and the CA, which the text explains. (Other issuers, such as
-                        // a second provider's, are held to the shape alone.)
-                        let example_issuer = authentication["jwt"][0]["issuer"]["url"].clone();
-                        let jwt = doc["jwt"].as_array().map(Vec::len).unwrap_or(0);
-                        if jwt != 1 || doc["jwt"][0]["issuer"]["url"] != example_issuer {
-                            continue;
-                        }
-                        let mut shown = doc.clone();
-                        if let Some(issuer) = shown["jwt"][0]["issuer"].as_object_mut() {
-                            issuer.remove("certificateAuthority");
-                            issuer.insert("audiences".into(), serde_json::json!(["kubernetes"]));
-                        }
-                        if shown != authentication {
-                            failures.push(format!(
-                                "{at}: this AuthenticationConfiguration is not examples/authentication-config.yaml (the one a real kube-apiserver runs in tests/suite/peers.rs), apart from audiences and certificateAuthority"
-                            ));
-                        }
+            }
+            let is_kubeconfig = matches!(
+                doc.get("kind").and_then(Value::as_str),
+                None | Some("Config")
+            ) && ["users", "clusters", "contexts"]
+                .iter()
+                .any(|k| doc.get(k).is_some());
+            if is_kubeconfig {
+                kubeconfigs += 1;
+                let file = dir.path().join(format!("kubeconfig-{kubeconfigs}"));
+                std::fs::write(&file, &text).unwrap();
+                let out = Command::new("kubectl")
+                    .args(["config", "view", "-o", "json", "--kubeconfig"])
+                    .arg(&file)
+                    .env_remove("KUBECONFIG")
+                    .output()
+                    .expect("kubectl runs");
+                if !out.status.success() {
+                    failures.push(format!(
+                        "{at}: kubectl cannot load this kubeconfig: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+            }
+            match doc.get("kind").and_then(Value::as_str) {
+                Some("AuthenticationConfiguration") => {
+                    let shape = authentication_shape(doc);
+                    if !shape.is_empty() {
+                        failures.push(format!("{at}: {shape}"));
                     }
-                    Some("ClusterRoleBinding") if !bindings.contains(doc) => {
+                    // The example issuer's file is the tested example, apart from the
+                    // audience and the CA, which the text explains. (Other issuers, such as
+                    // a second provider's, are held to the shape alone.)
+                    let example_issuer = authentication["jwt"][0]["issuer"]["url"].clone();
+                    let jwt = doc["jwt"].as_array().map(Vec::len).unwrap_or(0);
+                    if jwt != 1 || doc["jwt"][0]["issuer"]["url"] != example_issuer {
+                        continue;
+                    }
+                    let mut shown = doc.clone();
+                    if let Some(issuer) = shown["jwt"][0]["issuer"].as_object_mut() {
+                        issuer.remove("certificateAuthority");
+                        issuer.insert("audiences".into(), serde_json::json!(["kubernetes"]));
+                    }
+                    if shown != authentication {
                         failures.push(format!(
-                            "{at}: this ClusterRoleBinding is none of examples/cluster-role-binding.yaml"
+                            "{at}: this AuthenticationConfiguration is not examples/authentication-config.yaml (the one a real kube-apiserver runs in tests/suite/peers.rs), apart from audiences and certificateAuthority"
                         ));
                     }
-                    _ => {}
                 }
+                Some("ClusterRoleBinding") if !bindings.contains(doc) => {
+                    failures.push(format!(
+                        "{at}: this ClusterRoleBinding is none of examples/cluster-role-binding.yaml"
+                    ));
+                }
+                _ => {}
             }
         }
     }
@@ -899,21 +911,22 @@ fn api_server_flags_shown_are_the_tested_example() {
         std::fs::read_to_string(repo().join("examples/kube-apiserver-flags.txt")).unwrap();
     let example: BTreeSet<&str> = example.lines().filter(|l| l.starts_with("--")).collect();
     let mut failures = Vec::new();
-    for (name, page) in pages() {
-        for piece in pieces(&page) {
-            let Piece::Block { text, line, .. } = piece else {
-                continue;
-            };
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            if lines.is_empty() || !lines.iter().all(|l| l.starts_with("--oidc-")) {
-                continue;
-            }
-            for l in lines {
-                if !example.contains(l) {
-                    failures.push(format!(
-                        "{name}:{line}: `{l}` is not in examples/kube-apiserver-flags.txt"
-                    ));
-                }
+    for Block {
+        page: name,
+        text,
+        line,
+        ..
+    } in blocks()
+    {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.is_empty() || !lines.iter().all(|l| l.starts_with("--oidc-")) {
+            continue;
+        }
+        for l in lines {
+            if !example.contains(l) {
+                failures.push(format!(
+                    "{name}:{line}: `{l}` is not in examples/kube-apiserver-flags.txt"
+                ));
             }
         }
     }
@@ -1196,60 +1209,58 @@ fn performance_numbers_are_the_last_measured_ones() {
 fn sequence_diagrams_are_well_formed() {
     let mut failures = Vec::new();
     let mut diagrams = 0;
-    for (name, page) in pages() {
-        for piece in pieces(&page) {
-            let Piece::Block {
-                lang, text, line, ..
-            } = piece
-            else {
-                continue;
-            };
-            if lang != "mermaid" {
-                continue;
-            }
-            diagrams += 1;
-            let at = format!("{name}:{line}");
-            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            if lines.next() != Some("sequenceDiagram") {
-                failures.push(format!("{at}: not a sequenceDiagram"));
-                continue;
-            }
-            let mut participants = BTreeSet::new();
-            let mut depth = 0i32;
-            for l in lines {
-                let first = l.split_whitespace().next().unwrap();
-                match first {
-                    "participant" | "actor" => {
-                        participants.insert(l.split_whitespace().nth(1).unwrap().to_string());
-                    }
-                    "alt" | "opt" | "loop" => depth += 1,
-                    "else" => {}
-                    "end" => depth -= 1,
-                    "Note" => {}
-                    _ => {
-                        let Some((arrow, _text)) = l.split_once(':') else {
-                            failures.push(format!("{at}: `{l}` is no statement"));
-                            continue;
-                        };
-                        let ends: Vec<&str> = arrow
-                            .split(['-', '>', '+'])
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .collect();
-                        if ends.len() != 2 || !ends.iter().all(|e| participants.contains(*e)) {
-                            failures.push(format!(
-                                "{at}: `{l}` is not a message between declared participants"
-                            ));
-                        }
+    for Block {
+        page: name,
+        lang,
+        text,
+        line,
+    } in blocks()
+    {
+        if lang != "mermaid" {
+            continue;
+        }
+        diagrams += 1;
+        let at = format!("{name}:{line}");
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        if lines.next() != Some("sequenceDiagram") {
+            failures.push(format!("{at}: not a sequenceDiagram"));
+            continue;
+        }
+        let mut participants = BTreeSet::new();
+        let mut depth = 0i32;
+        for l in lines {
+            let first = l.split_whitespace().next().unwrap();
+            match first {
+                "participant" | "actor" => {
+                    participants.insert(l.split_whitespace().nth(1).unwrap().to_string());
+                }
+                "alt" | "opt" | "loop" => depth += 1,
+                "else" => {}
+                "end" => depth -= 1,
+                "Note" => {}
+                _ => {
+                    let Some((arrow, _text)) = l.split_once(':') else {
+                        failures.push(format!("{at}: `{l}` is no statement"));
+                        continue;
+                    };
+                    let ends: Vec<&str> = arrow
+                        .split(['-', '>', '+'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if ends.len() != 2 || !ends.iter().all(|e| participants.contains(*e)) {
+                        failures.push(format!(
+                            "{at}: `{l}` is not a message between declared participants"
+                        ));
                     }
                 }
-                if depth < 0 {
-                    failures.push(format!("{at}: `end` without a block"));
-                }
             }
-            if depth != 0 {
-                failures.push(format!("{at}: a block is not closed with `end`"));
+            if depth < 0 {
+                failures.push(format!("{at}: `end` without a block"));
             }
+        }
+        if depth != 0 {
+            failures.push(format!("{at}: a block is not closed with `end`"));
         }
     }
     assert!(diagrams >= 2, "the sequence diagrams are gone");

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::common::{Run, World};
+use crate::common::{jwt_claims, Run, World};
 
 const TOKEN: &str = "/protocol/openid-connect/token";
 
@@ -29,15 +29,7 @@ fn with_command(mut args: Vec<String>, command: &str) -> Vec<String> {
 }
 
 fn claims(run: &Run) -> Value {
-    use base64::Engine;
-    let token = run.json()["status"]["token"].as_str().unwrap().to_string();
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    jwt_claims(run.json()["status"]["token"].as_str().unwrap())
 }
 
 fn logins(world: &World) -> usize {

@@ -578,6 +578,33 @@ impl Lab {
         Daemon::from_child(command.spawn().expect("socat runs"))
     }
 
+    /// The host's end of a forward into the lab's namespace (docker-proxy's part, or an
+    /// editor's): root's socat on the host's 127.0.0.1:`port`, connecting to the namespace's own
+    /// address at `to_port`.
+    fn host_forward(&self, port: u16, to_port: u16) -> Daemon {
+        self.forwarder(
+            None,
+            None,
+            &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+            &format!("TCP4:{}:{to_port}", self.net.ns_ip),
+        )
+    }
+
+    /// The namespace's end of that forward (a dev container's forwarder), run by `account` (root
+    /// when `None`): listens on the namespace's own address at `tunnel_port`, connects to its
+    /// 127.0.0.1:`port`.
+    fn namespace_forward(&self, account: Option<&Account>, tunnel_port: u16, port: u16) -> Daemon {
+        self.forwarder(
+            Some(&self.net),
+            account,
+            &format!(
+                "TCP4-LISTEN:{tunnel_port},bind={},reuseaddr,fork",
+                self.net.ns_ip
+            ),
+            &format!("TCP4:127.0.0.1:{port}"),
+        )
+    }
+
     /// Another ordinary account (in `net`, or on the host) sends a request to `addr:port` and
     /// returns what came back (nothing, when the listener closed the connection unanswered).
     fn another_account_requests(&self, net: Option<&Netns>, addr: &str, port: u16) -> String {
@@ -687,6 +714,23 @@ fn lines_with<'a>(stderr: &'a str, text: &str) -> Vec<&'a str> {
     stderr.lines().filter(|l| l.contains(text)).collect()
 }
 
+/// No line of stderr says `text`.
+#[track_caller]
+fn assert_no_line_with(stderr: &str, text: &str) {
+    assert!(lines_with(stderr, text).is_empty(), "{stderr}");
+}
+
+/// The line the plugin says at once when it refuses a connection, waited for (20 s at the
+/// most) while the login waits; it holds each of `what`.
+#[track_caller]
+fn assert_said_at_once(kubectl: &mut Job, what: &[String]) {
+    let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
+    eprintln!("said at once: {line}");
+    for what in what {
+        assert!(line.contains(what), "{what:?} missing: {line}");
+    }
+}
+
 /// The warning a non-loopback listen address gives, once, at the start.
 #[track_caller]
 fn assert_warned_once_about(stderr: &str, listen: &str) {
@@ -718,12 +762,7 @@ fn a_container_with_a_published_port(
     };
     let container = &lab.net;
     let mut kubectl = lab.kubectl_whoami(Some(container), listen, env);
-    let _proxy = lab.forwarder(
-        None,
-        None,
-        &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-        &format!("TCP4:{}:{port}", container.ns_ip),
-    );
+    let _proxy = lab.host_forward(port, port);
     wait_listening(None, port);
     let start = lab.start_url(&mut kubectl);
     assert!(
@@ -740,11 +779,7 @@ fn a_container_with_a_published_port(
     eprintln!("$ kubectl auth whoami (in the container)\n{}", run.stderr);
     assert_signed_in(&run, &browser);
     assert_warned_once_about(&run.stderr, &format!("0.0.0.0:{port}"));
-    assert!(
-        lines_with(&run.stderr, "warning: refused").is_empty(),
-        "{}",
-        run.stderr
-    );
+    assert_no_line_with(&run.stderr, "warning: refused");
 }
 
 #[test]
@@ -796,28 +831,22 @@ fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
         "another account was answered on the loopback"
     );
     let other = &lab.other;
-    let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
-    eprintln!("said at once: {line}");
-    for what in [
-        format!("(127.0.0.1:{port}) from 127.0.0.1:"),
-        format!("another account (uid {})", other.uid),
-        format!("only uid {} and root", lab.user.uid),
-        "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
-    ] {
-        assert!(line.contains(&what), "{what:?} missing: {line}");
-    }
+    assert_said_at_once(
+        &mut kubectl,
+        &[
+            format!("(127.0.0.1:{port}) from 127.0.0.1:"),
+            format!("another account (uid {})", other.uid),
+            format!("only uid {} and root", lab.user.uid),
+            "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
+        ],
+    );
     let on_own_address = lab.another_account_requests(Some(container), &container.ns_ip, port);
     assert_eq!(
         on_own_address, "",
         "another account was answered on the container's own address"
     );
 
-    let _proxy = lab.forwarder(
-        None,
-        None,
-        &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-        &format!("TCP4:{}:{port}", container.ns_ip),
-    );
+    let _proxy = lab.host_forward(port, port);
     wait_listening(None, port);
     let browser = lab.browse(None, &url);
     let run = kubectl.finish();
@@ -836,11 +865,7 @@ fn another_account_in_the_container_is_refused_at_once_and_the_login_goes_on() {
         "{}",
         run.stderr
     );
-    assert!(
-        lines_with(&run.stderr, "no process here holds").is_empty(),
-        "{}",
-        run.stderr
-    );
+    assert_no_line_with(&run.stderr, "no process here holds");
 }
 
 /// A dev container (VS Code, Codespaces): the editor's forwarder runs inside the container as
@@ -855,12 +880,7 @@ fn a_dev_container_forward_as_the_users_own_account_or_root() {
     let container = &lab.net;
     let (port, tunnel_port) = (free_port(), free_port());
     let listen = format!("--listen-address=127.0.0.1:{port}");
-    let _editor = lab.forwarder(
-        None,
-        None,
-        &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-        &format!("TCP4:{}:{tunnel_port}", container.ns_ip),
-    );
+    let _editor = lab.host_forward(port, tunnel_port);
     wait_listening(None, port);
     for (who, account) in [("the container's user", Some(&lab.user)), ("root", None)] {
         // A fresh login each time: nothing cached from the one before.
@@ -870,31 +890,15 @@ fn a_dev_container_forward_as_the_users_own_account_or_root() {
         }
         let mut kubectl = lab.kubectl_whoami(Some(container), &[&listen], &[]);
         let url = lab.start_url(&mut kubectl);
-        let forward = lab.forwarder(
-            Some(container),
-            account,
-            &format!(
-                "TCP4-LISTEN:{tunnel_port},bind={},reuseaddr,fork",
-                container.ns_ip
-            ),
-            &format!("TCP4:127.0.0.1:{port}"),
-        );
+        let forward = lab.namespace_forward(account, tunnel_port, port);
         wait_listening(Some(container), tunnel_port);
         let browser = lab.browse(None, &url);
         let run = kubectl.finish();
         drop(forward);
         eprintln!("$ kubectl auth whoami (forwarder as {who})\n{}", run.stderr);
         assert_signed_in(&run, &browser);
-        assert!(
-            lines_with(&run.stderr, "warning: refused").is_empty(),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            lines_with(&run.stderr, "not a loopback address").is_empty(),
-            "{}",
-            run.stderr
-        );
+        assert_no_line_with(&run.stderr, "warning: refused");
+        assert_no_line_with(&run.stderr, "not a loopback address");
     }
 }
 
@@ -1015,34 +1019,25 @@ fn over_ssh(name: &str, another_account_knocks: bool) {
         let answer = lab.another_account_requests(None, "127.0.0.1", port);
         assert_eq!(answer, "", "another account on the SSH host was answered");
         let other = &lab.other;
-        let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
-        eprintln!("said at once: {line}");
-        for what in [
-            format!("(127.0.0.1:{port}) from 127.0.0.1:"),
-            format!("another account (uid {})", other.uid),
-            "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
-        ] {
-            assert!(line.contains(&what), "{what:?} missing: {line}");
-        }
+        assert_said_at_once(
+            &mut kubectl,
+            &[
+                format!("(127.0.0.1:{port}) from 127.0.0.1:"),
+                format!("another account (uid {})", other.uid),
+                "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
+            ],
+        );
     }
     let browser = lab.browse(Some(laptop), &url);
     let run = kubectl.finish();
     eprintln!("$ kubectl auth whoami (on the SSH host)\n{}", run.stderr);
     assert_signed_in(&run, &browser);
-    assert!(
-        lines_with(&run.stderr, "not a loopback address").is_empty(),
-        "{}",
-        run.stderr
-    );
+    assert_no_line_with(&run.stderr, "not a loopback address");
     if another_account_knocks {
         let summary = lines_with(&run.stderr, "connection from another user");
         assert_eq!(summary.len(), 1, "{}", run.stderr);
     } else {
-        assert!(
-            lines_with(&run.stderr, "warning: refused").is_empty(),
-            "{}",
-            run.stderr
-        );
+        assert_no_line_with(&run.stderr, "warning: refused");
     }
 }
 
@@ -1164,33 +1159,19 @@ fn a_connection_onto_the_loopback_from_outside_the_namespace_is_refused_and_said
         "the DNAT path is not there: {out:?}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "", "answered");
-    let line = kubectl.wait_for_stderr("refused a connection", Duration::from_secs(20));
-    eprintln!("said at once: {line}");
-    for what in [
-        format!("(127.0.0.1:{port}) from {}:", container.host_ip),
-        "no process in this Linux system holds its other end".to_string(),
-        "WSL's mirrored networking".to_string(),
-        "networkingMode=nat".to_string(),
-        "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
-    ] {
-        assert!(line.contains(&what), "{what:?} missing: {line}");
-    }
+    assert_said_at_once(
+        &mut kubectl,
+        &[
+            format!("(127.0.0.1:{port}) from {}:", container.host_ip),
+            "no process in this Linux system holds its other end".to_string(),
+            "WSL's mirrored networking".to_string(),
+            "networkingMode=nat".to_string(),
+            "--grant-type=authcode-keyboard or --grant-type=device-code".to_string(),
+        ],
+    );
 
-    let _editor = lab.forwarder(
-        None,
-        None,
-        &format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-        &format!("TCP4:{}:{tunnel_port}", container.ns_ip),
-    );
-    let _forward = lab.forwarder(
-        Some(container),
-        Some(&lab.user),
-        &format!(
-            "TCP4-LISTEN:{tunnel_port},bind={},reuseaddr,fork",
-            container.ns_ip
-        ),
-        &format!("TCP4:127.0.0.1:{port}"),
-    );
+    let _editor = lab.host_forward(port, tunnel_port);
+    let _forward = lab.namespace_forward(Some(&lab.user), tunnel_port, port);
     wait_listening(None, port);
     wait_listening(Some(container), tunnel_port);
     let browser = lab.browse(None, &url);

@@ -10,13 +10,13 @@
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{Run, World};
-use crate::shared_cache::{as_nobody, bounded, chmod, is_root, key, s, setpriv_nobody, NOBODY};
+use crate::common::{output_with_stdin, yaml_to_json, Run, World};
+use crate::shared_cache::{as_nobody, bounded, chmod, is_root, key, nobodys_shared_dir, s, NOBODY};
 
 /// Says why a test that needs a second real user did not run (never a silent pass).
 fn needs_root(test: &str) -> bool {
@@ -282,24 +282,13 @@ fn raw_hostile(text: &str) -> Vec<String> {
 
 /// `text` parsed by PyYAML, as JSON.
 fn parse_with_pyyaml(text: &str) -> Result<Value, String> {
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args([
+    let out = output_with_stdin(
+        Command::new("python3").args([
             "-c",
             "import sys, json, yaml\nsys.stdout.write(json.dumps(yaml.safe_load(sys.stdin.buffer.read().decode('utf-8'))))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (with python3-yaml, which test.sh installs)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        text.as_bytes(),
+    );
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(stderr.lines().last().unwrap_or_default().to_string());
@@ -309,22 +298,7 @@ fn parse_with_pyyaml(text: &str) -> Result<Value, String> {
 
 /// `text` parsed by the npm `yaml` package (what kubectl-style tools in JavaScript use).
 fn parse_with_npm_yaml(text: &str) -> Result<Value, String> {
-    let mut child = Command::new("node")
-        .arg(crate::common::support_dir().join("yaml-to-json.mjs"))
-        .current_dir(crate::common::support_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = yaml_to_json(text);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(stderr
@@ -435,43 +409,20 @@ fn whoami_json_never_lists_a_directory_raced_into_the_caches_place() {
         return;
     }
     let world = World::new(300);
-    chmod(&world.path(""), 0o755);
-    let shared = world.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::os::unix::fs::chown(&shared, Some(NOBODY), Some(NOBODY)).unwrap();
-    chmod(&shared, 0o755);
+    let shared = nobodys_shared_dir(&world);
     let args = crate::shared_cache::shared_args(&world, "kubernetes");
     let shared_env = s(&shared);
     let env = [("KUBECACHEDIR", shared_env.as_str())];
     world.plugin(&args, &env).assert_ok();
     let id = key(&world, "kubernetes").id().to_string();
     let stop = world.path("stop-attacker");
-    let attacker = r#"
-import ctypes, os, sys
-shared, name, stop = sys.argv[1:4]
-libc = ctypes.CDLL(None, use_errno=True)
-live = os.path.join(shared, "oidc-login").encode()
-decoy = os.path.join(shared, "decoy")
-os.mkdir(decoy, 0o755)
-os.mkfifo(os.path.join(decoy, name), 0o666)
-n = 0
-while n % 1000 or not os.path.exists(stop):
-    n += 1
-    if libc.renameat2(-100, live, -100, decoy.encode(), 2) != 0:
-        sys.exit(f"renameat2: {os.strerror(ctypes.get_errno())}")
-"#;
     let name = format!("{id}-raced.token.json");
-    let mut attacker = setpriv_nobody()
-        .args([
-            "/usr/bin/python3",
-            "-c",
-            attacker,
-            &s(&shared),
-            &name,
-            &s(&stop),
-        ])
-        .spawn()
-        .expect("the attacker starts");
+    let mut attacker = crate::shared_cache::swap_in_a_loop(
+        &shared,
+        "os.mkdir(decoy, 0o755)\nos.mkfifo(os.path.join(decoy, arg), 0o666)",
+        &name,
+        &stop,
+    );
     let mut outcome = Ok(0);
     let mut answered = 0;
     for run in 0..60 {

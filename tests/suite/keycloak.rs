@@ -18,21 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::keycloak::{keycloak, not_built_here, Keycloak};
+use crate::common::keycloak::{keycloak_or_skip, Keycloak};
 use crate::common::ldap::{self, Ldap};
 use crate::common::{run_with_timeout, support_dir, ApiServer, Run, PLUGIN};
-
-macro_rules! keycloak_or_skip {
-    () => {
-        match keycloak() {
-            Ok(kc) => kc,
-            Err(why) => {
-                not_built_here(&why);
-                return;
-            }
-        }
-    };
-}
 
 const TOKEN: &str = "POST /protocol/openid-connect/token";
 

@@ -28,6 +28,27 @@ fn run_printed_try(world: &World, setup: &Run, env: &[(&str, &str)]) -> Run {
     world.run(bash, env)
 }
 
+/// `setup --write-kubeconfig --context=platform` with `extra`, which must fail.
+#[track_caller]
+fn setup_refused(world: &World, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["--write-kubeconfig", "--context=platform"];
+    args.extend_from_slice(extra);
+    let run = world.plugin(&setup_args(world, &args), env);
+    run.assert_failed();
+    run
+}
+
+/// A refused setup wrote no kubeconfig and refused before the browser opened.
+#[track_caller]
+fn assert_nothing_written_and_no_login(world: &World, kubeconfig: &std::path::Path) {
+    assert!(
+        !kubeconfig.exists(),
+        "a kubeconfig was written: {}",
+        std::fs::read_to_string(kubeconfig).unwrap_or_default()
+    );
+    assert_eq!(world.logins().len(), 0, "the browser opened");
+}
+
 fn path_env(world: &World) -> String {
     let kubectl = kubectl_path_absolute();
     let kubectl_dir = std::path::Path::new(&kubectl)
@@ -46,18 +67,7 @@ fn setup_names_a_missing_cluster_before_signing_in_and_writes_nothing() {
     let kubeconfig = world.path("home/.kube/config");
     let path = path_env(&world);
     let env = [("PATH", path.as_str())];
-    let run = world.plugin(
-        &setup_args(
-            &world,
-            &[
-                "--write-kubeconfig",
-                "--context=platform",
-                "--cluster=platform",
-            ],
-        ),
-        &env,
-    );
-    run.assert_failed();
+    let run = setup_refused(&world, &["--cluster=platform"], &env);
     assert!(!run.stderr.contains("Wrote context"), "{}", run.stderr);
     let error: Vec<&str> = run
         .stderr
@@ -72,19 +82,10 @@ fn setup_names_a_missing_cluster_before_signing_in_and_writes_nothing() {
     ] {
         assert!(error[0].contains(named), "{named}: {}", error[0]);
     }
-    assert!(
-        !kubeconfig.exists(),
-        "a kubeconfig was written: {}",
-        std::fs::read_to_string(&kubeconfig).unwrap_or_default()
-    );
-    assert_eq!(world.logins().len(), 0, "the browser opened");
+    assert_nothing_written_and_no_login(&world, &kubeconfig);
 
     // Without --cluster and with no current context, the same: nothing to pair it with.
-    let run = world.plugin(
-        &setup_args(&world, &["--write-kubeconfig", "--context=platform"]),
-        &env,
-    );
-    run.assert_failed();
+    let run = setup_refused(&world, &[], &env);
     assert!(run.stderr.contains("--server="), "{}", run.stderr);
     assert!(!kubeconfig.exists());
 
@@ -95,21 +96,13 @@ fn setup_names_a_missing_cluster_before_signing_in_and_writes_nothing() {
         world.path("not-a-ca.txt").display()
     );
     let server = format!("--server={}", world.api.url);
-    let run = world.plugin(
-        &setup_args(
-            &world,
-            &["--write-kubeconfig", "--context=platform", &server, &ca],
-        ),
-        &env,
-    );
-    run.assert_failed();
+    let run = setup_refused(&world, &[&server, &ca], &env);
     assert!(
         run.stderr.contains("--server-certificate-authority=") && run.stderr.contains("no PEM"),
         "{}",
         run.stderr
     );
-    assert!(!kubeconfig.exists());
-    assert_eq!(world.logins().len(), 0, "the browser opened");
+    assert_nothing_written_and_no_login(&world, &kubeconfig);
 }
 
 /// With the API server's URL and CA, setup adds the cluster to an empty kubeconfig, makes the
@@ -316,19 +309,7 @@ fn setup_tries_the_server_before_signing_in() {
     let (other_ca, _, _) = crate::common::test_certificate(&world.path("other"), "other");
     let wrong_ca = format!("--server-certificate-authority={}", other_ca.display());
     let server = format!("--server={}", world.api.url);
-    let run = world.plugin(
-        &setup_args(
-            &world,
-            &[
-                "--write-kubeconfig",
-                "--context=platform",
-                &server,
-                &wrong_ca,
-            ],
-        ),
-        &env,
-    );
-    run.assert_failed();
+    let run = setup_refused(&world, &[&server, &wrong_ca], &env);
     assert!(
         run.stderr.contains("certificate is not trusted")
             && run.stderr.contains("--server-certificate-authority=FILE"),
@@ -337,21 +318,13 @@ fn setup_tries_the_server_before_signing_in() {
     );
 
     let nowhere = format!("--server=https://127.0.0.1:{}", crate::common::free_port());
-    let run = world.plugin(
-        &setup_args(
-            &world,
-            &["--write-kubeconfig", "--context=platform", &nowhere],
-        ),
-        &env,
-    );
-    run.assert_failed();
+    let run = setup_refused(&world, &[&nowhere], &env);
     assert!(
         run.stderr.contains("cannot reach the API server"),
         "{}",
         run.stderr
     );
-    assert!(!kubeconfig.exists());
-    assert_eq!(world.logins().len(), 0, "the browser opened");
+    assert_nothing_written_and_no_login(&world, &kubeconfig);
 }
 
 /// On a terminal, setup asks for the cluster it lacks instead of refusing: the API server's

@@ -412,15 +412,7 @@ fn a_provider_whose_discovery_lists_only_client_secret_post_gets_it_at_once() {
 
 /// The claims of the token in an ExecCredential.
 fn credential_claims(run: &crate::common::Run) -> serde_json::Value {
-    use base64::Engine;
-    let token = run.json()["status"]["token"].as_str().unwrap().to_string();
-    let payload = token.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    crate::common::jwt_claims(run.json()["status"]["token"].as_str().unwrap())
 }
 
 fn scopes_seen(world: &World) -> Vec<std::collections::BTreeSet<String>> {

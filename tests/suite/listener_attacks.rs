@@ -192,20 +192,28 @@ enum Thief {
 /// Runs [`LOGOUT_THIEF`]; its JSON answer, `error` set when the connection closed unanswered.
 fn run_logout_thief(port: u16, key: &str, thief: Thief) -> Value {
     let port = port.to_string();
-    let args = ["-e", LOGOUT_THIEF, port.as_str(), key];
-    let mut command = match thief {
-        Thief::OtherUser => as_nobody("node", &args).expect("the caller checked for root"),
-        Thief::SameUser => {
-            let mut command = Command::new("node");
-            command.args(args);
-            command
-        }
+    let other_user = matches!(thief, Thief::OtherUser);
+    node_json(LOGOUT_THIEF, &[port.as_str(), key], other_user, "thief")
+}
+
+/// Runs the Node.js `script` with `script_args`, as another user (nobody, through `setpriv`;
+/// the caller checked for root) or as the user; the JSON line it prints (`who` names it when
+/// that is not JSON).
+fn node_json(script: &str, script_args: &[&str], other_user: bool, who: &str) -> Value {
+    let mut args = vec!["-e", script];
+    args.extend_from_slice(script_args);
+    let mut command = if other_user {
+        as_nobody("node", &args).expect("the caller checked for root")
+    } else {
+        let mut command = Command::new("node");
+        command.args(&args);
+        command
     };
     let out = command.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|e| {
         panic!(
-            "thief said {text:?} ({e}): {}",
+            "{who} said {text:?} ({e}): {}",
             String::from_utf8_lossy(&out.stderr)
         )
     })
@@ -732,15 +740,10 @@ fn refused_line(stderr: &str) -> Vec<&str> {
 fn cached_sub(world: &World) -> String {
     let token: Value = serde_json::from_slice(&std::fs::read(world.token_file()).unwrap()).unwrap();
     let id_token = token["id_token"].as_str().unwrap();
-    let payload = id_token.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["sub"].as_str().unwrap().to_string()
+    crate::common::jwt_claims(id_token)["sub"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// A login whose scripted browser waits at its start page, for another user to attack
@@ -1053,6 +1056,30 @@ const report = {};
 })().catch((e) => { report.error = String(e); }).finally(() => console.log(JSON.stringify(report)));
 "#;
 
+/// A device-code login whose browser is held at its first checkpoint: the hold, the running
+/// plugin, and the start page the browser is about to open.
+fn device_login_held_at_start(world: &World) -> (Hold, Running, String) {
+    let hold = Hold::new(world);
+    let hold_env = hold.env();
+    let args = world.grant_args("kubernetes-device", "device-code");
+    let mut plugin = Running::start(world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
+    let opened = hold.reached("start", &mut plugin);
+    (hold, plugin, opened)
+}
+
+/// DEVICE_ATTACKER against the URL `opened`, run by another user (nobody; the tests run as
+/// root) or by the user: what it found and got.
+fn device_attack(opened: &str, as_other: bool) -> Value {
+    let login = crate::common::support_dir().join("login.mjs");
+    let login = login.display().to_string();
+    node_json(
+        DEVICE_ATTACKER,
+        &[opened, login.as_str()],
+        as_other,
+        "attacker",
+    )
+}
+
 /// The device grant's one-click verification URL carries the user code; on the browser's
 /// command line another user could approve the victim's device login as himself first, and
 /// the victim's kubectl would then work as that user. The browser gets a start page of a
@@ -1066,25 +1093,9 @@ fn another_user_cannot_approve_a_device_login_with_the_code_from_the_browsers_co
         return;
     }
     let world = World::new(300);
-    let hold = Hold::new(&world);
-    let hold_env = hold.env();
-    let args = world.grant_args("kubernetes-device", "device-code");
-    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
-    let opened = hold.reached("start", &mut plugin);
+    let (hold, mut plugin, opened) = device_login_held_at_start(&world);
 
-    let login = crate::common::support_dir().join("login.mjs");
-    let login = login.display().to_string();
-    let out = as_nobody("node", &["-e", DEVICE_ATTACKER, &opened, &login])
-        .expect("root was checked")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let seen: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "attacker said {text:?} ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let seen = device_attack(&opened, true);
     eprintln!("from /proc: {seen}");
     assert!(seen["error"].is_null(), "{seen}");
 
@@ -1132,36 +1143,17 @@ fn the_device_start_page_serves_its_key_once_and_never_to_another_user() {
         return;
     }
     let world = World::new(300);
-    let hold = Hold::new(&world);
-    let hold_env = hold.env();
-    let args = world.grant_args("kubernetes-device", "device-code");
-    let mut plugin = Running::start(&world, &args, &[("LOGIN_HOLD", hold_env.as_str())]);
-    let opened = hold.reached("start", &mut plugin);
+    let (hold, mut plugin, opened) = device_login_held_at_start(&world);
     assert!(opened.contains("/device?k="), "{opened}");
-    let login = crate::common::support_dir().join("login.mjs");
-    let login = login.display().to_string();
-    let attack = |as_other: bool| -> Value {
-        let args = ["-e", DEVICE_ATTACKER, opened.as_str(), login.as_str()];
-        let mut command = if as_other {
-            as_nobody("node", &args).expect("root was checked")
-        } else {
-            let mut command = Command::new("node");
-            command.args(args);
-            command
-        };
-        let out = command.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("attacker said {text:?} ({e})"))
-    };
     // Before the browser: another user's request with the key is closed unanswered.
-    let before = attack(true);
+    let before = device_attack(&opened, true);
     eprintln!("another user, before the browser: {before}");
     // The browser is sent on with the key...
     hold.go("start");
     hold.reached("after-start", &mut plugin);
     // ...after which the key opens nothing, for anyone.
-    let other_after = attack(true);
-    let own_after = attack(false);
+    let other_after = device_attack(&opened, true);
+    let own_after = device_attack(&opened, false);
     eprintln!("another user, after the browser: {other_after}");
     eprintln!("a program of the user's own, after the browser: {own_after}");
     hold.go("after-start");

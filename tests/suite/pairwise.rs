@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::common::entra::{EntraStandIn, HOST, RESOURCE};
 use crate::common::{
-    run_with_timeout, support_dir, user_info, write_kubeconfig, ApiServer, Run, PLUGIN,
+    headless, jwt_claims, run_with_timeout, support_dir, user_info, write_kubeconfig, ApiServer,
+    Run, PLUGIN,
 };
 
 const TTL: u64 = 15;
@@ -81,14 +82,9 @@ impl Site {
 
     fn kubectl(&self, args: &[&str]) -> Run {
         let mut command: Command = self.entra.command(&crate::common::kubectl_path_absolute());
-        command
+        headless(&mut command)
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
-            .env_remove("KUBERNETES_EXEC_INFO")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("BROWSER")
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
             .env("HOME", self.path("home"))
             .env("KUBECACHEDIR", self.path("kubecache"))
             .env("LOGIN_LOG", self.path("login.log"))
@@ -147,17 +143,6 @@ impl Site {
     }
 }
 
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn whoami(run: &Run) -> String {
     run.assert_ok();
     user_info(run).0
@@ -176,8 +161,8 @@ fn entra_pairwise_subjects_a_refresh_keeps_the_user_signed_in() {
 
     // The stand-in is pairwise for real: one user, two `sub`s, one `oid`.
     let cached = site.cached();
-    let id = claims(cached["id_token"].as_str().unwrap());
-    let access = claims(cached["access_token"].as_str().unwrap());
+    let id = jwt_claims(cached["id_token"].as_str().unwrap());
+    let access = jwt_claims(cached["access_token"].as_str().unwrap());
     assert_ne!(id["sub"], access["sub"], "{id} {access}");
     assert_eq!(id["oid"], access["oid"]);
     assert!(id["oid"].is_string(), "{id}");
@@ -197,7 +182,7 @@ fn entra_pairwise_subjects_a_refresh_keeps_the_user_signed_in() {
     let refreshed = site.cached();
     assert_ne!(refreshed["access_token"], cached["access_token"]);
     assert_eq!(
-        claims(refreshed["access_token"].as_str().unwrap())["oid"],
+        jwt_claims(refreshed["access_token"].as_str().unwrap())["oid"],
         access["oid"]
     );
 }
@@ -212,7 +197,7 @@ fn entra_a_refreshed_access_token_naming_another_oid_is_refused() {
     };
     let first = site.kubectl(&["auth", "whoami", "-o", "json"]);
     assert_eq!(whoami(&first), "alice@example.com", "{}", first.stderr);
-    let alice_oid = claims(site.cached()["access_token"].as_str().unwrap())["oid"]
+    let alice_oid = jwt_claims(site.cached()["access_token"].as_str().unwrap())["oid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -236,7 +221,7 @@ fn entra_a_refreshed_access_token_naming_another_oid_is_refused() {
     // bob's token never reached the API server...
     for token in site.api_tokens() {
         assert_ne!(
-            claims(&token)["upn"],
+            jwt_claims(&token)["upn"],
             "bob@example.com",
             "bob's token was sent"
         );

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crate::common::hydra::Hydra;
 use crate::common::zitadel::Zitadel;
-use crate::common::{free_port, run_with_timeout, support_dir, user_info, ApiServer, Run, PLUGIN};
+use crate::common::{
+    free_port, headless, run_with_timeout, support_dir, user_info, ApiServer, Run, PLUGIN,
+};
 use serde_json::Value;
 
 /// One test's surroundings for a provider started by the test: HOME, caches, the API stand-in
@@ -76,13 +78,7 @@ impl Site {
 
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command
-            .env_remove("KUBERNETES_EXEC_INFO")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("BROWSER")
-            // No keyring: the headless-server case (the refresh token goes to a 0600 file).
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        headless(&mut command)
             .env("HOME", self.path("home"))
             .env("KUBECACHEDIR", self.path("kubecache"))
             .env("LOGIN_LOG", self.path("login.log"))

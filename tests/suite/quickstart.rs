@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::keycloak::{self, keycloak, not_built_here, Keycloak};
+use crate::common::keycloak::{self, keycloak_or_skip, Keycloak};
 use crate::common::{
     kubectl_path_absolute, ldap, run_with_input, support_dir, KubeApiServer, OidcConfig, Run,
     PLUGIN,
@@ -234,18 +234,6 @@ fn register_port(kc: &Keycloak, realm: &str, port: u16) {
         .unwrap()
         .push(json!(format!("http://localhost:{port}")));
     kc.update_client(realm, "kubernetes", json!({"redirectUris": uris}));
-}
-
-macro_rules! keycloak_or_skip {
-    () => {
-        match keycloak() {
-            Ok(kc) => kc,
-            Err(why) => {
-                not_built_here(&why);
-                return;
-            }
-        }
-    };
 }
 
 /// The engineer has an issuer URL, a client ID, the API server's URL and its CA file (and

@@ -65,6 +65,49 @@ fn shared_dir(world: &World) -> PathBuf {
     shared
 }
 
+/// A shared KUBECACHEDIR whose parent is the other user's (nobody's, mode 755): he may rename
+/// and replace what is in it, nobody else may.
+pub(crate) fn nobodys_shared_dir(world: &World) -> PathBuf {
+    chmod(&world.path(""), 0o755);
+    let shared = world.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(NOBODY), Some(NOBODY)).unwrap();
+    chmod(&shared, 0o755);
+    shared
+}
+
+/// The other user (nobody) swaps `shared`'s `oidc-login` with his `shared/decoy` in a loop,
+/// with renameat2(RENAME_EXCHANGE), so the name never goes missing, until the file `stop`
+/// exists. `make_decoy` (Python, given `shared`, `decoy` and `arg`) makes the decoy first.
+pub(crate) fn swap_in_a_loop(shared: &Path, make_decoy: &str, arg: &str, stop: &Path) -> Child {
+    let attacker = format!(
+        r#"
+import ctypes, os, sys
+shared, arg, stop = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+live = os.path.join(shared, "oidc-login").encode()
+decoy = os.path.join(shared, "decoy")
+{make_decoy}
+n = 0
+while n % 1000 or not os.path.exists(stop):
+    n += 1
+    if libc.renameat2(-100, live, -100, decoy.encode(), 2) != 0:
+        sys.exit(f"renameat2: {{os.strerror(ctypes.get_errno())}}")
+"#
+    );
+    setpriv_nobody()
+        .args([
+            "/usr/bin/python3",
+            "-c",
+            &attacker,
+            &s(shared),
+            arg,
+            &s(stop),
+        ])
+        .spawn()
+        .expect("the attacker starts")
+}
+
 pub(crate) fn key(world: &World, client: &str) -> CacheKey {
     CacheKey::new(&world.provider.issuer, client, None, &[], &[], None, None)
 }
@@ -229,11 +272,7 @@ fn a_cache_directory_swapped_for_a_symlink_mid_run_never_steers_a_write() {
         return;
     }
     let world = World::new(300);
-    chmod(&world.path(""), 0o755);
-    let shared = world.path("shared");
-    std::fs::create_dir(&shared).unwrap();
-    std::os::unix::fs::chown(&shared, Some(NOBODY), Some(NOBODY)).unwrap();
-    chmod(&shared, 0o755);
+    let shared = nobodys_shared_dir(&world);
     let project = world.path("home/project");
     std::fs::create_dir_all(&project).unwrap();
     std::fs::write(project.join("main.go"), "package main\n").unwrap();
@@ -244,32 +283,7 @@ fn a_cache_directory_swapped_for_a_symlink_mid_run_never_steers_a_write() {
     assert!(shared.join("oidc-login").is_dir());
 
     let stop = world.path("stop-attacker");
-    // renameat2(RENAME_EXCHANGE) swaps the victim's directory and the attacker's symlink in
-    // one step, back and forth, so the name never goes missing.
-    let attacker = r#"
-import ctypes, os, sys
-shared, project, stop = sys.argv[1:4]
-libc = ctypes.CDLL(None, use_errno=True)
-live = os.path.join(shared, "oidc-login").encode()
-decoy = os.path.join(shared, "decoy").encode()
-os.symlink(project, decoy)
-n = 0
-while n % 1000 or not os.path.exists(stop):
-    n += 1
-    if libc.renameat2(-100, live, -100, decoy, 2) != 0:
-        sys.exit(f"renameat2: {os.strerror(ctypes.get_errno())}")
-"#;
-    let mut attacker: Child = setpriv_nobody()
-        .args([
-            "/usr/bin/python3",
-            "-c",
-            attacker,
-            &s(&shared),
-            &s(&project),
-            &s(&stop),
-        ])
-        .spawn()
-        .expect("the attacker starts");
+    let mut attacker = swap_in_a_loop(&shared, "os.symlink(arg, decoy)", &s(&project), &stop);
     let mut refreshes = 0;
     let mut landed = Vec::new();
     let mut forced = args.clone();

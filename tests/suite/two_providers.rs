@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::common::hydra::Hydra;
 use crate::common::keycloak::{keycloak, not_built_here, Keycloak};
 use crate::common::{
-    free_port, parse_yaml, point_issuer, run_with_timeout, support_dir, test_certificate,
+    free_port, headless, parse_yaml, point_issuer, run_with_timeout, support_dir, test_certificate,
     user_info, KubeApiServer, Run, PLUGIN,
 };
 
@@ -65,15 +65,10 @@ impl Cluster {
     /// browser signs in as at Keycloak (Hydra's scripted browser signs in as alice).
     fn kubectl(&self, context: &str, keycloak_user: &str, args: &[&str]) -> Run {
         let mut command = Command::new(crate::common::kubectl_path());
-        command
+        headless(&mut command)
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .arg(format!("--context={context}"))
             .args(args)
-            .env_remove("KUBERNETES_EXEC_INFO")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("BROWSER")
-            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
             .env("HOME", self.path("home"))
             .env("KUBECACHEDIR", self.path("kubecache"))
             .env("LOGIN_LOG", self.path("login.log"))

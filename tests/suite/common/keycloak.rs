@@ -50,6 +50,20 @@ pub fn keycloak() -> Result<&'static Keycloak, String> {
     KEYCLOAK.get_or_init(start).as_ref().map_err(Clone::clone)
 }
 
+/// The shared Keycloak in a test, or the test says it could not run here and returns.
+macro_rules! keycloak_or_skip {
+    () => {
+        match $crate::common::keycloak::keycloak() {
+            Ok(kc) => kc,
+            Err(why) => {
+                $crate::common::keycloak::not_built_here(&why);
+                return;
+            }
+        }
+    };
+}
+pub(crate) use keycloak_or_skip;
+
 extern "C" fn stop_at_exit() {
     let pgid = PGID.load(Ordering::SeqCst) as i32;
     if pgid > 0 {

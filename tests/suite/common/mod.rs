@@ -252,12 +252,7 @@ impl World {
     /// Gives `command` this world's environment (and `extra_env`), for tests that drive a
     /// process themselves.
     pub fn prepare(&self, command: &mut Command, extra_env: &[(&str, &str)]) {
-        command.env_remove("KUBERNETES_EXEC_INFO");
-        command.env_remove("DISPLAY");
-        command.env_remove("WAYLAND_DISPLAY");
-        command.env_remove("BROWSER");
-        // No keyring unless a test starts one: the headless-server case.
-        command.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+        headless(command);
         for (k, v) in self.env() {
             command.env(k, v);
         }
@@ -372,24 +367,58 @@ pub fn output_of(command: &mut Command) -> Output {
     command.output().expect("command runs")
 }
 
-/// Parses YAML documents with the npm `yaml` package; returns them as JSON values.
-pub fn parse_yaml(text: &str) -> Vec<Value> {
+/// Takes from `command` what this machine's session would lend it: kubectl's exec info, a
+/// display and a browser to open; and no keyring unless a test starts one (the
+/// headless-server case).
+pub fn headless(command: &mut Command) -> &mut Command {
+    command
+        .env_remove("KUBERNETES_EXEC_INFO")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("BROWSER")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+}
+
+/// The claims of the JWT `token` (its payload, unverified: the tests read what a provider
+/// issued).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// What `command` printed and how it exited, after reading `input` on its stdin.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new("node")
-        .arg(support_dir().join("yaml-to-json.mjs"))
-        .current_dir(support_dir())
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .unwrap_or_else(|e| panic!("{command:?} does not run: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The npm `yaml` package's reading of `text` (tests/support/yaml-to-json.mjs): on success, its
+/// documents as one JSON array on stdout; on failure, the parser's error on stderr.
+pub fn yaml_to_json(text: &str) -> Output {
+    output_with_stdin(
+        Command::new("node")
+            .arg(support_dir().join("yaml-to-json.mjs"))
+            .current_dir(support_dir()),
+        text.as_bytes(),
+    )
+}
+
+/// Parses YAML documents with the npm `yaml` package; returns them as JSON values.
+pub fn parse_yaml(text: &str) -> Vec<Value> {
+    let out = yaml_to_json(text);
     assert!(
         out.status.success(),
         "not YAML: {}\n{text}",

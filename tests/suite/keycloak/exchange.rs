@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use super::with_command;
 use super::{new_requests, set_ldap_cache_lifespan, KcWorld, TOKEN};
-use crate::common::keycloak::{keycloak, not_built_here};
-use crate::common::{run_with_timeout, KubeApiServer, OidcConfig, Run, PLUGIN};
+use crate::common::keycloak::keycloak_or_skip;
+use crate::common::{jwt_claims, run_with_timeout, KubeApiServer, OidcConfig, Run, PLUGIN};
 
 const LOGIN_CLIENT: &str = "kubectl";
 const SECRET: &str = "kubectl-exchange-secret";
@@ -127,17 +127,6 @@ fn token_of(world: &KcWorld, args: &[String]) -> String {
     run.json()["status"]["token"].as_str().unwrap().to_string()
 }
 
-fn claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// The HTTP status of `GET /api` at `api` with `token` as the bearer token.
 fn status_at(api: &KubeApiServer, token: &str) -> u16 {
     reqwest::blocking::Client::builder()
@@ -158,7 +147,7 @@ fn status_at(api: &KubeApiServer, token: &str) -> u16 {
 fn wait_until_all_due(tokens: &[String]) {
     let last = tokens
         .iter()
-        .map(|t| claims(t)["exp"].as_i64().unwrap())
+        .map(|t| jwt_claims(t)["exp"].as_i64().unwrap())
         .max()
         .unwrap();
     let due = last - 10 + 1;
@@ -220,10 +209,7 @@ fn error_lines(run: &Run) -> Vec<String> {
 
 #[test]
 fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     // Tokens live 30 s (the plugin renews 10 s early): expiry comes within the test.
     let world = KcWorld::new(kc, "t-exchange", json!({"accessTokenLifespan": 30}));
     set_ldap_cache_lifespan(kc, &world.realm, 1000);
@@ -265,7 +251,7 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
     });
     assert!(asked.is_empty());
     for (token, audience) in tokens.iter().zip(AUDIENCES) {
-        let c = claims(token);
+        let c = jwt_claims(token);
         assert_eq!(c["aud"], json!(audience), "{c}");
         assert_eq!(c["azp"], json!(LOGIN_CLIENT), "{c}");
         assert_eq!(c["iss"], json!(world.issuer()), "{c}");
@@ -356,10 +342,7 @@ fn one_browser_login_signs_in_to_three_clusters_by_token_exchange() {
 
 #[test]
 fn token_exchange_refusals_name_the_keycloak_setting_and_open_no_browser_loop() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-exchange-refused", json!({}));
     add_cluster_clients(&world, &["cluster-a", "cluster-d"]);
     add_clients(&world, LOGIN_CLIENT, &["cluster-a"], json!({}));
@@ -572,10 +555,7 @@ fn kubectl_at(world: &KcWorld, kubeconfig: &std::path::Path, context: &str, args
 /// a kubeconfig that holds only the clusters, and `doctor` reads it.
 #[test]
 fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-one-user", json!({}));
     add_cluster_clients(&world, &AUDIENCES);
     let scopes: Vec<String> = AUDIENCES
@@ -657,20 +637,20 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
     for audience in AUDIENCES {
         let token = cache
             .iter()
-            .find(|t| claims(t)["aud"] == json!(audience))
+            .find(|t| jwt_claims(t)["aud"] == json!(audience))
             .unwrap_or_else(|| panic!("no cached token for {audience}"))
             .clone();
-        let c = claims(&token);
+        let c = jwt_claims(&token);
         assert_eq!(c["azp"], json!(LOGIN_CLIENT), "{c}");
         tokens.push(token);
     }
     let login = cached_login(&world);
     let login_access = login["access_token"].as_str().unwrap().to_string();
     let login_id = login["id_token"].as_str().unwrap().to_string();
-    let login_aud = claims(&login_access)["aud"].clone();
+    let login_aud = jwt_claims(&login_access)["aud"].clone();
     eprintln!(
         "the login's own access token: aud {login_aud}, scope {}",
-        claims(&login_access)["scope"]
+        jwt_claims(&login_access)["scope"]
     );
     for audience in AUDIENCES {
         assert!(!login_aud.to_string().contains(audience), "{login_aud}");
@@ -841,10 +821,7 @@ fn one_kubeconfig_user_serves_three_clusters_through_their_extensions() {
 /// user flag that disagrees with the cluster's extension.
 #[test]
 fn cluster_settings_that_cannot_work_are_named_in_one_line_without_a_browser_loop() {
-    let kc = match keycloak() {
-        Ok(kc) => kc,
-        Err(why) => return not_built_here(&why),
-    };
+    let kc = keycloak_or_skip!();
     let world = KcWorld::new(kc, "t-one-user-refused", json!({}));
     add_cluster_clients(&world, &["cluster-a", "cluster-d"]);
     let scope = add_audience_scope(&world, "cluster-a");
