@@ -5,6 +5,7 @@
 //! refresh. Entra cannot run here: these tests use a STAND-IN (tests/suite/common/entra.rs,
 //! tests/support/entra-standin.mjs) that issues tokens as Entra's documents describe, under
 //! Entra's issuer name, through the real kubectl and the HTTPS API server stand-in.
+#![cfg(target_os = "linux")]
 
 use std::path::PathBuf;
 use std::process::Command;

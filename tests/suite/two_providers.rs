@@ -6,6 +6,7 @@
 //! Chromium on Keycloak's pages, the scripted browser on Hydra's login app). A token of one
 //! provider is refused where only the other's group is bound. Each real part that cannot be
 //! had here says `not built here` and the test asserts nothing.
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

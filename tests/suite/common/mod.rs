@@ -143,7 +143,8 @@ fn start_node(script: &str, args: &[&str], envs: &[(&str, String)], log: &Path) 
 
 mod apiserver;
 mod browser;
-// The stand-in for Microsoft Entra ID (tests/suite/pairwise.rs).
+// The stand-in for Microsoft Entra ID (tests/suite/pairwise.rs), under unshare(1): Linux only.
+#[cfg(target_os = "linux")]
 pub mod entra;
 // The real Ory Hydra and zitadel/oidc's example provider (tests/suite/providers.rs).
 pub mod hydra;
