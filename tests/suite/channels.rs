@@ -293,16 +293,7 @@ fn krew_index_validator_passes_with_an_install_of_every_platform() {
         })
         .collect();
     seen.sort();
-    assert_eq!(
-        seen,
-        [
-            "darwin/amd64",
-            "darwin/arm64",
-            "linux/amd64",
-            "linux/arm64",
-            "windows/amd64"
-        ]
-    );
+    assert_eq!(seen, crate::release::PLATFORMS);
 }
 
 #[test]

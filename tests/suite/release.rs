@@ -24,6 +24,15 @@ pub(crate) fn dist() -> PathBuf {
     dir
 }
 
+/// Every OS/arch the release makes an archive for, as krew names them, sorted.
+pub(crate) const PLATFORMS: [&str; 5] = [
+    "darwin/amd64",
+    "darwin/arm64",
+    "linux/amd64",
+    "linux/arm64",
+    "windows/amd64",
+];
+
 pub(crate) fn sha256(path: &Path) -> String {
     let digest = Sha256::digest(std::fs::read(path).unwrap());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -97,16 +106,7 @@ fn checksums_and_krew_manifest_match_the_archives() {
         ));
     }
     seen.sort();
-    assert_eq!(
-        seen,
-        [
-            "darwin/amd64",
-            "darwin/arm64",
-            "linux/amd64",
-            "linux/arm64",
-            "windows/amd64"
-        ]
-    );
+    assert_eq!(seen, PLATFORMS);
 }
 
 #[test]
